@@ -1,0 +1,1 @@
+"""The stub world and adapters; see docs/synthetic-world.md."""
