@@ -1,0 +1,1 @@
+"""Benchmarks; ``python -m bench`` (``make bench``) runs them and writes bench/REPORT.md."""
