@@ -1,0 +1,1 @@
+"""Features, training, model artifacts, explanations, reason codes and credit policy."""

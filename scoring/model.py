@@ -1,0 +1,137 @@
+"""Model artifacts: load ``model.json`` + ``card.json`` once, check the SHA-256, predict, explain.
+
+Contributions are exact TreeSHAP values from XGBoost's own ``pred_contribs``; their sum with
+the bias column is the margin, so one pass gives both the prediction and its explanation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from scoring.canonical import file_sha256
+from scoring.scaling import PlattCalibration, ScoreScaling
+from scoring.spec import FeatureSpec, load_spec
+
+MODELS_DIR = Path(__file__).with_name("models")
+DEFAULT_MODEL_VERSION = "v1"
+
+
+class ModelError(ValueError):
+    """A model artifact that is missing, altered or incompatible."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """Model output for n rows."""
+
+    margin: np.ndarray          # (n,)
+    pd: np.ndarray              # (n,)
+    score: np.ndarray           # (n,)
+    contributions: np.ndarray   # (n, F) in the card's feature order
+    base_value: float
+
+
+class ModelArtifact:
+    """A loaded model version: booster, card, calibration and scaling."""
+
+    def __init__(self, directory: Path, *, nthread: int = 1, spec: FeatureSpec | None = None):
+        directory = Path(directory)
+        card_path, model_path = directory / "card.json", directory / "model.json"
+        if not card_path.is_file() or not model_path.is_file():
+            raise ModelError(f"model directory must hold model.json and card.json; got {directory}")
+        self.directory = directory
+        self.card: dict[str, Any] = json.loads(card_path.read_text(encoding="utf-8"))
+        self.version: str = self.card["version"]
+        self.sha256 = file_sha256(model_path)
+        if self.sha256 != self.card["model_sha256"]:
+            raise ModelError(f"model {self.version}: model.json SHA-256 {self.sha256} does not "
+                             f"match its card ({self.card['model_sha256']})")
+        self.spec = spec or load_spec()
+        self.feature_names: list[str] = list(self.card["features"])
+        unknown = [n for n in self.feature_names if n not in self.spec.names]
+        if unknown:
+            raise ModelError(f"model {self.version} uses features the spec lacks: {unknown}")
+        # Columns of a spec-ordered feature matrix that feed this model, in the model's order.
+        self.columns = np.array([self.spec.names.index(n) for n in self.feature_names])
+        self._identity_columns = bool(np.array_equal(self.columns, np.arange(len(self.spec.names))))
+        self.calibration = PlattCalibration.from_dict(self.card["calibration"])
+        self.scaling = ScoreScaling.from_dict(self.card["score_scaling"])
+        self.booster = xgb.Booster()
+        self.booster.load_model(str(model_path))
+        self.booster.set_param({"nthread": nthread})
+        # Booster prediction is not documented as thread-safe; one request per worker thread
+        # at a time is cheap to guarantee.
+        self._lock = threading.Lock()
+        self.base_value = float(self._contribs(np.zeros((1, len(self.feature_names))))[0, -1])
+
+    def select(self, spec_matrix: np.ndarray) -> np.ndarray:
+        """Take this model's columns, in its order, from a spec-ordered feature matrix."""
+        m = np.asarray(spec_matrix, dtype=np.float64)
+        if m.ndim == 1:
+            m = m[None, :]
+        return m if self._identity_columns else m[:, self.columns]
+
+    def _contribs(self, x: np.ndarray) -> np.ndarray:
+        dm = xgb.DMatrix(x, missing=np.nan, feature_names=self.feature_names)
+        with self._lock:
+            return self.booster.predict(dm, pred_contribs=True, validate_features=False)
+
+    def score(self, spec_matrix: np.ndarray) -> Scored:
+        """Score rows of a spec-ordered feature matrix: margin, PD, score and contributions."""
+        x = self.select(spec_matrix)
+        contribs = self._contribs(x)
+        margin = contribs.sum(axis=1)
+        pd = self.calibration.pd(margin)
+        return Scored(margin=margin, pd=pd, score=self.scaling.score(pd),
+                      contributions=contribs[:, :-1], base_value=float(contribs[0, -1]))
+
+    def predict_margin(self, spec_matrix: np.ndarray) -> np.ndarray:
+        """Return the raw margin only (no explanation)."""
+        dm = xgb.DMatrix(self.select(spec_matrix), missing=np.nan,
+                         feature_names=self.feature_names)
+        with self._lock:
+            return self.booster.predict(dm, output_margin=True, validate_features=False)
+
+
+_cache: dict[tuple[str, int], ModelArtifact] = {}
+_cache_lock = threading.Lock()
+
+
+def model_dir(version: str | None) -> Path:
+    """Return the directory of a shipped model version, or treat the argument as a path."""
+    name = version or DEFAULT_MODEL_VERSION
+    shipped = MODELS_DIR / name
+    if shipped.is_dir():
+        return shipped
+    path = Path(name)
+    if path.is_dir():
+        return path
+    raise ModelError(f"model must be a shipped version ({', '.join(list_versions())}) or a "
+                     f"directory; got {name!r}")
+
+
+def load_model(version: str | None = None, *, nthread: int = 1) -> ModelArtifact:
+    """Load a model version once per process (cached by version and thread count)."""
+    directory = model_dir(version)
+    key = (str(directory.resolve()), nthread)
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = ModelArtifact(directory, nthread=nthread)
+        return _cache[key]
+
+
+def list_versions() -> list[str]:
+    """Return the shipped model versions."""
+    return sorted(p.name for p in MODELS_DIR.iterdir() if (p / "card.json").is_file())
+
+
+def read_card(version: str) -> dict[str, Any]:
+    """Return a shipped model's card without loading the model."""
+    return json.loads((model_dir(version) / "card.json").read_text(encoding="utf-8"))

@@ -1,0 +1,194 @@
+"""Credit policy: knock-out rules, PD cut-off and grades, credit line, price and terms.
+
+The policy is data (``scoring/policies/<version>.json``); this module validates it and
+evaluates it, vectorised, for one application or a whole batch. Regulatory caps are code
+constants that no policy file can raise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scoring.canonical import digest
+
+POLICY_DIR = Path(__file__).with_name("policies")
+DEFAULT_POLICY = "2026.11"
+
+# Regulatory caps for an internet personal consumer loan; no setting can exceed them.
+REGULATORY_MAX_LINE = 200_000.0
+REGULATORY_MAX_APR = 0.24
+
+# Knock-outs in the order their reasons are given.
+KNOCKOUT_ORDER = ("court_listing", "overdue_now", "bad_debt", "age", "purpose",
+                  "contribution_history", "income_sources", "term")
+
+
+class PolicyError(ValueError):
+    """A policy file that is malformed or breaks a regulatory cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A policy rule with its reason code and texts."""
+
+    name: str
+    code: str
+    group: str
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyResult:
+    """Vectorised outcome of the policy for n applications."""
+
+    outcome: np.ndarray        # "approved" | "declined"
+    grade: np.ndarray
+    credit_limit: np.ndarray   # 0 when declined
+    annual_rate: np.ndarray    # NaN when declined
+    rules_fired: list[list[str]]
+
+
+class Policy:
+    """A loaded, validated policy version."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = dict(doc)
+        self.version: str = doc["version"]
+        self.digest = digest(doc)
+        elig = doc["eligibility"]
+        self.age_min, self.age_max = int(elig["age_min"]), int(elig["age_max"])
+        self.min_continuous_months = int(elig["min_continuous_months"])
+        self.min_income_sources = int(elig["min_income_sources"])
+        self.allowed_purposes = frozenset(elig["allowed_purposes"])
+        self.pd_cutoff = float(doc["pd_cutoff"])
+        self.required_scopes = tuple(doc["required_scopes"])
+        self.terms_months = tuple(int(t) for t in doc["terms_months"])
+        grades = doc["grades"]
+        self.grade_names = np.array([g["grade"] for g in grades], dtype=object)
+        self.grade_max_pd = np.array([float(g["max_pd"]) for g in grades])
+        self.grade_multiplier = np.array([float(g["multiplier"]) for g in grades])
+        self.grade_rate = np.array([float(g["annual_rate"]) for g in grades])
+        limit = doc["limit"]
+        self.max_dsr = float(limit["max_debt_service_ratio"])
+        self.round_to = float(limit["round_down_to"])
+        self.min_line = float(limit["min_line"])
+        self.max_line = min(float(limit["max_line"]), REGULATORY_MAX_LINE)
+        self.rules = {name: Rule(name, r["code"], r["group"], r["zh"], r["en"])
+                      for name, r in doc["rules"].items()}
+        self._validate()
+
+    def _validate(self) -> None:
+        missing = [r for r in (*KNOCKOUT_ORDER, "score", "line_below_minimum")
+                   if r not in self.rules]
+        if missing:
+            raise PolicyError(f"policy {self.version} must define rules {', '.join(missing)}")
+        if float(self.doc["limit"]["max_line"]) > REGULATORY_MAX_LINE:
+            raise PolicyError(f"limit.max_line must be at most {REGULATORY_MAX_LINE:,.0f}; "
+                              f"got {self.doc['limit']['max_line']}")
+        if np.any(self.grade_rate > REGULATORY_MAX_APR):
+            raise PolicyError(f"grade annual_rate must be at most {REGULATORY_MAX_APR}; "
+                              f"got {self.grade_rate.max()}")
+        if np.any(np.diff(self.grade_max_pd) <= 0) or self.grade_max_pd[-1] < 1.0:
+            raise PolicyError("grades must have increasing max_pd ending at 1.0")
+        if not 0 < self.pd_cutoff < 1:
+            raise PolicyError(f"pd_cutoff must be in (0, 1); got {self.pd_cutoff}")
+        if not 0 < self.max_dsr <= 1:
+            raise PolicyError(f"max_debt_service_ratio must be in (0, 1]; got {self.max_dsr}")
+
+    def evaluate(self, facts: Mapping[str, Any], pd: np.ndarray) -> PolicyResult:
+        """Apply the policy to n applications.
+
+        Parameters
+        ----------
+        facts
+            Arrays of length n: every model feature by name, plus ``age`` (years),
+            ``purpose`` (string) and ``term_months``.
+        pd
+            Calibrated probabilities of default, length n.
+        """
+        pd = np.asarray(pd, dtype=float)
+        f = {k: np.asarray(v, dtype=float) for k, v in facts.items()
+             if k not in ("purpose",)}
+        purpose = np.asarray(facts["purpose"], dtype=object)
+        term = f["term_months"]
+
+        def flag(values: np.ndarray) -> np.ndarray:
+            return np.nan_to_num(values, nan=0.0) > 0
+
+        fired = {
+            "court_listing": flag(f["court_adverse_listing"]),
+            "overdue_now": flag(f["cr_overdue_now"]),
+            "bad_debt": flag(f["cr_bad_debt"]),
+            "age": (f["age"] < self.age_min) | (f["age"] > self.age_max),
+            "purpose": ~np.isin(purpose, list(self.allowed_purposes)),
+            "contribution_history": np.fmax(f["pf_months_continuous"], f["ss_months_continuous"])
+            < self.min_continuous_months,
+            "income_sources": ~(np.nan_to_num(f["income_sources"], nan=0.0)
+                                >= self.min_income_sources),
+            "term": ~np.isin(term, self.terms_months),
+        }
+        knocked = np.zeros(len(pd), dtype=bool)
+        for rule in KNOCKOUT_ORDER:
+            knocked |= fired[rule]
+        grade_ix = np.searchsorted(self.grade_max_pd, pd, side="left").clip(
+            0, len(self.grade_max_pd) - 1)
+        score_decline = pd > self.pd_cutoff
+        rate = np.minimum(self.grade_rate[grade_ix], REGULATORY_MAX_APR)
+        line = self._credit_line(f, grade_ix, rate, term)
+        below_min = ~knocked & ~score_decline & ~(line >= self.min_line)
+        approved = ~knocked & ~score_decline & ~below_min
+        rules_fired = []
+        for i in range(len(pd)):
+            names = [r for r in KNOCKOUT_ORDER if fired[r][i]]
+            if score_decline[i]:
+                names.append("score")
+            if below_min[i]:
+                names.append("line_below_minimum")
+            rules_fired.append(names)
+        return PolicyResult(
+            outcome=np.where(approved, "approved", "declined").astype(object),
+            grade=self.grade_names[grade_ix],
+            credit_limit=np.where(approved, line, 0.0),
+            annual_rate=np.where(approved, rate, np.nan),
+            rules_fired=rules_fired,
+        )
+
+    def _credit_line(self, f: Mapping[str, np.ndarray], grade_ix: np.ndarray,
+                     rate: np.ndarray, term: np.ndarray) -> np.ndarray:
+        """Income × grade multiplier, within the debt-service bound and the caps."""
+        income = f["income_verified_monthly"]
+        existing = np.nan_to_num(f["debt_to_income"] * income, nan=0.0)
+        monthly = rate / 12
+        safe_term = np.where(np.isin(term, self.terms_months), term, max(self.terms_months))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            factor = np.where(monthly > 0, monthly / (1 - (1 + monthly) ** -safe_term),
+                              1 / safe_term)
+            by_income = income * self.grade_multiplier[grade_ix]
+            by_dsr = (self.max_dsr * income - existing) / factor
+        line = np.fmin(np.fmin(by_income, by_dsr), min(self.max_line, REGULATORY_MAX_LINE))
+        line = np.floor(np.nan_to_num(line, nan=0.0).clip(min=0) / self.round_to) * self.round_to
+        return line
+
+    def rule(self, name: str) -> Rule:
+        return self.rules[name]
+
+
+@cache
+def load_policy(name_or_path: str | None = None) -> Policy:
+    """Load a policy by version (``scoring/policies/<version>.json``) or by file path."""
+    name = name_or_path or DEFAULT_POLICY
+    candidate = POLICY_DIR / f"{name}.json"
+    path = candidate if candidate.is_file() else Path(name)
+    if not path.is_file():
+        known = sorted(p.stem for p in POLICY_DIR.glob("*.json"))
+        raise PolicyError(f"policy must be a known version ({', '.join(known)}) or a file; "
+                          f"got {name!r}")
+    return Policy(json.loads(path.read_text(encoding="utf-8")))

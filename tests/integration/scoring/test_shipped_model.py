@@ -1,0 +1,110 @@
+"""The shipped model and batch explanations, checked against an independent TreeSHAP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+import xgboost as xgb
+from click.testing import CliRunner
+
+from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, load_model
+from scoring.policy import REGULATORY_MAX_APR, REGULATORY_MAX_LINE
+from service.cli import main
+
+SHIPPED = MODELS_DIR / DEFAULT_MODEL_VERSION
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory) -> pd.DataFrame:
+    folder = tmp_path_factory.mktemp("batch")
+    runner = CliRunner()
+    result = runner.invoke(main, ["synth", "--rows", "2000", "--seed", "21",
+                                  "--out", str(folder / "in.csv")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["score", "--in", str(folder / "in.csv"),
+                                  "--out", str(folder / "out.csv"), "--explain"])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(folder / "out.csv")
+
+
+def test_the_shipped_card_is_within_003_of_the_oracle_auc():
+    card = json.loads((SHIPPED / "card.json").read_text(encoding="utf-8"))
+    metrics = card["metrics"]
+    assert metrics["oracle_auc"] - metrics["auc"] <= 0.03
+    assert card["command"].startswith("flashloan train --rows 100000 --seed 7")
+
+
+def test_the_batch_has_the_documented_columns(scored):
+    names = load_model().feature_names
+    for column in ("margin", "pd", "score", "grade", "outcome", "credit_limit", "annual_rate",
+                   "reasons", "base_value"):
+        assert column in scored.columns
+    for name in names:
+        assert f"x_{name}" in scored.columns and f"shap_{name}" in scored.columns
+
+
+def test_contributions_add_up_to_the_margin(scored):
+    names = load_model().feature_names
+    total = scored[[f"shap_{n}" for n in names]].sum(axis=1) + scored["base_value"]
+    np.testing.assert_allclose(total, scored["margin"], atol=1e-4)
+
+
+def test_contributions_equal_an_independent_treeshap_on_model_json(scored):
+    names = load_model().feature_names
+    booster = xgb.Booster()
+    booster.load_model(str(SHIPPED / "model.json"))
+    explainer = shap.TreeExplainer(booster)
+    values = explainer.shap_values(scored[[f"x_{n}" for n in names]].to_numpy())
+    np.testing.assert_allclose(values, scored[[f"shap_{n}" for n in names]].to_numpy(),
+                               atol=1e-4)
+    assert float(np.ravel(explainer.expected_value)[0]) == pytest.approx(
+        scored["base_value"].iloc[0], abs=1e-4)
+
+
+def test_pd_is_monotone_in_the_margin(scored):
+    ordered = scored.sort_values("margin")
+    assert np.all(np.diff(ordered["pd"].to_numpy()) >= 0)
+    ordered_score = ordered["score"].to_numpy()
+    assert np.all(np.diff(ordered_score) <= 0)
+
+
+def test_no_approval_exceeds_the_regulatory_caps(scored):
+    approved = scored[scored["outcome"] == "approved"]
+    assert len(approved) > 0
+    assert approved["credit_limit"].max() <= REGULATORY_MAX_LINE
+    assert approved["annual_rate"].max() <= REGULATORY_MAX_APR
+    declined = scored[scored["outcome"] == "declined"]
+    assert (declined["credit_limit"] == 0).all()
+    assert declined["reasons"].notna().all()
+
+
+def test_declines_carry_at_most_four_reasons(scored):
+    counts = scored["reasons"].fillna("").str.split(";").map(len)
+    assert counts.max() <= 4
+
+
+def test_a_bad_input_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("amount,term_months,purpose\n1000,12,travel\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["score", "--in", str(bad), "--out",
+                                       str(tmp_path / "o.csv")])
+    assert result.exit_code != 0
+    assert "raw source columns" in result.output
+
+
+@pytest.mark.slow
+def test_the_card_command_reproduces_the_shipped_model(tmp_path):
+    card = json.loads((SHIPPED / "card.json").read_text(encoding="utf-8"))
+    args = card["command"].split()[1:]
+    out_index = args.index("--out") + 1
+    args[out_index] = str(tmp_path / DEFAULT_MODEL_VERSION)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / DEFAULT_MODEL_VERSION / "card.json").read_text("utf-8"))
+    assert again["metrics"]["auc"] == pytest.approx(card["metrics"]["auc"], abs=1e-3)
+    assert again["metrics"]["oracle_auc"] == card["metrics"]["oracle_auc"]
+    assert again["training_data"]["digest"] == card["training_data"]["digest"]
