@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,18 +58,30 @@ class DecisionEngine:
         self.reason_coder = ReasonCoder(model.spec, model.feature_names)
         self.spec_names = model.spec.names
 
-    def decide(self, features: np.ndarray, *, age: Any, purpose: Any,
-               term_months: Any) -> Decisions:
-        """Decide n applications from their spec-ordered features and application facts."""
+    def decide(self, features: np.ndarray, *, age: Any, purpose: Any, term_months: Any,
+               on_step: Callable[[str], None] | None = None) -> Decisions:
+        """Decide n applications from their spec-ordered features and application facts.
+
+        ``on_step`` is called after each stage ("scored", "policy_applied", "explained"),
+        for the timeline of a single decision.
+        """
+        step = on_step or _ignore
         x = np.atleast_2d(np.asarray(features, dtype=np.float64))
         scored = self.model.score(x)
+        step("scored")
         facts: dict[str, Any] = {name: x[:, j] for j, name in enumerate(self.spec_names)}
         n = x.shape[0]
         facts["age"] = np.broadcast_to(np.asarray(age, dtype=float), (n,))
         facts["purpose"] = np.broadcast_to(np.asarray(purpose, dtype=object), (n,))
         facts["term_months"] = np.broadcast_to(np.asarray(term_months, dtype=float), (n,))
         result = self.policy.evaluate(facts, scored.pd)
+        step("policy_applied")
         reasons = self.reason_coder.reasons(scored.contributions, result.outcome == "approved",
                                             result.rules_fired, self.policy)
+        step("explained")
         return Decisions(x, scored, result, reasons, self.model, self.policy.version,
                          self.policy.digest, self.policy.terms_months)
+
+
+def _ignore(_step: str) -> None:
+    return None

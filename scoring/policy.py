@@ -25,6 +25,11 @@ DEFAULT_POLICY = "2026.11"
 REGULATORY_MAX_LINE = 200_000.0
 REGULATORY_MAX_APR = 0.24
 
+# Every purpose an application may name; the policy allows a subset. Consumer credit may not
+# fund securities, property or business use.
+PURPOSES = ("daily_consumption", "home_renovation", "education", "travel", "medical", "wedding",
+            "durable_goods", "securities", "property", "business")
+
 # Knock-outs in the order their reasons are given.
 KNOCKOUT_ORDER = ("court_listing", "overdue_now", "bad_debt", "age", "purpose",
                   "contribution_history", "income_sources", "term")
@@ -90,6 +95,8 @@ class Policy:
                    if r not in self.rules]
         if missing:
             raise PolicyError(f"policy {self.version} must define rules {', '.join(missing)}")
+        if not self.allowed_purposes <= set(PURPOSES):
+            raise PolicyError(f"allowed_purposes must be among {', '.join(PURPOSES)}")
         if float(self.doc["limit"]["max_line"]) > REGULATORY_MAX_LINE:
             raise PolicyError(f"limit.max_line must be at most {REGULATORY_MAX_LINE:,.0f}; "
                               f"got {self.doc['limit']['max_line']}")

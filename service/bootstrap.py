@@ -1,0 +1,40 @@
+"""First-start preparation: the schema, and in development one API key per role."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from service.settings import Settings
+
+
+def prepare(settings: Settings | None = None, log: Callable[[str], None] = print) -> None:
+    """Migrate the database and, in development with no keys yet, create one key per role."""
+    from audit import AuditStore
+    from service.auth import ROLES, count_keys, create_key
+    from service.db import migrate
+
+    settings = settings or Settings.from_env()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    store = AuditStore.from_url(settings.database_url)
+    try:
+        migrate(store.engine)
+        if settings.is_production or count_keys(store.engine):
+            return
+        path = settings.var_dir / "dev-keys.txt"
+        lines = ["# Development API keys, one per role. Keep this file private."]
+        for role in ROLES:
+            name = "dev-channel" if role == "channel" else f"dev-{role.replace('_', '-')}"
+            lines.append(f"{role} {name} {create_key(store.engine, role, name)}")
+        _write_private(path, "\n".join(lines) + "\n")
+        log(f"created development API keys for {', '.join(ROLES)} in {path}")
+    finally:
+        store.dispose()
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)

@@ -1,0 +1,135 @@
+"""Consents: recorded, read and withdrawn by channels; looked up by the consent gate."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from audit import AuditStore, Pseudonymiser
+from datasources.consent import Consent
+from service.auth import Principal
+from service.db import consents, dumps, loads, now_text, time_of
+from service.errors import ApiError
+
+MAX_VALIDITY = timedelta(days=366)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _status(row, now: datetime) -> str:
+    if row.withdrawn_at is not None:
+        return "withdrawn"
+    if time_of(row.expires_at) <= now:
+        return "expired"
+    if time_of(row.granted_at) > now:
+        return "pending"
+    return "live"
+
+
+def to_view(row, now: datetime | None = None) -> dict[str, Any]:
+    """Return a consent row as the API shows it (never the subject)."""
+    now = now or datetime.now(UTC)
+    return {"consent_id": row.consent_id, "scopes": loads(row.scopes), "purpose": row.purpose,
+            "granted_at": row.granted_at, "expires_at": row.expires_at,
+            "text_version": row.text_version, "channel": row.channel,
+            "status": _status(row, now), "withdrawn_at": row.withdrawn_at,
+            "created_at": row.created_at}
+
+
+def to_consent(row) -> Consent:
+    """Return a consent row as the consent gate's model."""
+    return Consent(consent_id=row.consent_id, subject=row.subject,
+                   scopes=frozenset(loads(row.scopes)), purpose=row.purpose,
+                   granted_at=time_of(row.granted_at), expires_at=time_of(row.expires_at),
+                   text_version=row.text_version, channel=row.channel,
+                   withdrawn_at=time_of(row.withdrawn_at))
+
+
+class ConsentBook:
+    """The consents table, with every change written to the audit log in the same transaction."""
+
+    def __init__(self, store: AuditStore, pseudonymiser: Pseudonymiser) -> None:
+        self.store = store
+        self.engine: Engine = store.engine
+        self.pseudonymiser = pseudonymiser
+
+    def record(self, principal: Principal, body: dict) -> dict[str, Any]:
+        """Record a consent made by the applicant in the channel's front-end."""
+        if body["channel"] != principal.name:
+            raise ApiError(422, "channel must be the calling channel's name",
+                           fields={"channel": [f"must be {principal.name!r}"]})
+        now = datetime.now(UTC)
+        if body["granted_at"] > now + CLOCK_SKEW:
+            raise ApiError(422, "granted_at must not be in the future",
+                           fields={"granted_at": ["must not be in the future"]})
+        if body["expires_at"] <= now:
+            raise ApiError(422, "expires_at must be in the future",
+                           fields={"expires_at": ["must be in the future"]})
+        if body["expires_at"] - body["granted_at"] > MAX_VALIDITY:
+            raise ApiError(422, "a consent may last at most one year",
+                           fields={"expires_at": ["must be within a year of granted_at"]})
+        consent = Consent(consent_id=f"c_{uuid.uuid4().hex}",
+                          subject=self.pseudonymiser.national_id(body["national_id"]),
+                          scopes=frozenset(body["scopes"]), purpose=body["purpose"],
+                          granted_at=body["granted_at"], expires_at=body["expires_at"],
+                          text_version=body["text_version"], channel=body["channel"])
+        terms = consent.to_dict()
+        row = {"consent_id": consent.consent_id, "subject": consent.subject,
+               "channel": consent.channel, "key_id": principal.key_id,
+               "scopes": dumps(terms["scopes"]), "purpose": consent.purpose,
+               "granted_at": now_text(consent.granted_at),
+               "expires_at": now_text(consent.expires_at),
+               "text_version": consent.text_version, "created_at": now_text(now),
+               "withdrawn_at": None}
+        with self.store.writer() as writer:
+            writer.connection.execute(insert(consents).values(**row))
+            writer.append("consent.recorded",
+                          {**terms, "consent_digest": consent.digest()},
+                          actor=principal.actor)
+        return to_view(_Row(row), now)
+
+    def row(self, consent_id: str):
+        with self.engine.connect() as conn:
+            return conn.execute(select(consents).where(
+                consents.c.consent_id == consent_id)).first()
+
+    def visible(self, principal: Principal, consent_id: str):
+        """Return a consent the caller may see, or a 404 (another channel's is not found)."""
+        row = self.row(consent_id)
+        if row is None or (principal.role == "channel" and row.channel != principal.name):
+            raise ApiError(404, "no such consent")
+        return row
+
+    def withdraw(self, principal: Principal, consent_id: str) -> dict[str, Any]:
+        """Withdraw a consent: every later source query under it is refused."""
+        now = datetime.now(UTC)
+        with self.store.writer() as writer:
+            conn = writer.connection
+            row = conn.execute(select(consents).where(
+                consents.c.consent_id == consent_id)).first()
+            if row is None or row.channel != principal.name:
+                raise ApiError(404, "no such consent")
+            if row.withdrawn_at is None:
+                conn.execute(update(consents).where(consents.c.consent_id == consent_id)
+                             .values(withdrawn_at=now_text(now)))
+                writer.append("consent.withdrawn",
+                              {"consent_id": consent_id, "subject": row.subject,
+                               "withdrawn_at": now_text(now)}, actor=principal.actor)
+            row = conn.execute(select(consents).where(
+                consents.c.consent_id == consent_id)).first()
+        return to_view(row, now)
+
+    def lookup(self, consent_id: str) -> Consent | None:
+        """The consent gate's lookup: read at every query, so a withdrawal applies at once."""
+        row = self.row(consent_id)
+        return None if row is None else to_consent(row)
+
+
+class _Row:
+    """Attribute access over a dict, so a just-written row renders like a fetched one."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+

@@ -1,0 +1,131 @@
+"""The service's own tables (API keys, consents, applications, idempotency), beside the audit log.
+
+They live in the audit store's database so that a decision and its audit records commit in
+one transaction. Their schema is migrated by the audit package's plain migration mechanism
+under the component name ``service``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Connection, Engine, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from audit.canonical import format_time, parse_time
+from audit.engine import write_mode
+from audit.migrations import Migration, apply_migrations
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", String(27), nullable=False),
+    Column("revoked_at", String(27)),
+)
+
+consents = Table(
+    "consents", metadata,
+    Column("consent_id", String(40), primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("granted_at", String(27), nullable=False),
+    Column("expires_at", String(27), nullable=False),
+    Column("text_version", String(40), nullable=False),
+    Column("created_at", String(27), nullable=False),
+    Column("withdrawn_at", String(27)),
+    Index("ix_consents_channel", "channel", "created_at"),
+)
+
+applications = Table(
+    "applications", metadata,
+    Column("application_id", String(40), primary_key=True),
+    Column("channel", String(100), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("consent_id", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(16)),
+    Column("grade", String(4)),
+    Column("model_version", String(64)),
+    Column("decided_by", String(16), nullable=False),
+    Column("created_at", String(27), nullable=False),
+    Column("updated_at", String(27), nullable=False),
+    Column("answer", Text, nullable=False),       # the decision as returned to the channel
+    Column("explanation", Text),                  # recorded at decision time, never recomputed
+    Column("details", Text, nullable=False),      # sources, facts for notices and reviews
+    Index("ix_applications_channel", "channel", "created_at"),
+    Index("ix_applications_status", "status", "created_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("idempotency_key", String(128), primary_key=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),   # in_progress | done
+    Column("application_id", String(40)),
+    Column("status_code", Integer),
+    Column("response", Text),
+    Column("created_at", String(27), nullable=False),
+)
+
+TABLES = (api_keys, consents, applications, idempotency_keys)
+
+
+def _ddl(dialect) -> list[str]:
+    statements: list[str] = []
+    for table in TABLES:
+        statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+        statements.extend(str(CreateIndex(ix).compile(dialect=dialect)).strip()
+                          for ix in table.indexes)
+    return statements
+
+
+MIGRATIONS = (
+    Migration(1, "api keys, consents, applications, idempotency keys",
+              {"sqlite": _ddl(sqlite.dialect()), "postgresql": _ddl(postgresql.dialect())}),
+)
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Create or upgrade the service's tables; safe when many workers start at once."""
+    return apply_migrations(engine, MIGRATIONS, component="service")
+
+
+def now_text(moment: datetime | None = None) -> str:
+    """Return a time in the one text form every table uses."""
+    return format_time(moment or datetime.now(UTC))
+
+
+def time_of(text: str | None) -> datetime | None:
+    return None if text is None else parse_time(text)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction (SQLite: BEGIN IMMEDIATE, so it never fails on a lock upgrade)."""
+    with engine.connect() as conn:
+        write_mode(conn)
+        with conn.begin():
+            yield conn

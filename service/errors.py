@@ -1,0 +1,107 @@
+"""One error envelope for every failure: ``{"error": {"code", "message", "fields"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("flashloan.errors")
+
+_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid",
+    429: "rate_limited", 500: "internal_error", 503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error to answer with the envelope; the message is safe to show the client."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 fields: dict[str, list[str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.fields = fields or {}
+        self.headers = headers or {}
+
+
+def envelope(status: int, message: str, *, code: str | None = None,
+             fields: dict[str, list[str]] | None = None, headers: dict | None = None):
+    """Return the JSON error response."""
+    body = {"error": {"code": code or _CODES.get(status, "error"), "message": message,
+                      "fields": fields or {}}}
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into ``{"applicant.national_id": [...]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                out.update(_flatten(value, name))
+            else:
+                out[name] = [str(v) for v in (value if isinstance(value, list) else [value])]
+    elif messages:
+        out[prefix or "_schema"] = [str(m) for m in (messages if isinstance(messages, list)
+                                                     else [messages])]
+    return out
+
+
+def _validation_fields(exc: HTTPException) -> dict[str, list[str]]:
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") or {}
+    # webargs nests by location (json, query, headers…); the field names are what matter.
+    merged: dict[str, list[str]] = {}
+    for location, fields in messages.items():
+        flat = _flatten(fields)
+        if location not in ("json", "query", "headers", "form", "files", "view_args"):
+            flat = _flatten({location: fields})
+        merged.update(flat)
+    return merged
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error with the envelope; never a stack trace or an internal name."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return envelope(exc.status, exc.message, code=exc.code, fields=exc.fields,
+                        headers=exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        if status == 422:
+            fields = _validation_fields(exc)
+            names = ", ".join(sorted(fields)) or "the body"
+            return envelope(422, f"invalid input: {names}", fields=fields)
+        if status == 413:
+            return envelope(413, "request body is too large")
+        headers = {}
+        if status == 405 and exc.valid_methods:
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        if status == 429:
+            return envelope(429, "rate limit exceeded; retry later",
+                            headers=dict(exc.get_headers() and
+                                         [h for h in exc.get_headers() if h[0] == "Retry-After"]))
+        message = exc.description if status < 500 and exc.description else _CODES.get(
+            status, "error").replace("_", " ")
+        return envelope(status, message, headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error", extra={"error_type": type(exc).__name__})
+        return envelope(500, "internal error")

@@ -1,0 +1,235 @@
+"""The decision flow: consent → gather → features → score → policy → explain → audit → answer.
+
+A decision is issued only once it and its audit records are committed in one transaction;
+if that fails, the client gets a 503 and no decision exists anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import insert
+
+from audit import AuditStore, Entry, Pseudonymiser, digest_source_answer, mask_mobile, mask_name
+from datasources.gather import Gatherer
+from datasources.identity import parse_national_id
+from datasources.outcome import GatherResult
+from scoring.engine import DecisionEngine, Decisions
+from scoring.features import features_for_application
+from service.auth import Principal
+from service.consents import ConsentBook, to_consent
+from service.db import applications, dumps, now_text
+from service.errors import ApiError
+from service.idempotency import IdempotencyKeys, body_hash
+from service.metrics import Metrics
+from service.timeline import Timeline
+
+log = logging.getLogger("flashloan.flow")
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+class DecisionFlow:
+    """Everything one decision needs, wired once per worker."""
+
+    def __init__(self, *, store: AuditStore, consents: ConsentBook, pseudonymiser: Pseudonymiser,
+                 gatherer: Gatherer, engine: DecisionEngine, idempotency: IdempotencyKeys,
+                 metrics: Metrics) -> None:
+        self.store = store
+        self.consents = consents
+        self.pseudonymiser = pseudonymiser
+        self.gatherer = gatherer
+        self.engine = engine
+        self.idempotency = idempotency
+        self.metrics = metrics
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def apply(self, principal: Principal, body: dict, idempotency_key: str | None
+              ) -> tuple[int, dict]:
+        """Decide an application (or replay the answer to a repeated Idempotency-Key)."""
+        if idempotency_key is None:
+            return 201, self._decide(principal, body, None)
+        replay = self.idempotency.claim(principal.key_id, idempotency_key, body_hash(body))
+        if replay is not None:
+            return replay.status, replay.response
+        try:
+            return 201, self._decide(principal, body, idempotency_key)
+        except BaseException:
+            self.idempotency.release(principal.key_id, idempotency_key)
+            raise
+
+    # -- the steps -----------------------------------------------------------------------------
+
+    def _check_consent(self, principal: Principal, consent_id: str, subject: str):
+        row = self.consents.row(consent_id)
+        if row is None or row.channel != principal.name:
+            raise ApiError(422, "consent_id does not name a consent of this channel",
+                           code="consent_invalid", fields={"consent_id": ["no such consent"]})
+        consent = to_consent(row)
+        if consent.subject != subject:
+            raise ApiError(422, "the consent belongs to another applicant",
+                           code="consent_invalid",
+                           fields={"consent_id": ["consent belongs to another applicant"]})
+        now = datetime.now(UTC)
+        if not consent.is_live(now):
+            state = ("withdrawn" if consent.withdrawn_at is not None
+                     else "expired" if now >= consent.expires_at else "not yet in force")
+            raise ApiError(422, f"the consent is {state}", code="consent_invalid",
+                           fields={"consent_id": [f"consent is {state}"]})
+        required = self.engine.policy.required_scopes
+        missing = [s for s in required if s not in consent.scopes]
+        if missing:
+            raise ApiError(422, f"the consent does not cover: {', '.join(missing)}",
+                           code="consent_insufficient",
+                           fields={"consent_id": [f"missing scopes: {', '.join(missing)}"]})
+        return consent
+
+    def _decide(self, principal: Principal, body: dict, idempotency_key: str | None) -> dict:
+        tl = Timeline()
+        applicant, request = body["applicant"], body["request"]
+        nid = parse_national_id(applicant["national_id"])
+        age = nid.age_on(date.today())
+        subject = self.pseudonymiser.national_id(nid.number)
+        tl.step("received")
+        consent = self._check_consent(principal, body["consent_id"], subject)
+        tl.step("consent_checked")
+        gathered = self.gatherer.gather(nid.number, subject, consent.consent_id,
+                                        self.engine.policy.required_scopes,
+                                        channel=principal.name)
+        tl.step("sources_gathered")
+        decisions: Decisions | None = None
+        if gathered.sufficient:
+            features = features_for_application(gathered.records, request["amount"],
+                                                request["term_months"], self.engine.model.spec)
+            tl.step("features_built")
+            decisions = self.engine.decide(features, age=age, purpose=request["purpose"],
+                                           term_months=request["term_months"], on_step=tl.step)
+        application_id = f"a_{uuid.uuid4().hex}"
+        facts = {"age": age, "amount": request["amount"], "term_months": request["term_months"],
+                 "purpose": request["purpose"]}
+        row = decisions.row(0) if decisions is not None else None
+        answer = self._answer(application_id, gathered, row, tl)
+        self._record(principal, application_id, subject, applicant, consent, facts, gathered,
+                     decisions, row, answer, tl, idempotency_key)
+        self.metrics.decision(answer["status"], tl.durations)
+        return answer
+
+    def _answer(self, application_id: str, gathered: GatherResult, row: dict | None,
+                tl: Timeline) -> dict:
+        decision = None
+        if row is not None:
+            decision = {
+                "credit_limit": row["credit_limit"], "annual_rate": row["annual_rate"],
+                "terms_months": row["terms_months"], "score": row["score"],
+                "grade": row["grade"], "pd": row["pd"],
+                "reasons": [{"code": r["code"], "text_zh": r["text_zh"],
+                             "text_en": r["text_en"]} for r in row["reasons"]],
+                "model_version": row["model_version"], "policy_version": row["policy_version"],
+            }
+        return {
+            "application_id": application_id,
+            "status": row["outcome"] if row is not None else "deferred",
+            "decision": decision,
+            "decided_by": "model",
+            "missing_sources": sorted(s for s, o in gathered.outcomes.items() if not o.ok),
+            "timeline": tl.steps,
+            "elapsed_ms": 0.0,
+            "created_at": now_text(tl.started_wall),
+        }
+
+    def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
+                consent, facts: dict, gathered: GatherResult, decisions: Decisions | None,
+                row: dict | None, answer: dict, tl: Timeline,
+                idempotency_key: str | None) -> None:
+        """Write the application and its audit records in one transaction, or issue nothing."""
+        sources = {scope: {"status": o.status, "latency_ms": round(o.latency_ms, 3),
+                           "attempts": o.attempts, "error": o.error}
+                   for scope, o in gathered.outcomes.items()}
+        consent_ref = {"consent_id": consent.consent_id, "consent_digest": consent.digest()}
+        entries = [Entry("application.received", {
+            "application_id": application_id, "subject": subject, "channel": principal.name,
+            "applicant": {"name": mask_name(applicant["name"]),
+                          "mobile": mask_mobile(applicant["mobile"])},
+            "request": {k: facts[k] for k in ("amount", "term_months", "purpose")},
+            "age": facts["age"], **consent_ref}, application_id, principal.actor)]
+        for scope, outcome in gathered.outcomes.items():
+            entries.append(Entry("source.fetched", {
+                "application_id": application_id, "subject": subject, "scope": scope,
+                "status": outcome.status, "attempts": outcome.attempts,
+                "latency_ms": round(outcome.latency_ms, 3), "error": outcome.error,
+                "consent_id": outcome.consent_id, "consent_digest": outcome.consent_digest,
+                "answer_digest": (digest_source_answer(outcome.record.to_dict())
+                                  if outcome.record is not None else None),
+            }, application_id, principal.actor))
+        explanation = None
+        decision_payload: dict[str, Any] = {
+            "application_id": application_id, "subject": subject, "outcome": answer["status"],
+            "decided_by": "model", "facts": facts, "sources": sources, **consent_ref,
+            "missing_sources": answer["missing_sources"],
+            "missing_reasons": gathered.missing_reasons,
+        }
+        if decisions is not None and row is not None:
+            model = decisions.model
+            names = model.feature_names
+            values = model.select(decisions.features)[0]
+            contribs = decisions.scored.contributions[0]
+            features = {n: _finite(values[j]) for j, n in enumerate(names)}
+            contributions = {n: float(contribs[j]) for j, n in enumerate(names)}
+            decision_payload.update({
+                "model_version": model.version, "model_sha256": model.sha256,
+                "policy_version": row["policy_version"], "policy_digest": row["policy_digest"],
+                "reason_codes": [r["code"] for r in row["reasons"]],
+                "decision": {k: row[k] for k in ("outcome", "credit_limit", "annual_rate",
+                                                 "terms_months", "score", "grade", "pd",
+                                                 "rules_fired")},
+                "reasons": row["reasons"], "features": features,
+                "contributions": contributions, "base_value": row["base_value"],
+                "margin": row["margin"],
+            })
+            spec = model.spec
+            explanation = {
+                "application_id": application_id, "model_version": model.version,
+                "model_sha256": model.sha256, "policy_version": row["policy_version"],
+                "outcome": row["outcome"], "base_value": row["base_value"],
+                "margin": row["margin"], "pd": row["pd"], "score": row["score"],
+                "grade": row["grade"], "rules_fired": row["rules_fired"],
+                "features": [{"name": n, "group": spec.by_name(n).group, "value": features[n],
+                              "contribution": contributions[n]} for n in names],
+                "reasons": row["reasons"],
+            }
+        tl.step("audited")
+        answer["elapsed_ms"] = tl.elapsed_ms
+        decision_payload["elapsed_ms"] = answer["elapsed_ms"]
+        entries.append(Entry("decision.made", decision_payload, application_id, principal.actor))
+        details = {"sources": sources, "facts": facts, "missing_reasons": gathered.missing_reasons,
+                   "consent_id": consent.consent_id}
+        now = now_text()
+        try:
+            with self.store.writer() as writer:
+                conn = writer.connection
+                conn.execute(insert(applications).values(
+                    application_id=application_id, channel=principal.name,
+                    key_id=principal.key_id, subject=subject, consent_id=consent.consent_id,
+                    status=answer["status"], outcome=answer["status"],
+                    grade=row["grade"] if row else None,
+                    model_version=row["model_version"] if row else None, decided_by="model",
+                    created_at=answer["created_at"], updated_at=now, answer=dumps(answer),
+                    explanation=dumps(explanation) if explanation else None,
+                    details=dumps(details)))
+                writer.append_many(entries)
+                if idempotency_key is not None:
+                    self.idempotency.complete(conn, principal.key_id, idempotency_key,
+                                              application_id, 201, answer)
+        except Exception as exc:
+            log.error("audit write failed; decision withheld",
+                      extra={"application_id": application_id, "error_type": type(exc).__name__})
+            self.metrics.audit_failure()
+            raise ApiError(503, "the decision could not be recorded, so none was issued; "
+                           "retry later", code="audit_unavailable") from exc

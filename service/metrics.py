@@ -1,0 +1,76 @@
+"""Prometheus metrics, correct across gunicorn workers (multiprocess mode when configured)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as mp
+
+from datasources.outcome import SourceOutcome
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    """The service's metrics; one instance per worker, on its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.decisions = Counter("flashloan_decisions_total", "Decisions by outcome",
+                                 ["outcome"], registry=r)
+        self.step_seconds = Histogram("flashloan_step_seconds", "Time per decision step",
+                                      ["step"], buckets=_BUCKETS, registry=r)
+        self.source_seconds = Histogram("flashloan_source_seconds", "Source call latency",
+                                        ["source", "status"], buckets=_BUCKETS, registry=r)
+        self.source_failures = Counter("flashloan_source_failures_total",
+                                       "Source failures by kind", ["source", "status"],
+                                       registry=r)
+        self.breaker_state = Gauge("flashloan_breaker_state",
+                                   "Circuit breaker: 0 closed, 1 half-open, 2 open", ["source"],
+                                   registry=r, multiprocess_mode="max")
+        self.audit_failures = Counter("flashloan_audit_failures_total",
+                                      "Decisions withheld because the audit write failed",
+                                      registry=r)
+        self.requests = Histogram("flashloan_http_request_seconds", "HTTP request latency",
+                                  ["method", "endpoint", "status"], buckets=_BUCKETS,
+                                  registry=r)
+
+    def decision(self, outcome: str, durations_ms: dict[str, float]) -> None:
+        self.decisions.labels(outcome).inc()
+        for step, ms in durations_ms.items():
+            self.step_seconds.labels(step).observe(ms / 1000)
+
+    def source(self, outcome: SourceOutcome) -> None:
+        self.source_seconds.labels(outcome.scope, outcome.status).observe(
+            outcome.latency_ms / 1000)
+        if not outcome.ok:
+            self.source_failures.labels(outcome.scope, outcome.status).inc()
+
+    def breakers(self, states: dict[str, str]) -> None:
+        for scope, state in states.items():
+            self.breaker_state.labels(scope).set(BREAKER_STATES.get(state, 0))
+
+    def audit_failure(self) -> None:
+        self.audit_failures.inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """Return the text exposition: every worker's figures in multiprocess mode."""
+        if multiprocess_dir():
+            registry = CollectorRegistry()
+            mp.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,208 @@
+"""Request and response schemas (marshmallow); unknown fields are rejected everywhere."""
+
+from __future__ import annotations
+
+import re
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from datasources import SCOPES
+from datasources.identity import InvalidNationalId, parse_national_id
+from scoring.policy import PURPOSES
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+def _national_id(value: str) -> None:
+    try:
+        parse_national_id(value)
+    except InvalidNationalId as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def _mobile(value: str) -> None:
+    if not _MOBILE.match(value):
+        raise ValidationError("mobile must be 11 digits starting with 13-19")
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+class ErrorBody(Strict):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         required=True)
+
+
+class ErrorSchema(Strict):
+    """The one error envelope."""
+
+    error = fields.Nested(ErrorBody, required=True)
+
+
+# -- consents ------------------------------------------------------------------------------
+
+class ConsentIn(Strict):
+    national_id = fields.String(required=True, validate=_national_id)
+    scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
+                         validate=validate.Length(min=1, max=len(SCOPES)))
+    purpose = fields.String(required=True, validate=validate.OneOf(["credit_application"]))
+    granted_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+    text_version = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    channel = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+    @validates_schema
+    def _check(self, data, **kwargs):
+        if len(set(data["scopes"])) != len(data["scopes"]):
+            raise ValidationError("scopes must not repeat", "scopes")
+        if data["expires_at"] <= data["granted_at"]:
+            raise ValidationError("expires_at must be after granted_at", "expires_at")
+
+
+class ConsentOut(Strict):
+    consent_id = fields.String(required=True)
+    scopes = fields.List(fields.String(), required=True)
+    purpose = fields.String(required=True)
+    granted_at = fields.String(required=True)
+    expires_at = fields.String(required=True)
+    text_version = fields.String(required=True)
+    channel = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["live", "expired",
+                                                                   "withdrawn", "pending"]))
+    withdrawn_at = fields.String(allow_none=True, required=True)
+    created_at = fields.String(required=True)
+
+
+# -- applications --------------------------------------------------------------------------
+
+class ApplicantIn(Strict):
+    national_id = fields.String(required=True, validate=_national_id)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    mobile = fields.String(required=True, validate=_mobile)
+
+
+class LoanRequestIn(Strict):
+    amount = fields.Float(required=True, allow_nan=False,
+                          validate=validate.Range(min=100, max=1_000_000))
+    term_months = fields.Integer(required=True, strict=True,
+                                 validate=validate.Range(min=1, max=120))
+    purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
+
+
+class ApplicationIn(Strict):
+    applicant = fields.Nested(ApplicantIn, required=True)
+    request = fields.Nested(LoanRequestIn, required=True)
+    consent_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+
+
+class ReasonOut(Strict):
+    code = fields.String(required=True)
+    text_zh = fields.String(required=True)
+    text_en = fields.String(required=True)
+
+
+class DecisionOut(Strict):
+    credit_limit = fields.Float(required=True)
+    annual_rate = fields.Float(allow_none=True, required=True)
+    terms_months = fields.List(fields.Integer(), required=True)
+    score = fields.Integer(required=True)
+    grade = fields.String(required=True)
+    pd = fields.Float(required=True)
+    reasons = fields.List(fields.Nested(ReasonOut), required=True)
+    model_version = fields.String(required=True)
+    policy_version = fields.String(required=True)
+
+
+class StepOut(Strict):
+    step = fields.String(required=True)
+    at = fields.String(required=True)
+    ms = fields.Float(required=True)
+
+
+class ApplicationOut(Strict):
+    application_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["approved", "declined", "deferred"]))
+    decision = fields.Nested(DecisionOut, allow_none=True, required=True)
+    decided_by = fields.String(required=True, validate=validate.OneOf(["model", "person"]))
+    missing_sources = fields.List(fields.String(), required=True)
+    timeline = fields.List(fields.Nested(StepOut), required=True)
+    elapsed_ms = fields.Float(required=True)
+    created_at = fields.String(required=True)
+
+
+class FeatureOut(Strict):
+    name = fields.String(required=True)
+    group = fields.String(required=True)
+    value = fields.Float(allow_none=True, required=True)
+    contribution = fields.Float(required=True)
+
+
+class FullReasonOut(ReasonOut):
+    group = fields.String(required=True)
+    source = fields.String(required=True)
+    feature = fields.String(allow_none=True, required=True)
+    contribution = fields.Float(allow_none=True, required=True)
+
+
+class ExplanationOut(Strict):
+    application_id = fields.String(required=True)
+    model_version = fields.String(required=True)
+    model_sha256 = fields.String(required=True)
+    policy_version = fields.String(required=True)
+    outcome = fields.String(required=True)
+    base_value = fields.Float(required=True)
+    margin = fields.Float(required=True)
+    pd = fields.Float(required=True)
+    score = fields.Integer(required=True)
+    grade = fields.String(required=True)
+    rules_fired = fields.List(fields.String(), required=True)
+    features = fields.List(fields.Nested(FeatureOut), required=True)
+    reasons = fields.List(fields.Nested(FullReasonOut), required=True)
+
+
+class TextOut(Strict):
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+
+
+class NoticeOut(Strict):
+    application_id = fields.String(required=True)
+    status = fields.String(required=True)
+    decided_by = fields.String(required=True)
+    summary = fields.Nested(TextOut, required=True)
+    reasons = fields.List(fields.Nested(ReasonOut), required=True)
+    what_you_can_do = fields.List(fields.Nested(TextOut), required=True)
+    right_to_review = fields.Nested(TextOut, required=True)
+    decided_at = fields.String(required=True)
+
+
+# -- models and health -----------------------------------------------------------------------
+
+class ModelSummaryOut(Strict):
+    version = fields.String(required=True)
+    created = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    auc = fields.Float(required=True)
+    oracle_auc = fields.Float(allow_none=True, required=True)
+    features = fields.Integer(required=True)
+
+
+class ModelListOut(Strict):
+    items = fields.List(fields.Nested(ModelSummaryOut), required=True)
+
+
+class ModelCardOut(Strict):
+    version = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    card = fields.Dict(required=True)
+
+
+class HealthOut(Strict):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)

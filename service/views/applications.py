@@ -1,0 +1,84 @@
+"""Applications: decide, read the status, the explanation (JSON and SVG) and the notice."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Response, request
+from flask_smorest import Blueprint
+
+from service.applications import ApplicationBook
+from service.auth import current, requires
+from service.charts import waterfall_svg
+from service.errors import ApiError
+from service.notice import build_notice
+from service.schemas import ApplicationIn, ApplicationOut, ExplanationOut, NoticeOut
+from service.wiring import wiring
+
+blp = Blueprint("applications", __name__, url_prefix="/v1/applications",
+                description="Credit applications and their decisions")
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": False,
+                      "description": "Retries with the same key and body return the first "
+                                     "answer; another body is a 409.",
+                      "schema": {"type": "string", "minLength": 1, "maxLength": 128,
+                                 "pattern": "^[\\x21-\\x7e]+$"}}
+
+
+def _book() -> ApplicationBook:
+    return ApplicationBook(wiring().store.engine)
+
+
+@blp.route("", methods=["POST"])
+@requires("channel")
+@blp.arguments(ApplicationIn)
+@blp.response(201, ApplicationOut)
+@blp.doc(parameters=[IDEMPOTENCY_HEADER])
+def apply(body: dict):
+    """Decide an application: approved, declined or deferred, with reasons and a timeline."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _KEY.match(key):
+        raise ApiError(422, "Idempotency-Key must be 1 to 128 visible ASCII characters",
+                       fields={"Idempotency-Key": ["must be 1 to 128 visible ASCII characters"]})
+    status, answer = wiring().flow.apply(current(), body, key)
+    return answer, status
+
+
+@blp.route("/<application_id>", methods=["GET"])
+@requires("channel", "risk_officer", "auditor")
+@blp.response(200, ApplicationOut)
+def read_application(application_id: str):
+    """Read an application's status, decision and timeline."""
+    return ApplicationBook.status(_book().visible(current(), application_id))
+
+
+@blp.route("/<application_id>/explanation", methods=["GET"])
+@requires("risk_officer", "auditor")
+@blp.response(200, ExplanationOut)
+def explanation(application_id: str):
+    """Read the full explanation recorded at decision time (TreeSHAP contributions)."""
+    return ApplicationBook.explanation(_book().visible(current(), application_id))
+
+
+@blp.route("/<application_id>/explanation.svg", methods=["GET"])
+@requires("risk_officer", "auditor")
+@blp.response(200, {"type": "string"}, content_type="image/svg+xml")
+def explanation_svg(application_id: str):
+    """Draw the explanation as a waterfall from the base value to the final score."""
+    data = ApplicationBook.explanation(_book().visible(current(), application_id))
+    svg = waterfall_svg(data, wiring().engine.model.spec)
+    return Response(svg, mimetype="image/svg+xml")
+
+
+@blp.route("/<application_id>/notice", methods=["GET"])
+@requires("channel", "risk_officer")
+@blp.response(200, NoticeOut)
+def notice(application_id: str):
+    """Read the applicant's notice: outcome, reasons in plain words, what they can do."""
+    row = _book().visible(current(), application_id)
+    answer = ApplicationBook.status(row)
+    explanation_data = (ApplicationBook.explanation(row) if row.explanation is not None
+                        else None)
+    return build_notice(application_id, answer, explanation_data, wiring().engine.model.spec,
+                        row.updated_at)

@@ -1,0 +1,38 @@
+"""Consents: record, read, withdraw."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from service.auth import current, requires
+from service.consents import to_view
+from service.schemas import ConsentIn, ConsentOut
+from service.wiring import wiring
+
+blp = Blueprint("consents", __name__, url_prefix="/v1/consents",
+                description="The applicant's consent to query the data sources")
+
+
+@blp.route("", methods=["POST"])
+@requires("channel")
+@blp.arguments(ConsentIn)
+@blp.response(201, ConsentOut)
+def record_consent(body: dict):
+    """Record a consent the applicant gave in the channel's front-end."""
+    return wiring().consents.record(current(), body)
+
+
+@blp.route("/<consent_id>", methods=["GET"])
+@requires("channel", "risk_officer", "auditor")
+@blp.response(200, ConsentOut)
+def read_consent(consent_id: str):
+    """Read a consent and whether it is live."""
+    return to_view(wiring().consents.visible(current(), consent_id))
+
+
+@blp.route("/<consent_id>", methods=["DELETE"])
+@requires("channel")
+@blp.response(200, ConsentOut)
+def withdraw_consent(consent_id: str):
+    """Withdraw a consent: no source is queried under it from now on."""
+    return wiring().consents.withdraw(current(), consent_id)

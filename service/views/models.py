@@ -1,0 +1,44 @@
+"""Model cards."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from scoring.model import ModelError, list_versions, read_card
+from service.auth import requires
+from service.errors import ApiError
+from service.schemas import ModelCardOut, ModelListOut
+from service.wiring import wiring
+
+blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model cards")
+
+
+@blp.route("", methods=["GET"])
+@requires("risk_officer", "auditor", "admin")
+@blp.response(200, ModelListOut)
+def list_models():
+    """List the model versions this service ships, and which one is active."""
+    active = wiring().engine.model.version
+    items = []
+    for version in list_versions():
+        card = read_card(version)
+        items.append({"version": version, "created": card["created"],
+                      "active": version == active, "auc": card["metrics"]["auc"],
+                      "oracle_auc": card["metrics"].get("oracle_auc"),
+                      "features": len(card["features"])})
+    return {"items": items}
+
+
+@blp.route("/<version>", methods=["GET"])
+@requires("risk_officer", "auditor", "admin")
+@blp.response(200, ModelCardOut)
+def model_card(version: str):
+    """Read one model's card: features, constraints, training data, metrics."""
+    if version not in list_versions():
+        raise ApiError(404, "no such model version")
+    try:
+        card = read_card(version)
+    except ModelError:
+        raise ApiError(404, "no such model version") from None
+    return {"version": version, "active": version == wiring().engine.model.version,
+            "card": card}

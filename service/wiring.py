@@ -1,0 +1,55 @@
+"""The objects one worker builds once and every request reuses, kept in ``app.extensions``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+from audit import AuditStore, Pseudonymiser
+from datasources.gather import Gatherer
+from scoring.engine import DecisionEngine
+from service.auth import KeyRing
+from service.consents import ConsentBook
+from service.flow import DecisionFlow
+from service.metrics import Metrics
+from service.settings import Settings
+
+KEY = "flashloan"
+
+
+@dataclass
+class Wiring:
+    """What a worker needs: settings, store, keys, sources, model, policy, flow, metrics."""
+
+    settings: Settings
+    store: AuditStore
+    pseudonymiser: Pseudonymiser
+    keys: KeyRing
+    consents: ConsentBook
+    sources: dict[str, Any]
+    gatherer: Gatherer
+    engine: DecisionEngine
+    flow: DecisionFlow
+    metrics: Metrics
+
+    def close(self) -> None:
+        from datasources.factory import close_sources
+
+        self.gatherer.close()
+        close_sources(self.sources)
+        self.store.dispose()
+
+
+def wiring() -> Wiring:
+    """The current app's wiring."""
+    return current_app.extensions[KEY]
+
+
+def maybe_wiring() -> Wiring | None:
+    return current_app.extensions.get(KEY)
+
+
+def install(app: Flask, wired: Wiring) -> None:
+    app.extensions[KEY] = wired
