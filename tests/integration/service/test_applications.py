@@ -1,0 +1,207 @@
+"""Applications over HTTP: the whole flow on a real database with stub sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from audit import AuditQuery
+from datasources import SCOPES
+from service.db import applications
+
+
+def records(client, **filters):
+    return list(client.app.extensions["flashloan"].store.iter_records(AuditQuery(**filters)))
+
+
+def count_applications(client) -> int:
+    with client.app.extensions["flashloan"].store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(applications)).scalar_one()
+
+
+def test_an_application_is_decided_explained_and_audited(any_db_client, people):
+    r = any_db_client.apply(people[0])
+    assert r.status_code == 201, r.get_json()
+    answer = r.get_json()
+    assert answer["status"] in ("approved", "declined")
+    decision = answer["decision"]
+    assert decision["model_version"] == "v1" and decision["policy_version"] == "2026.11"
+    assert 1 <= len(decision["reasons"]) <= 4
+    assert [s["step"] for s in answer["timeline"]] == [
+        "received", "consent_checked", "sources_gathered", "features_built", "scored",
+        "policy_applied", "explained", "audited"]
+    assert answer["elapsed_ms"] >= sum(s["ms"] for s in answer["timeline"]) - 1
+    aid = answer["application_id"]
+    assert any_db_client.get(f"/v1/applications/{aid}").get_json() == answer
+    kinds = [rec.kind for rec in records(any_db_client, application_id=aid)]
+    assert kinds == ["application.received", *["source.fetched"] * 5, "decision.made"]
+    store = any_db_client.app.extensions["flashloan"].store
+    assert store.verify().ok
+
+
+def test_the_explanation_is_what_was_recorded_and_adds_up(client, people):
+    aid = client.apply(people[2]).get_json()["application_id"]
+    e = client.get(f"/v1/applications/{aid}/explanation", who="risk_officer").get_json()
+    total = e["base_value"] + sum(f["contribution"] for f in e["features"])
+    assert total == pytest.approx(e["margin"], abs=1e-4)
+    made = records(client, application_id=aid, kinds=("decision.made",))[0].payload
+    assert made["contributions"] == {f["name"]: f["contribution"] for f in e["features"]}
+    assert made["features"] == {f["name"]: f["value"] for f in e["features"]}
+    assert e["model_sha256"] == made["model_sha256"]
+
+
+def test_the_audit_holds_no_personal_data_in_clear(client, people):
+    aid = client.apply(people[3]).get_json()["application_id"]
+    text = " ".join(str(r.payload) for r in records(client, application_id=aid))
+    assert people[3] not in text and "张三" not in text and "13812348000" not in text
+    assert "张*" in text and "138****8000" in text
+
+
+def test_a_consent_that_misses_scopes_is_refused_before_any_query(client, people):
+    consent = client.consent(people[4], scopes=["credit_report", "court_records"])
+    r = client.post("/v1/applications", client.application(people[4], consent["consent_id"]))
+    assert r.status_code == 422
+    error = r.get_json()["error"]
+    assert error["code"] == "consent_insufficient"
+    for scope in ("provident_fund", "social_security", "income_tax"):
+        assert scope in error["message"]
+    assert records(client, kinds=("source.fetched",)) == []
+    assert count_applications(client) == 0
+
+
+def test_a_consent_of_another_applicant_is_refused(client, people):
+    consent = client.consent(people[5])
+    r = client.post("/v1/applications", client.application(people[6], consent["consent_id"]))
+    assert r.status_code == 422
+    assert r.get_json()["error"]["fields"]["consent_id"] == [
+        "consent belongs to another applicant"]
+
+
+def test_another_channels_consent_is_not_found(client, people):
+    consent = client.consent(people[7])
+    r = client.post("/v1/applications", client.application(people[7], consent["consent_id"]),
+                    who="other_channel")
+    assert r.status_code == 422 and "consent_id" in r.get_json()["error"]["fields"]
+
+
+def test_a_failing_source_defers_without_an_adverse_record(make_client, people):
+    client = make_client(stub_faults="credit_report=error:1.0")
+    r = client.apply(people[8])
+    assert r.status_code == 201
+    answer = r.get_json()
+    assert answer["status"] == "deferred" and answer["decision"] is None
+    assert answer["missing_sources"] == ["credit_report"]
+    aid = answer["application_id"]
+    made = records(client, application_id=aid, kinds=("decision.made",))[0].payload
+    assert made["outcome"] == "deferred" and "reason_codes" not in made
+    r = client.get(f"/v1/applications/{aid}/explanation", who="risk_officer")
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_scored"
+    notice = client.get(f"/v1/applications/{aid}/notice").get_json()
+    assert notice["status"] == "deferred" and notice["reasons"] == []
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"request": {"amount": -5, "term_months": 12, "purpose": "travel"}}, "request.amount"),
+    ({"request": {"amount": 5000, "term_months": 12.5, "purpose": "travel"}},
+     "request.term_months"),
+    ({"request": {"amount": 5000, "term_months": 12, "purpose": "gambling"}},
+     "request.purpose"),
+    ({"applicant": {"national_id": "110105194912310021", "name": "张三",
+                    "mobile": "13812348000"}}, "applicant.national_id"),
+    ({"applicant": {"national_id": "11010519491231002X", "name": "张三", "mobile": "12345"}},
+     "applicant.mobile"),
+    ({"consent_id": ""}, "consent_id"),
+    ({"surprise": True}, "surprise"),
+])
+def test_bad_applications_name_the_field_and_leave_nothing(client, people, change, field):
+    consent = client.consent(people[9])
+    body = {**client.application(people[9], consent["consent_id"]), **change}
+    r = client.post("/v1/applications", body)
+    assert r.status_code == 422, r.get_json()
+    assert field in r.get_json()["error"]["fields"]
+    assert count_applications(client) == 0
+    assert [rec.kind for rec in records(client)] == ["consent.recorded"]
+
+
+def test_a_body_that_is_not_json_is_415_and_a_huge_one_413(client):
+    r = client.http.post("/v1/applications", data="a=1",
+                         headers={**client.headers("channel"),
+                                  "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415 and r.get_json()["error"]["code"] == "unsupported_media_type"
+    r = client.http.post("/v1/applications", data="{" + " " * 200_000 + "}",
+                         headers={**client.headers("channel"),
+                                  "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "payload_too_large"
+    r = client.http.post("/v1/applications", data="{not json",
+                         headers={**client.headers("channel"),
+                                  "Content-Type": "application/json"})
+    assert r.status_code == 400 and "error" in r.get_json()
+
+
+def test_a_retry_with_the_same_key_returns_the_first_answer(client, people):
+    consent = client.consent(people[10])
+    body = client.application(people[10], consent["consent_id"])
+    first = client.post("/v1/applications", body, headers={"Idempotency-Key": "retry-1"})
+    again = client.post("/v1/applications", body, headers={"Idempotency-Key": "retry-1"})
+    assert first.status_code == again.status_code == 201
+    assert first.get_json() == again.get_json()
+    assert count_applications(client) == 1
+    other = {**body, "request": {**body["request"], "amount": 30000}}
+    conflict = client.post("/v1/applications", other, headers={"Idempotency-Key": "retry-1"})
+    assert conflict.status_code == 409
+    assert conflict.get_json()["error"]["code"] == "conflict"
+    assert client.post("/v1/applications", body,
+                       headers={"Idempotency-Key": "bad key"}).status_code == 422
+
+
+def test_the_svg_waterfall_is_a_readable_chart(client, people):
+    aid = client.apply(people[11]).get_json()["application_id"]
+    r = client.get(f"/v1/applications/{aid}/explanation.svg", who="auditor")
+    assert r.status_code == 200 and r.mimetype == "image/svg+xml"
+    from xml.etree import ElementTree
+
+    root = ElementTree.fromstring(r.data)
+    texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert any("base value" in t for t in texts) and any("margin" in t for t in texts)
+    assert any(aid in t for t in texts)
+
+
+def test_the_notice_speaks_to_the_applicant(client, people):
+    for nid in people[12:20]:
+        answer = client.apply(nid).get_json()
+        notice = client.get(f"/v1/applications/{answer['application_id']}/notice").get_json()
+        assert notice["status"] == answer["status"]
+        assert "第二十四条" in notice["right_to_review"]["zh"]
+        assert "Article 24" in notice["right_to_review"]["en"]
+        if answer["status"] == "declined":
+            assert notice["reasons"] == answer["decision"]["reasons"]
+            assert notice["what_you_can_do"] or all(
+                r["code"].startswith("K") for r in notice["reasons"])
+
+
+def test_models_are_listed_with_their_cards(client):
+    listed = client.get("/v1/models", who="risk_officer").get_json()["items"]
+    assert [m["version"] for m in listed if m["active"]] == ["v1"]
+    card = client.get("/v1/models/v1", who="auditor").get_json()
+    assert card["card"]["model_sha256"] and card["active"] is True
+    assert client.get("/v1/models/nope", who="auditor").status_code == 404
+
+
+def test_readiness_and_metrics(client, people):
+    assert client.get("/healthz", who=None).get_json()["status"] == "ok"
+    assert client.get("/readyz", who=None).get_json()["checks"]["database"] == "ok"
+    client.apply(people[21])
+    text = client.get("/metrics", who="admin").get_data(as_text=True)
+    assert "flashloan_decisions_total" in text and "flashloan_source_seconds" in text
+    assert client.get("/metrics", who="channel").status_code == 403
+
+
+def test_every_source_is_gathered_under_the_consent(client, people):
+    aid = client.apply(people[22]).get_json()["application_id"]
+    fetched = records(client, application_id=aid, kinds=("source.fetched",))
+    assert sorted(r.payload["scope"] for r in fetched) == sorted(SCOPES)
+    consent_ids = {r.payload["consent_id"] for r in fetched}
+    assert len(consent_ids) == 1 and None not in consent_ids
+    assert all(len(r.payload["answer_digest"]) == 64 for r in fetched)
+    assert np.isfinite([r.payload["latency_ms"] for r in fetched]).all()
