@@ -104,22 +104,24 @@ _cache: dict[tuple[str, int], ModelArtifact] = {}
 _cache_lock = threading.Lock()
 
 
-def model_dir(version: str | None) -> Path:
-    """Return the directory of a shipped model version, or treat the argument as a path."""
+def model_dir(version: str | None, search: tuple[Path, ...] = ()) -> Path:
+    """Return a model version's directory: in ``search`` folders, shipped, or a path."""
     name = version or DEFAULT_MODEL_VERSION
-    shipped = MODELS_DIR / name
-    if shipped.is_dir():
-        return shipped
+    for folder in (*search, MODELS_DIR):
+        candidate = Path(folder) / name
+        if (candidate / "card.json").is_file():
+            return candidate
     path = Path(name)
-    if path.is_dir():
+    if (path / "card.json").is_file():
         return path
-    raise ModelError(f"model must be a shipped version ({', '.join(list_versions())}) or a "
-                     f"directory; got {name!r}")
+    raise ModelError(f"model must be a known version ({', '.join(list_versions(search))}) or "
+                     f"a directory; got {name!r}")
 
 
-def load_model(version: str | None = None, *, nthread: int = 1) -> ModelArtifact:
-    """Load a model version once per process (cached by version and thread count)."""
-    directory = model_dir(version)
+def load_model(version: str | None = None, *, nthread: int = 1,
+               search: tuple[Path, ...] = ()) -> ModelArtifact:
+    """Load a model version once per process (cached by directory and thread count)."""
+    directory = model_dir(version, search)
     key = (str(directory.resolve()), nthread)
     with _cache_lock:
         if key not in _cache:
@@ -127,11 +129,15 @@ def load_model(version: str | None = None, *, nthread: int = 1) -> ModelArtifact
         return _cache[key]
 
 
-def list_versions() -> list[str]:
-    """Return the shipped model versions."""
-    return sorted(p.name for p in MODELS_DIR.iterdir() if (p / "card.json").is_file())
+def list_versions(search: tuple[Path, ...] = ()) -> list[str]:
+    """Return the model versions in ``search`` folders and shipped with the package."""
+    found: set[str] = set()
+    for folder in (*search, MODELS_DIR):
+        if Path(folder).is_dir():
+            found.update(p.name for p in Path(folder).iterdir() if (p / "card.json").is_file())
+    return sorted(found)
 
 
-def read_card(version: str) -> dict[str, Any]:
-    """Return a shipped model's card without loading the model."""
-    return json.loads((model_dir(version) / "card.json").read_text(encoding="utf-8"))
+def read_card(version: str, search: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Return a model's card without loading the model."""
+    return json.loads((model_dir(version, search) / "card.json").read_text(encoding="utf-8"))

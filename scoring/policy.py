@@ -187,6 +187,27 @@ class Policy:
     def rule(self, name: str) -> Rule:
         return self.rules[name]
 
+    def approval_by_person(self, facts: Mapping[str, Any], grade: str) -> dict[str, Any]:
+        """Terms for a decline a person overturned: what this policy allows, never more.
+
+        The grade is the recorded one if it is an approving grade, else the lowest approving
+        grade; the line follows the usual income and debt-service bounds, raised to the
+        product minimum when they give less, and always within the caps.
+        """
+        approving = [i for i, p in enumerate(self.grade_max_pd) if p <= self.pd_cutoff]
+        names = list(self.grade_names)
+        ix = names.index(grade) if grade in names else approving[-1]
+        if ix not in approving:
+            ix = approving[-1]
+        f = {k: np.asarray([v], dtype=float) for k, v in facts.items()
+             if k not in ("purpose",)}
+        rate = min(float(self.grade_rate[ix]), REGULATORY_MAX_APR)
+        term = f["term_months"]
+        line = float(self._credit_line(f, np.array([ix]), np.array([rate]), term)[0])
+        line = min(max(line, self.min_line), self.max_line, REGULATORY_MAX_LINE)
+        return {"grade": str(self.grade_names[ix]), "credit_limit": line, "annual_rate": rate,
+                "terms_months": list(self.terms_months)}
+
 
 @cache
 def load_policy(name_or_path: str | None = None) -> Policy:

@@ -41,6 +41,8 @@ def build_wiring(settings: Settings) -> Wiring:
     from service.flow import DecisionFlow
     from service.idempotency import IdempotencyKeys
     from service.metrics import Metrics
+    from service.replay import Replayer
+    from service.reviews import ReviewDesk
 
     store = AuditStore.from_url(settings.database_url)
     migrate(store.engine)
@@ -52,15 +54,18 @@ def build_wiring(settings: Settings) -> Wiring:
                             fixtures_path=settings.stub_fixtures)
     gatherer = Gatherer(sources, ConsentGate(consents.lookup), deadline_s=settings.deadline_s,
                         on_outcome=metrics.source)
-    engine = DecisionEngine(load_model(settings.model_version), load_policy(settings.policy))
+    engine = DecisionEngine(load_model(settings.model_version, search=settings.model_search),
+                            load_policy(settings.policy))
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
                         gatherer=gatherer, engine=engine,
                         idempotency=IdempotencyKeys(store.engine,
                                                     wait_s=settings.deadline_s + 20),
                         metrics=metrics)
+    replayer = Replayer(store, settings.model_search)
     return Wiring(settings=settings, store=store, pseudonymiser=pseudonymiser,
                   keys=KeyRing(store.engine), consents=consents, sources=sources,
-                  gatherer=gatherer, engine=engine, flow=flow, metrics=metrics)
+                  gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
+                  replayer=replayer, reviews=ReviewDesk(store, replayer))
 
 
 def warm_up(wired: Wiring) -> None:
@@ -106,9 +111,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     })
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
-    from service.views import applications, consents, health, models
+    from service.views import applications, audit, consents, health, models, reviews
 
-    for module in (consents, applications, models, health):
+    for module in (consents, applications, reviews, models, audit, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     install_request_ids(app)
@@ -123,7 +128,7 @@ def _require_json_bodies(app: Flask) -> None:
     @app.before_request
     def _json_only() -> None:
         if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/"):
-            if request.content_length == 0 and not request.mimetype:
+            if not request.content_length and not request.mimetype:
                 return
             if request.mimetype != "application/json":
                 raise ApiError(415, "the body must be JSON (Content-Type: application/json)")

@@ -82,12 +82,29 @@ idempotency_keys = Table(
     Column("created_at", String(27), nullable=False),
 )
 
+reviews = Table(
+    "reviews", metadata,
+    Column("review_id", String(40), primary_key=True),
+    Column("application_id", String(40), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False),          # open | resolved
+    Column("outcome", String(16)),                         # upheld | overturned
+    Column("note", Text),
+    Column("resolved_by", String(128)),
+    Column("created_at", String(27), nullable=False),
+    Column("resolved_at", String(27)),
+    Index("ix_reviews_state", "state", "created_at", "review_id"),
+    Index("ix_reviews_application", "application_id"),
+)
+
 TABLES = (api_keys, consents, applications, idempotency_keys)
 
 
-def _ddl(dialect) -> list[str]:
+def _ddl(dialect, tables=TABLES) -> list[str]:
     statements: list[str] = []
-    for table in TABLES:
+    for table in tables:
         statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
         statements.extend(str(CreateIndex(ix).compile(dialect=dialect)).strip()
                           for ix in table.indexes)
@@ -97,6 +114,9 @@ def _ddl(dialect) -> list[str]:
 MIGRATIONS = (
     Migration(1, "api keys, consents, applications, idempotency keys",
               {"sqlite": _ddl(sqlite.dialect()), "postgresql": _ddl(postgresql.dialect())}),
+    Migration(2, "review requests (PIPL Art. 24)",
+              {"sqlite": _ddl(sqlite.dialect(), (reviews,)),
+               "postgresql": _ddl(postgresql.dialect(), (reviews,))}),
 )
 
 

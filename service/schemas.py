@@ -124,6 +124,12 @@ class StepOut(Strict):
     ms = fields.Float(required=True)
 
 
+class ReviewRefOut(Strict):
+    review_id = fields.String(required=True)
+    state = fields.String(required=True)
+    outcome = fields.String(allow_none=True, required=True)
+
+
 class ApplicationOut(Strict):
     application_id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(
@@ -134,6 +140,7 @@ class ApplicationOut(Strict):
     timeline = fields.List(fields.Nested(StepOut), required=True)
     elapsed_ms = fields.Float(required=True)
     created_at = fields.String(required=True)
+    review = fields.Nested(ReviewRefOut, allow_none=True)
 
 
 class FeatureOut(Strict):
@@ -206,3 +213,103 @@ class ModelCardOut(Strict):
 class HealthOut(Strict):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+# -- audit -------------------------------------------------------------------------------------
+
+class AuditFilterArgs(Strict):
+    since = fields.AwareDateTime(metadata={"description": "inclusive"})
+    until = fields.AwareDateTime(metadata={"description": "exclusive"})
+    kind = fields.List(fields.String(validate=validate.Length(min=1, max=64)))
+    application_id = fields.String(validate=validate.Length(min=1, max=64))
+    actor = fields.String(validate=validate.Length(min=1, max=128))
+    national_id = fields.String(validate=_national_id,
+                                metadata={"description": "hashed by the service; never stored"})
+    outcome = fields.String(validate=validate.OneOf(["approved", "declined", "deferred"]))
+    model_version = fields.String(validate=validate.Length(min=1, max=64))
+    reason_code = fields.String(validate=validate.Length(min=1, max=16))
+
+
+class AuditListArgs(AuditFilterArgs):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(validate=validate.Length(min=1, max=500))
+
+
+class AuditExportArgs(AuditFilterArgs):
+    format = fields.String(load_default="jsonl", validate=validate.OneOf(["jsonl", "csv"]))
+
+
+class VerifyArgs(Strict):
+    start = fields.Integer(validate=validate.Range(min=1))
+    end = fields.Integer(validate=validate.Range(min=1))
+
+
+class AuditRecordOut(Strict):
+    seq = fields.Integer(required=True)
+    recorded_at = fields.String(required=True)
+    kind = fields.String(required=True)
+    application_id = fields.String(allow_none=True, required=True)
+    actor = fields.String(allow_none=True, required=True)
+    payload = fields.Dict(allow_none=True, required=True)
+    payload_hash = fields.String(required=True)
+    prev_hash = fields.String(required=True)
+    record_hash = fields.String(required=True)
+
+
+class AuditPageOut(Strict):
+    items = fields.List(fields.Nested(AuditRecordOut), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class VerifyOut(Strict):
+    ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True)
+    first_bad_seq = fields.Integer(allow_none=True, required=True)
+    reason = fields.String(allow_none=True, required=True)
+    message = fields.String(required=True)
+    checkpoints = fields.Integer(required=True)
+
+
+class ReplayOut(Strict):
+    application_id = fields.String(required=True)
+    match = fields.Boolean(required=True)
+    recorded = fields.Dict(required=True)
+    replayed = fields.Dict(required=True)
+    differences = fields.List(fields.Dict(), required=True)
+    note = fields.String(allow_none=True, required=True)
+
+
+# -- reviews -----------------------------------------------------------------------------------
+
+class ReviewRequestIn(Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ResolutionIn(Strict):
+    outcome = fields.String(required=True, validate=validate.OneOf(["upheld", "overturned"]))
+    note = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ReviewListArgs(Strict):
+    state = fields.String(validate=validate.OneOf(["open", "resolved"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=validate.Length(min=1, max=300))
+
+
+class ReviewOut(Strict):
+    review_id = fields.String(required=True)
+    application_id = fields.String(required=True)
+    state = fields.String(required=True)
+    reason = fields.String(required=True)
+    outcome = fields.String(allow_none=True, required=True)
+    note = fields.String(allow_none=True, required=True)
+    resolved_by = fields.String(allow_none=True, required=True)
+    created_at = fields.String(required=True)
+    resolved_at = fields.String(allow_none=True, required=True)
+    application = fields.Dict(required=True)
+    explanation = fields.Dict(allow_none=True)
+
+
+class ReviewPageOut(Strict):
+    items = fields.List(fields.Nested(ReviewOut), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)

@@ -24,6 +24,7 @@ class Settings:
     env: str = "development"
     database_url: str = DEFAULT_DATABASE_URL
     model_version: str | None = None
+    models_dir: Path | None = None
     policy: str | None = None
     sources: str = "stub"
     sources_url: str | None = None
@@ -41,6 +42,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def model_search(self) -> tuple[Path, ...]:
+        """Folders of model versions besides the shipped ones (newer, or kept for replay)."""
+        return (Path(self.models_dir),) if self.models_dir else ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +78,8 @@ class Settings:
                 values[attr] = value
         if (var_dir := get("VAR_DIR")) is not None:
             values["var_dir"] = Path(var_dir)
+        if (models_dir := get("MODELS_DIR")) is not None:
+            values["models_dir"] = Path(models_dir)
         for name, attr, kind in (("DEADLINE_S", "deadline_s", float),
                                  ("MAX_BODY_BYTES", "max_body_bytes", int)):
             raw = get(name)

@@ -14,6 +14,8 @@ from service.auth import KeyRing
 from service.consents import ConsentBook
 from service.flow import DecisionFlow
 from service.metrics import Metrics
+from service.replay import Replayer
+from service.reviews import ReviewDesk
 from service.settings import Settings
 
 KEY = "flashloan"
@@ -33,6 +35,8 @@ class Wiring:
     engine: DecisionEngine
     flow: DecisionFlow
     metrics: Metrics
+    replayer: Replayer
+    reviews: ReviewDesk
 
     def close(self) -> None:
         from datasources.factory import close_sources

@@ -19,9 +19,10 @@ blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model 
 def list_models():
     """List the model versions this service ships, and which one is active."""
     active = wiring().engine.model.version
+    search = wiring().settings.model_search
     items = []
-    for version in list_versions():
-        card = read_card(version)
+    for version in list_versions(search):
+        card = read_card(version, search)
         items.append({"version": version, "created": card["created"],
                       "active": version == active, "auc": card["metrics"]["auc"],
                       "oracle_auc": card["metrics"].get("oracle_auc"),
@@ -34,10 +35,11 @@ def list_models():
 @blp.response(200, ModelCardOut)
 def model_card(version: str):
     """Read one model's card: features, constraints, training data, metrics."""
-    if version not in list_versions():
+    search = wiring().settings.model_search
+    if version not in list_versions(search):
         raise ApiError(404, "no such model version")
     try:
-        card = read_card(version)
+        card = read_card(version, search)
     except ModelError:
         raise ApiError(404, "no such model version") from None
     return {"version": version, "active": version == wiring().engine.model.version,

@@ -1,0 +1,101 @@
+"""Replay a recorded decision: its feature values through its model and policy versions."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audit import AuditQuery, AuditStore
+from scoring.engine import DecisionEngine
+from scoring.model import ModelError, load_model
+from scoring.policy import PolicyError, load_policy
+
+COMPARED = ("outcome", "pd", "score", "grade", "credit_limit", "annual_rate", "reason_codes")
+PD_TOLERANCE = 1e-9
+
+
+class ReplayError(LookupError):
+    """A decision that cannot be replayed: not recorded, purged, or its versions are gone."""
+
+
+class Replayer:
+    """Replays decisions; engines of old versions are built once and kept."""
+
+    def __init__(self, store: AuditStore, model_search: tuple[Path, ...] = ()) -> None:
+        self.store = store
+        self.model_search = model_search
+        self._engines: dict[tuple[str, str], DecisionEngine] = {}
+        self._lock = threading.Lock()
+
+    def _engine(self, model_version: str, policy_version: str) -> DecisionEngine:
+        key = (model_version, policy_version)
+        with self._lock:
+            if key not in self._engines:
+                self._engines[key] = DecisionEngine(
+                    load_model(model_version, search=self.model_search),
+                    load_policy(policy_version))
+            return self._engines[key]
+
+    def recorded(self, application_id: str) -> dict[str, Any]:
+        """Return the payload of the application's ``decision.made`` record."""
+        query = AuditQuery(application_id=application_id, kinds=("decision.made",))
+        records = list(self.store.iter_records(query))
+        if not records:
+            raise ReplayError(f"no decision is recorded for application {application_id}")
+        payload = records[0].payload
+        if payload is None:
+            raise ReplayError(f"the decision of application {application_id} was purged")
+        return payload
+
+    def replay(self, application_id: str) -> dict[str, Any]:
+        """Re-run the recorded decision and compare it with what was recorded."""
+        payload = self.recorded(application_id)
+        if payload["outcome"] == "deferred":
+            same = {"outcome": "deferred", "missing_sources": payload["missing_sources"]}
+            return {"application_id": application_id, "match": True, "recorded": same,
+                    "replayed": same, "differences": [],
+                    "note": "deferred before scoring: there is no model decision to replay"}
+        try:
+            engine = self._engine(payload["model_version"], payload["policy_version"])
+        except (ModelError, PolicyError) as exc:
+            raise ReplayError(str(exc)) from None
+        model, policy = engine.model, engine.policy
+        problems = []
+        if model.sha256 != payload["model_sha256"]:
+            problems.append({"field": "model_sha256", "recorded": payload["model_sha256"],
+                             "replayed": model.sha256})
+        if policy.digest != payload["policy_digest"]:
+            problems.append({"field": "policy_digest", "recorded": payload["policy_digest"],
+                             "replayed": policy.digest})
+        names = model.spec.names
+        recorded_features = payload["features"]
+        x = np.array([[np.nan if recorded_features.get(n) is None else recorded_features[n]
+                       for n in names]], dtype=np.float64)
+        facts = payload["facts"]
+        decisions = engine.decide(x, age=facts["age"], purpose=facts["purpose"],
+                                  term_months=facts["term_months"])
+        row = decisions.row(0)
+        recorded = {**{k: payload["decision"][k] for k in ("outcome", "pd", "score", "grade",
+                                                           "credit_limit", "annual_rate")},
+                    "reason_codes": payload["reason_codes"]}
+        replayed = {**{k: row[k] for k in ("outcome", "pd", "score", "grade", "credit_limit",
+                                           "annual_rate")},
+                    "reason_codes": [r["code"] for r in row["reasons"]]}
+        differences = problems + [
+            {"field": k, "recorded": recorded[k], "replayed": replayed[k]}
+            for k in COMPARED if not _same(k, recorded[k], replayed[k])]
+        return {"application_id": application_id, "match": not differences,
+                "recorded": recorded, "replayed": replayed, "differences": differences,
+                "note": None}
+
+
+def _same(field: str, a: Any, b: Any) -> bool:
+    if field == "pd":
+        return math.isclose(a, b, rel_tol=PD_TOLERANCE, abs_tol=1e-12)
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-9)
+    return a == b

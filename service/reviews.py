@@ -1,0 +1,169 @@
+"""Human review (PIPL Art. 24): a channel asks for it, a risk officer resolves it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from audit import AuditStore
+from scoring.policy import load_policy
+from service.auth import Principal
+from service.db import applications, dumps, loads, now_text, reviews
+from service.errors import ApiError
+from service.logs import scrub
+from service.replay import Replayer
+
+OVERTURNED_REASON = {"code": "H01", "text_zh": "经风险管理人员人工复核，改判为批准",
+                     "text_en": "Approved on review by a risk officer"}
+
+
+def _cursor(created_at: str, review_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at}|{review_id}".encode()).decode()
+
+
+def _uncursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, review_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+    except Exception:
+        raise ApiError(422, "cursor is not valid", fields={"cursor": ["not valid"]}) from None
+    return created_at, review_id
+
+
+def review_view(row) -> dict[str, Any]:
+    return {"review_id": row.review_id, "application_id": row.application_id,
+            "state": row.state, "reason": row.reason, "outcome": row.outcome,
+            "note": row.note, "resolved_by": row.resolved_by, "created_at": row.created_at,
+            "resolved_at": row.resolved_at}
+
+
+class ReviewDesk:
+    """Review requests and their resolution, each step audited with the application's change."""
+
+    def __init__(self, store: AuditStore, replayer: Replayer) -> None:
+        self.store = store
+        self.replayer = replayer
+
+    def request(self, principal: Principal, application_id: str, reason: str) -> dict:
+        """File the applicant's request for a person to look at an automated decision."""
+        now = now_text()
+        with self.store.writer() as writer:
+            conn = writer.connection
+            app = conn.execute(select(applications).where(
+                applications.c.application_id == application_id)).first()
+            if app is None or app.channel != principal.name:
+                raise ApiError(404, "no such application")
+            if app.status == "deferred":
+                raise ApiError(409, "a deferred application has no decision to review")
+            if app.decided_by == "person":
+                raise ApiError(409, "this decision was already made by a person")
+            open_review = conn.execute(select(reviews.c.review_id).where(
+                reviews.c.application_id == application_id, reviews.c.state == "open")).first()
+            if open_review is not None:
+                raise ApiError(409, "a review of this application is already open")
+            review_id = f"r_{uuid.uuid4().hex}"
+            row = {"review_id": review_id, "application_id": application_id,
+                   "channel": principal.name, "key_id": principal.key_id, "reason": reason,
+                   "state": "open", "created_at": now}
+            conn.execute(reviews.insert().values(**row))
+            answer = loads(app.answer)
+            answer["review"] = {"review_id": review_id, "state": "open", "outcome": None}
+            answer["timeline"].append({"step": "review_requested", "at": now, "ms": 0.0})
+            conn.execute(update(applications).where(
+                applications.c.application_id == application_id).values(
+                answer=dumps(answer), updated_at=now))
+            # The applicant's words may hold personal data: the log keeps their digest.
+            writer.append("review.requested", {
+                "application_id": application_id, "review_id": review_id,
+                "subject": app.subject,
+                "reason_sha256": hashlib.sha256(reason.encode()).hexdigest(),
+                "reason_length": len(reason)}, application_id=application_id,
+                actor=principal.actor)
+        return self.get(review_id)
+
+    def get(self, review_id: str) -> dict:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(reviews).where(reviews.c.review_id == review_id)).first()
+            if row is None:
+                raise ApiError(404, "no such review")
+            app = conn.execute(select(applications).where(
+                applications.c.application_id == row.application_id)).first()
+        return {**review_view(row), "application": loads(app.answer),
+                "explanation": loads(app.explanation)}
+
+    def list(self, state: str | None, limit: int, cursor: str | None) -> dict:
+        statement = select(reviews).order_by(reviews.c.created_at, reviews.c.review_id)
+        if state:
+            statement = statement.where(reviews.c.state == state)
+        if cursor:
+            created_at, review_id = _uncursor(cursor)
+            statement = statement.where(or_(
+                reviews.c.created_at > created_at,
+                and_(reviews.c.created_at == created_at, reviews.c.review_id > review_id)))
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(statement.limit(limit + 1)).all()
+            items = []
+            for row in rows[:limit]:
+                app = conn.execute(select(applications.c.answer).where(
+                    applications.c.application_id == row.application_id)).first()
+                items.append({**review_view(row), "application": loads(app.answer)})
+        more = len(rows) > limit
+        last = rows[limit - 1] if more else None
+        return {"items": items,
+                "next_cursor": _cursor(last.created_at, last.review_id) if last else None}
+
+    def resolve(self, principal: Principal, review_id: str, outcome: str, note: str) -> dict:
+        """Uphold the automated decision, or overturn a decline into an approval."""
+        now = now_text()
+        with self.store.writer() as writer:
+            conn = writer.connection
+            row = conn.execute(select(reviews).where(reviews.c.review_id == review_id)).first()
+            if row is None:
+                raise ApiError(404, "no such review")
+            if row.state != "open":
+                raise ApiError(409, "this review is already resolved")
+            app = conn.execute(select(applications).where(
+                applications.c.application_id == row.application_id)).first()
+            answer = loads(app.answer)
+            if outcome == "overturned" and app.status != "declined":
+                raise ApiError(409, "only a decline can be overturned; uphold an approval",
+                               fields={"outcome": ["only a decline can be overturned"]})
+            values: dict[str, Any] = {"updated_at": now}
+            change: dict[str, Any] = {}
+            if outcome == "overturned":
+                change = self._approval(app.application_id, answer)
+                answer["status"] = "approved"
+                answer["decided_by"] = "person"
+                answer["decision"].update({**change, "reasons": [OVERTURNED_REASON]})
+                values.update(status="approved", outcome="approved", grade=change["grade"],
+                              decided_by="person")
+            answer["review"] = {"review_id": review_id, "state": "resolved", "outcome": outcome}
+            answer["timeline"].append({"step": "review_resolved", "at": now, "ms": 0.0})
+            values["answer"] = dumps(answer)
+            conn.execute(update(applications).where(
+                applications.c.application_id == app.application_id).values(**values))
+            clean_note = scrub(note)
+            conn.execute(update(reviews).where(reviews.c.review_id == review_id).values(
+                state="resolved", outcome=outcome, note=clean_note, resolved_by=principal.actor,
+                resolved_at=now))
+            writer.append("review.resolved", {
+                "application_id": app.application_id, "review_id": review_id,
+                "subject": app.subject, "resolution": outcome, "note": clean_note,
+                "outcome": answer["status"], "decided_by": answer["decided_by"],
+                "decision": change or None}, application_id=app.application_id,
+                actor=principal.actor)
+        return self.get(review_id)
+
+    def _approval(self, application_id: str, answer: dict) -> dict[str, Any]:
+        """Terms the recorded policy allows, from the recorded features and facts."""
+        made = self.replayer.recorded(application_id)
+        policy = load_policy(made["policy_version"])
+        facts = {**{k: (float("nan") if v is None else v) for k, v in made["features"].items()},
+                 "age": made["facts"]["age"], "purpose": made["facts"]["purpose"],
+                 "term_months": made["facts"]["term_months"]}
+        return policy.approval_by_person(facts, answer["decision"]["grade"])
+
+

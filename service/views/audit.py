@@ -1,0 +1,124 @@
+"""The auditor's API: query, read, verify, export and replay; every query is itself recorded."""
+
+from __future__ import annotations
+
+from flask import Response, stream_with_context
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from audit import AuditQuery, InvalidCursor, load_checkpoints
+from service.auth import current, requires
+from service.errors import ApiError
+from service.replay import ReplayError
+from service.schemas import (
+    AuditExportArgs,
+    AuditListArgs,
+    AuditPageOut,
+    AuditRecordOut,
+    ReplayOut,
+    VerifyArgs,
+    VerifyOut,
+)
+from service.wiring import wiring
+
+blp = Blueprint("audit", __name__, url_prefix="/v1/audit",
+                description="The tamper-evident audit log, for auditors")
+
+
+def _query(args: dict) -> AuditQuery:
+    query = AuditQuery(since=args.get("since"), until=args.get("until"),
+                       kinds=tuple(args.get("kind") or ()),
+                       application_id=args.get("application_id"), actor=args.get("actor"),
+                       outcome=args.get("outcome"), model_version=args.get("model_version"),
+                       reason_code=args.get("reason_code"))
+    if args.get("national_id"):
+        query = query.with_national_id(args["national_id"], wiring().pseudonymiser)
+    return query
+
+
+def _record_query(endpoint: str, details: dict) -> None:
+    """Write ``audit.queried``: who looked at the log, how, and what came back."""
+    principal = current()
+    wiring().store.append("audit.queried", {"endpoint": endpoint, "key_id": principal.key_id,
+                                            **details}, actor=principal.actor)
+
+
+@blp.route("/records", methods=["GET"])
+@requires("auditor")
+@blp.arguments(AuditListArgs, location="query", unknown=RAISE)
+@blp.response(200, AuditPageOut)
+def list_records(args: dict):
+    """Search the audit log with filters and keyset pagination."""
+    query = _query(args)
+    try:
+        page = wiring().store.query(query, limit=args["limit"], cursor=args.get("cursor"))
+    except InvalidCursor:
+        raise ApiError(422, "cursor does not belong to this search",
+                       fields={"cursor": ["not a cursor of this search"]}) from None
+    _record_query("records", {"filters": query.to_dict(), "returned": len(page.items)})
+    return {"items": [r.to_dict() for r in page.items], "next_cursor": page.next_cursor}
+
+
+@blp.route("/records/<int:seq>", methods=["GET"])
+@requires("auditor")
+@blp.response(200, AuditRecordOut)
+def read_record(seq: int):
+    """Read one audit record with its canonical payload and hashes."""
+    record = wiring().store.get(seq)
+    _record_query("record", {"seq": seq, "found": record is not None})
+    if record is None:
+        raise ApiError(404, "no such audit record")
+    return record.to_dict()
+
+
+def checkpoint_dir():
+    return wiring().settings.var_dir / "checkpoints"
+
+
+@blp.route("/verify", methods=["GET"])
+@requires("auditor")
+@blp.arguments(VerifyArgs, location="query", unknown=RAISE)
+@blp.response(200, VerifyOut)
+def verify(args: dict):
+    """Verify the hash chain (all or a range) and every checkpoint the service holds."""
+    folder = checkpoint_dir()
+    checkpoints = load_checkpoints([folder]) if folder.is_dir() else []
+    result = wiring().store.verify(args.get("start"), args.get("end"), checkpoints)
+    body = {**result.to_dict(), "checkpoints": len(checkpoints)}
+    _record_query("verify", {"start": args.get("start"), "end": args.get("end"),
+                             "ok": result.ok, "first_bad_seq": result.first_bad_seq})
+    return body
+
+
+@blp.route("/export", methods=["GET"])
+@requires("auditor")
+@blp.arguments(AuditExportArgs, location="query", unknown=RAISE)
+@blp.response(200, {"type": "string"}, content_type="application/x-ndjson")
+@blp.alt_response(200, schema={"type": "string"}, content_type="text/csv", success=True,
+                  description="CSV, with format=csv")
+def export(args: dict):
+    """Stream the matching records, one per line, as JSON lines or CSV."""
+    query = _query(args)
+    fmt = args["format"]
+    _record_query("export", {"filters": query.to_dict(), "format": fmt})
+    lines = wiring().store.export(fmt, query)
+    mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
+    response = Response(stream_with_context(line if line.endswith("\n") else line + "\n"
+                                            for line in lines), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="audit.{fmt}"'
+    return response
+
+
+@blp.route("/replay/<application_id>", methods=["POST"])
+@requires("auditor")
+@blp.response(200, ReplayOut)
+def replay(application_id: str):
+    """Re-run a recorded decision through its recorded model and policy versions."""
+    try:
+        result = wiring().replayer.replay(application_id)
+    except ReplayError as exc:
+        _record_query("replay", {"application_id": application_id, "error": str(exc)})
+        raise ApiError(404, str(exc)) from None
+    _record_query("replay", {"application_id": application_id, "match": result["match"],
+                             "differences": [d["field"] for d in result["differences"]]})
+    return result

@@ -1,0 +1,53 @@
+"""Human review: requested by a channel for its applicant, resolved by a risk officer."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from service.auth import current, requires
+from service.schemas import (
+    ResolutionIn,
+    ReviewListArgs,
+    ReviewOut,
+    ReviewPageOut,
+    ReviewRequestIn,
+)
+from service.wiring import wiring
+
+blp = Blueprint("reviews", __name__, description="Human review of automated decisions")
+
+
+@blp.route("/v1/applications/<application_id>/review-requests", methods=["POST"])
+@requires("channel")
+@blp.arguments(ReviewRequestIn)
+@blp.response(201, ReviewOut)
+def request_review(body: dict, application_id: str):
+    """Ask for a person to review an automated decision, with the applicant's reason."""
+    return wiring().reviews.request(current(), application_id, body["reason"])
+
+
+@blp.route("/v1/reviews", methods=["GET"])
+@requires("risk_officer")
+@blp.arguments(ReviewListArgs, location="query", unknown=RAISE)
+@blp.response(200, ReviewPageOut)
+def list_reviews(args: dict):
+    """List review requests, oldest first, optionally by state."""
+    return wiring().reviews.list(args.get("state"), args["limit"], args.get("cursor"))
+
+
+@blp.route("/v1/reviews/<review_id>", methods=["GET"])
+@requires("risk_officer")
+@blp.response(200, ReviewOut)
+def read_review(review_id: str):
+    """Read a review with the decision, its explanation and the applicant's reason."""
+    return wiring().reviews.get(review_id)
+
+
+@blp.route("/v1/reviews/<review_id>/resolution", methods=["POST"])
+@requires("risk_officer")
+@blp.arguments(ResolutionIn)
+@blp.response(200, ReviewOut)
+def resolve_review(body: dict, review_id: str):
+    """Resolve a review: uphold the decision, or overturn a decline into an approval."""
+    return wiring().reviews.resolve(current(), review_id, body["outcome"], body["note"])
