@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -98,6 +100,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
         JSON_SORT_KEYS=False,
     )
+    # The console's session cookie is signed with a key derived from the PII secret, so a
+    # production deployment has no development default here either.
+    app.secret_key = hmac.new(settings.pii_key.encode(), b"console-session",
+                              hashlib.sha256).hexdigest()
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+                      SESSION_COOKIE_SECURE=settings.is_production,
+                      SESSION_COOKIE_NAME="flashloan_console")
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     wired = build_wiring(settings)
@@ -121,6 +130,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from service.views.docs import install_docs
 
     install_docs(app)
+    from service.console import init_console
+
+    init_console(app)
     return app
 
 
