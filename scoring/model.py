@@ -66,6 +66,9 @@ class ModelArtifact:
         self.booster = xgb.Booster()
         self.booster.load_model(str(model_path))
         self.booster.set_param({"nthread": nthread})
+        # DMatrix construction otherwise starts a thread team per call: for one row that
+        # costs ten times the prediction (see bench/REPORT.md).
+        self.nthread = nthread if nthread > 0 else -1
         # Booster prediction is not documented as thread-safe; one request per worker thread
         # at a time is cheap to guarantee.
         self._lock = threading.Lock()
@@ -79,7 +82,8 @@ class ModelArtifact:
         return m if self._identity_columns else m[:, self.columns]
 
     def _contribs(self, x: np.ndarray) -> np.ndarray:
-        dm = xgb.DMatrix(x, missing=np.nan, feature_names=self.feature_names)
+        dm = xgb.DMatrix(x, missing=np.nan, feature_names=self.feature_names,
+                         nthread=self.nthread)
         with self._lock:
             return self.booster.predict(dm, pred_contribs=True, validate_features=False)
 
@@ -95,7 +99,7 @@ class ModelArtifact:
     def predict_margin(self, spec_matrix: np.ndarray) -> np.ndarray:
         """Return the raw margin only (no explanation)."""
         dm = xgb.DMatrix(self.select(spec_matrix), missing=np.nan,
-                         feature_names=self.feature_names)
+                         feature_names=self.feature_names, nthread=self.nthread)
         with self._lock:
             return self.booster.predict(dm, output_margin=True, validate_features=False)
 

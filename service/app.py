@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,8 +55,10 @@ def build_wiring(settings: Settings) -> Wiring:
     sources = build_sources(settings.sources, sources_url=settings.sources_url,
                             latency=settings.stub_latency_ms, faults=settings.stub_faults,
                             fixtures_path=settings.stub_fixtures)
+    # Five source calls per request thread of the worker (gunicorn threads, default 8).
+    threads = int(os.environ.get("FLASHLOAN_THREADS", "8"))
     gatherer = Gatherer(sources, ConsentGate(consents.lookup), deadline_s=settings.deadline_s,
-                        on_outcome=metrics.source)
+                        max_workers=5 * threads, on_outcome=metrics.source)
     engine = DecisionEngine(load_model(settings.model_version, search=settings.model_search),
                             load_policy(settings.policy))
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,

@@ -204,16 +204,19 @@ class DecisionFlow:
                               "contribution": contributions[n]} for n in names],
                 "reasons": row["reasons"],
             }
-        tl.step("audited")
-        answer["elapsed_ms"] = tl.elapsed_ms
-        decision_payload["elapsed_ms"] = answer["elapsed_ms"]
+        decision_payload["decided_ms"] = tl.elapsed_ms
         entries.append(Entry("decision.made", decision_payload, application_id, principal.actor))
         details = {"sources": sources, "facts": facts, "missing_reasons": gathered.missing_reasons,
                    "consent_id": consent.consent_id}
-        now = now_text()
         try:
             with self.store.writer() as writer:
                 conn = writer.connection
+                writer.append_many(entries)
+                # The answer, with its last step, is stored in the same transaction; only the
+                # commit itself falls outside the timeline.
+                tl.step("audited")
+                answer["elapsed_ms"] = tl.elapsed_ms
+                now = now_text()
                 conn.execute(insert(applications).values(
                     application_id=application_id, channel=principal.name,
                     key_id=principal.key_id, subject=subject, consent_id=consent.consent_id,
@@ -223,7 +226,6 @@ class DecisionFlow:
                     created_at=answer["created_at"], updated_at=now, answer=dumps(answer),
                     explanation=dumps(explanation) if explanation else None,
                     details=dumps(details)))
-                writer.append_many(entries)
                 if idempotency_key is not None:
                     self.idempotency.complete(conn, principal.key_id, idempotency_key,
                                               application_id, 201, answer)
