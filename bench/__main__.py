@@ -13,7 +13,11 @@ from pathlib import Path
 
 # Each module defines ``run(quick: bool) -> str`` returning a Markdown section.
 SECTIONS = [
+    "bench.decision",
+    "bench.http",
+    "bench.latency",
     "bench.gather",
+    "bench.batch",
     "bench.audit",
 ]
 

@@ -166,6 +166,13 @@ class ConsentGate:
         except Exception as exc:  # fail closed: an unknown consent state allows nothing
             raise ConsentMissing(scope, "lookup_failed",
                                  f"consent lookup failed ({type(exc).__name__})") from exc
+        return self.check(consent, consent_id, scope, subject, channel=channel)
+
+    def check(self, consent: Consent | None, consent_id: str, scope: str, subject: str, *,
+              channel: str | None = None) -> Authorisation:
+        """Authorise one query against a consent already read (now, by the caller)."""
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got {scope!r}")
         if consent is None:
             raise ConsentMissing(scope, "no_consent", "no consent with this id")
         now = self._clock()

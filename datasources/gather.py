@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from datasources.base import Source, check_scope
 from datasources.breaker import CircuitBreaker
-from datasources.consent import Authorisation, ConsentGate
+from datasources.consent import Authorisation, Consent, ConsentGate
 from datasources.errors import (
     CircuitOpen,
     ConsentMissing,
@@ -166,11 +166,13 @@ class Gatherer:
             return self._executor
 
     def gather(self, national_id: str, subject: str, consent_id: str, scopes: Iterable[str], *,
-               channel: str | None = None) -> GatherResult:
+               channel: str | None = None, consent: Consent | None = None) -> GatherResult:
         """Query every scope in parallel and return each one's outcome by the deadline.
 
         ``subject`` is the pseudonymised national ID the consent must name; ``channel``,
-        when given, must be the consent's channel too.
+        when given, must be the consent's channel too. ``consent``, when the caller has just
+        read it, authorises the first call of each source without reading it again; every
+        retry reads it afresh, so a withdrawal still stops the next call.
         """
         nid = parse_national_id(national_id).number
         wanted = list(dict.fromkeys(check_scope(s) for s in scopes))
@@ -187,7 +189,7 @@ class Gatherer:
                 continue
             progress = _Progress()
             future = pool.submit(self._query, scope, source, nid, subject, consent_id, channel,
-                                 start, deadline, progress)
+                                 start, deadline, progress, consent)
             tasks[future] = (scope, progress)
         wait(tasks, timeout=max(0.0, deadline - self._clock()))
         for future, (scope, progress) in tasks.items():
@@ -208,12 +210,12 @@ class Gatherer:
 
     def _query(self, scope: str, source: Source, nid: str, subject: str, consent_id: str,
                channel: str | None, start: float, deadline: float,
-               progress: _Progress) -> SourceOutcome:
+               progress: _Progress, consent: Consent | None = None) -> SourceOutcome:
         with self._lock:
             self._in_flight += 1
         try:
             return self._attempts(scope, source, nid, subject, consent_id, channel, start,
-                                  deadline, progress)
+                                  deadline, progress, consent)
         except Exception as exc:  # a bug here must cost one source, not the whole gathering
             log.error("gathering %s failed with %s", scope, type(exc).__name__, exc_info=True)
             return self._outcome(scope, start, SourceUnavailable(
@@ -225,7 +227,7 @@ class Gatherer:
 
     def _attempts(self, scope: str, source: Source, nid: str, subject: str, consent_id: str,
                   channel: str | None, start: float, deadline: float,
-                  progress: _Progress) -> SourceOutcome:
+                  progress: _Progress, consent: Consent | None = None) -> SourceOutcome:
         breaker = self._breakers[scope]
         last: SourceError | None = None
         while True:
@@ -234,8 +236,12 @@ class Gatherer:
                 last = last or SourceTimeout(scope, "the deadline passed before the call")
                 break
             try:
-                progress.authorisation = self.gate.authorise(consent_id, scope, subject,
-                                                             channel=channel)
+                if consent is not None and progress.attempts == 0:
+                    progress.authorisation = self.gate.check(consent, consent_id, scope,
+                                                             subject, channel=channel)
+                else:
+                    progress.authorisation = self.gate.authorise(consent_id, scope, subject,
+                                                                 channel=channel)
             except ConsentMissing as exc:
                 # Also mid-retry: a withdrawal stops the very next call.
                 return self._outcome(scope, start, exc, progress.attempts, None)

@@ -102,7 +102,7 @@ class DecisionFlow:
         tl.step("consent_checked")
         gathered = self.gatherer.gather(nid.number, subject, consent.consent_id,
                                         self.engine.policy.required_scopes,
-                                        channel=principal.name)
+                                        channel=principal.name, consent=consent)
         tl.step("sources_gathered")
         decisions: Decisions | None = None
         if gathered.sufficient:

@@ -205,3 +205,14 @@ def test_every_source_is_gathered_under_the_consent(client, people):
     assert len(consent_ids) == 1 and None not in consent_ids
     assert all(len(r.payload["answer_digest"]) == 64 for r in fetched)
     assert np.isfinite([r.payload["latency_ms"] for r in fetched]).all()
+
+
+def test_rate_limits_count_per_key(make_client):
+    client = make_client(rate_limit="3/minute")
+    codes = [client.get("/v1/consents/c_none").status_code for _ in range(4)]
+    assert codes == [404, 404, 404, 429]
+    r = client.get("/v1/consents/c_none")
+    assert r.get_json()["error"]["code"] == "rate_limited"
+    assert int(r.headers["Retry-After"]) > 0
+    # Another key has its own allowance.
+    assert client.get("/v1/consents/c_none", who="other_channel").status_code == 404

@@ -306,3 +306,34 @@ def test_bad_settings_are_refused(options, message):
 def test_sources_must_match_their_scope():
     with pytest.raises(ValueError, match="source for income_tax must have scope income_tax"):
         gatherer({"income_tax": CountingSource("court_records")})
+
+
+def test_a_consent_just_read_authorises_first_calls_and_retries_read_it_again():
+    consent = make_consent()
+    gate, store = gate_for(consent)
+    ok = counting_sources()
+    with Gatherer(ok, gate) as g:
+        result = g.gather(NID, SUBJECT, "c-1", SCOPES, consent=consent)
+    assert result.sufficient and store.lookups == 0
+
+    class WithdrawnMeanwhile(CountingSource):
+        def fetch(self, national_id, *, timeout):  # type: ignore[no-untyped-def]
+            store.withdraw("c-1", NOW)
+            return super().fetch(national_id, timeout=timeout)
+
+    flaky = WithdrawnMeanwhile("income_tax", SourceUnavailable("income_tax", "503"))
+    with Gatherer({"income_tax": flaky}, gate, backoff_base_s=0.001) as g:
+        outcome = g.gather(NID, SUBJECT, "c-1", ["income_tax"],
+                           consent=consent).outcomes["income_tax"]
+    assert (outcome.status, outcome.attempts, flaky.calls) == ("consent_refused", 1, 1)
+    assert store.lookups == 1
+
+
+def test_a_consent_passed_in_is_still_checked():
+    consent = make_consent(scopes=["credit_report"])
+    gate, _ = gate_for(consent)
+    sources = counting_sources()
+    with Gatherer(sources, gate) as g:
+        result = g.gather(NID, SUBJECT, "c-1", ["income_tax"], consent=consent)
+    assert result.outcomes["income_tax"].status == "consent_refused"
+    assert sources["income_tax"].calls == 0

@@ -1,0 +1,193 @@
+"""2, 3 and 7. HTTP load on `flashloan serve` (SQLite, PostgreSQL) against the reference app;
+memory per worker and time from start to ready."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import requests
+
+from bench.common import (
+    Server,
+    application_body,
+    consent_body,
+    free_port,
+    gunicorn_argv,
+    table,
+)
+from datasources.stub.world import population_ids
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+_LUA = """
+local bodies = {%s}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, "%s", nil, bodies[i])
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def wrk(url: str, script: Path, seconds: int) -> dict:
+    """Run wrk; return requests per second, latency percentiles and errors."""
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script),
+                          url], capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": latency("50"), "p99": latency("99"), "requests": total,
+            "errors": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else "none"}
+
+
+def _postgres_schema() -> str | None:
+    try:
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        return schema
+    except Exception:
+        return None
+
+
+def _drop_schema(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _service_run(database_url: str, seconds: int, people: int) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="flashloan-bench-"))
+    port = free_port()
+    env = {"FLASHLOAN_VAR_DIR": str(folder), "FLASHLOAN_DATABASE_URL": database_url,
+           "FLASHLOAN_RATE_LIMIT": "100000000/minute", "FLASHLOAN_ENV": "development"}
+    with Server(gunicorn_argv("service.wsgi:app", port, conf=True), env, port,
+                "/readyz") as server:
+        key = next(line.split()[2] for line in (folder / "dev-keys.txt").read_text().splitlines()
+                   if line.startswith("channel "))
+        headers = {"Authorization": f"Bearer {key}"}
+        bodies = []
+        with requests.Session() as http:
+            for nid in population_ids(people, 77):
+                r = http.post(f"http://127.0.0.1:{port}/v1/consents",
+                              json=consent_body(nid, "dev-channel"), headers=headers, timeout=10)
+                bodies.append(json.dumps(application_body(nid, r.json()["consent_id"]),
+                                         ensure_ascii=False))
+            for body in bodies:  # warm both workers' caches
+                http.post(f"http://127.0.0.1:{port}/v1/applications", data=body.encode(),
+                          headers={**headers, "Content-Type": "application/json"}, timeout=30)
+        script = folder / "apply.lua"
+        script.write_text(_LUA % (", ".join(_lua_string(b) for b in bodies), key,
+                                  "/v1/applications"), encoding="utf-8")
+        result = wrk(f"http://127.0.0.1:{port}", script, seconds)
+        result["ready_s"] = server.ready_s
+        result["rss_mb"] = server.worker_rss_mb()
+    shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def _reference_run(seconds: int) -> dict:
+    from datasources.stub.world import generate, records_at
+    from scoring.features import features_for_application
+
+    ids = population_ids(50, 77)
+    cols = generate(ids)
+    vectors = []
+    for i in range(len(ids)):
+        x = features_for_application(records_at(cols, i), 20000, 12)
+        vectors.append(json.dumps({"features": [None if v != v else float(v) for v in x]}))
+    folder = Path(tempfile.mkdtemp(prefix="flashloan-bench-ref-"))
+    script = folder / "score.lua"
+    script.write_text(_LUA % (", ".join(_lua_string(v) for v in vectors), "none", "/score"),
+                      encoding="utf-8")
+    port = free_port()
+    argv = gunicorn_argv("bench.reference_app:app", port, conf=False)
+    with _ref_server(argv, port) as s:
+        result = wrk(f"http://127.0.0.1:{port}", script, seconds)
+        result["ready_s"] = s.ready_s
+        result["rss_mb"] = s.worker_rss_mb()
+    shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def _ref_server(argv: list[str], port: int) -> Server:
+    # The reference has no health endpoint: any HTTP answer means it is up.
+    class _Ref(Server):
+        def _wait(self, path, started):
+            import time
+
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    requests.get(f"http://127.0.0.1:{self.port}/", timeout=1)
+                    return time.perf_counter() - started
+                except requests.RequestException:
+                    time.sleep(0.1)
+            raise RuntimeError("reference app did not start")
+
+    return _Ref(argv, {}, port, "/")
+
+
+def run(quick: bool) -> str:
+    if shutil.which("wrk") is None:
+        return "## 2-3. HTTP load\n\nSkipped: `wrk` is not installed (`apt-get install wrk`)."
+    seconds = 5 if quick else 20
+    people = 100 if quick else 300
+    reference = _reference_run(seconds)
+    runs = {"SQLite": _service_run(f"sqlite:///{tempfile.mkdtemp()}/bench.db", seconds, people)}
+    schema = _postgres_schema()
+    if schema:
+        try:
+            runs["PostgreSQL"] = _service_run(
+                f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D"
+                f"{schema}", seconds, people)
+        finally:
+            _drop_schema(schema)
+    rows = [["reference (model only)", f"{reference['rps']:.0f}", f"{reference['p50']:.1f}",
+             f"{reference['p99']:.1f}", reference["errors"], "1.00"]]
+    for name, r in runs.items():
+        rows.append([f"full decision, {name}", f"{r['rps']:.0f}", f"{r['p50']:.1f}",
+                     f"{r['p99']:.1f}", r["errors"], f"{r['rps'] / reference['rps']:.2f}"])
+    memory = [[name, ", ".join(f"{m:.0f}" for m in r["rss_mb"]), f"{r['ready_s']:.1f}"]
+              for name, r in {"reference": reference, **runs}.items()]
+    return "\n".join([
+        "## 2-3. HTTP load: full decisions against the reference app",
+        "",
+        f"`wrk -t2 -c16 -d{seconds}s` on this machine against gunicorn with 2 gthread workers "
+        "× 8 threads (the same settings for both). The service decides each request in full "
+        "(validation, consent, five zero-latency stub sources, features, policy, score, SHAP, "
+        "reasons, audit); the reference only computes the margin and `pred_contribs` of a "
+        "posted feature vector with the same `model.json`.",
+        "",
+        table(["server", "requests/s", "p50 ms", "p99 ms", "errors", "ratio to reference"],
+              rows),
+        "",
+        "## 7. Memory per worker and time to ready",
+        "",
+        table(["server", "worker RSS after load (MB)", "start to ready (s)"], memory),
+    ])
