@@ -39,6 +39,7 @@ def build_wiring(settings: Settings) -> Wiring:
     from scoring.model import load_model
     from scoring.policy import load_policy
     from service.auth import KeyRing
+    from service.committer import GroupCommitter
     from service.consents import ConsentBook
     from service.db import migrate
     from service.flow import DecisionFlow
@@ -65,7 +66,7 @@ def build_wiring(settings: Settings) -> Wiring:
                         gatherer=gatherer, engine=engine,
                         idempotency=IdempotencyKeys(store.engine,
                                                     wait_s=settings.deadline_s + 20),
-                        metrics=metrics)
+                        metrics=metrics, committer=GroupCommitter(store))
     replayer = Replayer(store, settings.model_search)
     return Wiring(settings=settings, store=store, pseudonymiser=pseudonymiser,
                   keys=KeyRing(store.engine), consents=consents, sources=sources,

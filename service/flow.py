@@ -14,13 +14,22 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from audit import AuditStore, Entry, Pseudonymiser, digest_source_answer, mask_mobile, mask_name
+from audit import (
+    AuditStore,
+    ChainWriter,
+    Entry,
+    Pseudonymiser,
+    digest_source_answer,
+    mask_mobile,
+    mask_name,
+)
 from datasources.gather import Gatherer
 from datasources.identity import parse_national_id
 from datasources.outcome import GatherResult
 from scoring.engine import DecisionEngine, Decisions
 from scoring.features import features_for_application
 from service.auth import Principal
+from service.committer import GroupCommitter
 from service.consents import ConsentBook, to_consent
 from service.db import applications, dumps, now_text
 from service.errors import ApiError
@@ -40,7 +49,7 @@ class DecisionFlow:
 
     def __init__(self, *, store: AuditStore, consents: ConsentBook, pseudonymiser: Pseudonymiser,
                  gatherer: Gatherer, engine: DecisionEngine, idempotency: IdempotencyKeys,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, committer: GroupCommitter) -> None:
         self.store = store
         self.consents = consents
         self.pseudonymiser = pseudonymiser
@@ -48,6 +57,7 @@ class DecisionFlow:
         self.engine = engine
         self.idempotency = idempotency
         self.metrics = metrics
+        self.committer = committer
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -208,27 +218,31 @@ class DecisionFlow:
         entries.append(Entry("decision.made", decision_payload, application_id, principal.actor))
         details = {"sources": sources, "facts": facts, "missing_reasons": gathered.missing_reasons,
                    "consent_id": consent.consent_id}
+        def write(writer: ChainWriter) -> None:
+            conn = writer.connection
+            writer.append_many(entries)
+            # The answer, with its last step, is stored in the same transaction; only the
+            # commit itself falls outside the timeline.
+            tl.step("audited")
+            answer["elapsed_ms"] = tl.elapsed_ms
+            now = now_text()
+            conn.execute(insert(applications).values(
+                application_id=application_id, channel=principal.name,
+                key_id=principal.key_id, subject=subject, consent_id=consent.consent_id,
+                status=answer["status"], outcome=answer["status"],
+                grade=row["grade"] if row else None,
+                model_version=row["model_version"] if row else None, decided_by="model",
+                created_at=answer["created_at"], updated_at=now, answer=dumps(answer),
+                explanation=dumps(explanation) if explanation else None,
+                details=dumps(details)))
+            if idempotency_key is not None:
+                self.idempotency.complete(conn, principal.key_id, idempotency_key,
+                                          application_id, 201, answer)
+
         try:
-            with self.store.writer() as writer:
-                conn = writer.connection
-                writer.append_many(entries)
-                # The answer, with its last step, is stored in the same transaction; only the
-                # commit itself falls outside the timeline.
-                tl.step("audited")
-                answer["elapsed_ms"] = tl.elapsed_ms
-                now = now_text()
-                conn.execute(insert(applications).values(
-                    application_id=application_id, channel=principal.name,
-                    key_id=principal.key_id, subject=subject, consent_id=consent.consent_id,
-                    status=answer["status"], outcome=answer["status"],
-                    grade=row["grade"] if row else None,
-                    model_version=row["model_version"] if row else None, decided_by="model",
-                    created_at=answer["created_at"], updated_at=now, answer=dumps(answer),
-                    explanation=dumps(explanation) if explanation else None,
-                    details=dumps(details)))
-                if idempotency_key is not None:
-                    self.idempotency.complete(conn, principal.key_id, idempotency_key,
-                                              application_id, 201, answer)
+            # Committed together with the decisions of concurrent requests (group commit);
+            # this returns only once this decision and its records are durable.
+            self.committer.submit(write)
         except Exception as exc:
             log.error("audit write failed; decision withheld",
                       extra={"application_id": application_id, "error_type": type(exc).__name__})

@@ -41,6 +41,7 @@ class Wiring:
     def close(self) -> None:
         from datasources.factory import close_sources
 
+        self.flow.committer.close()
         self.gatherer.close()
         close_sources(self.sources)
         self.store.dispose()

@@ -1,0 +1,106 @@
+"""Group commit: the audit writes of concurrent requests share one transaction and one fsync.
+
+Each decision's records must be durable before its answer leaves, and SQLite (synchronous
+FULL) or PostgreSQL pay a disk flush per commit. Requests that arrive while a commit is
+under way wait for the next one, which writes them all: durability per decision, one flush
+per batch. A batch that fails is retried one request at a time, so one bad request cannot
+withhold another's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from audit import AuditStore, ChainWriter
+
+log = logging.getLogger("flashloan.committer")
+
+Work = Callable[[ChainWriter], None]
+
+
+class GroupCommitter:
+    """One writer thread per worker process, committing queued work in batches."""
+
+    def __init__(self, store: AuditStore, *, max_batch: int = 32,
+                 timeout_s: float = 30.0) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.timeout_s = timeout_s
+        self._queue: queue.SimpleQueue[tuple[Work, Future[None]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.items = 0
+
+    def submit(self, work: Work) -> None:
+        """Run ``work`` inside a chain-locked transaction; return once it is committed."""
+        future: Future[None] = Future()
+        self._ensure_thread()
+        self._queue.put((work, future))
+        future.result(timeout=self.timeout_s)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._queue = queue.SimpleQueue()
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="audit-committer",
+                                                daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._commit(batch)
+                    return
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Work, Future[None]]]) -> None:
+        live = [(w, f) for w, f in batch if f.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            with self.store.writer() as writer:
+                for work, _ in live:
+                    work(writer)
+        except Exception as exc:
+            if len(live) == 1:
+                live[0][1].set_exception(exc)
+                return
+            log.warning("a batch of %d audit writes failed; retrying one by one", len(live))
+            for work, future in live:
+                try:
+                    with self.store.writer() as writer:
+                        work(writer)
+                except Exception as one:
+                    future.set_exception(one)
+                else:
+                    future.set_result(None)
+            return
+        self.batches += 1
+        self.items += len(live)
+        for _, future in live:
+            future.set_result(None)
