@@ -1,0 +1,80 @@
+"""Model cards: every shipped version, and one card with its metrics and calibration chart."""
+
+from __future__ import annotations
+
+from flask import abort, render_template
+from markupsafe import Markup
+
+from scoring.model import ModelError, list_versions, read_card
+from service.console.access import MODEL_PAGES, requires_role
+from service.console.blueprint import bp
+from service.console.calibration import calibration_svg
+from service.wiring import wiring
+
+METRICS = (
+    ("auc", "AUC", "Area under the ROC curve on the held-out set."),
+    ("oracle_auc", "Oracle AUC", "The AUC of the true probability of default: the ceiling."),
+    ("ks", "KS", "Largest gap between the score distributions of defaulters and others."),
+    ("gini", "Gini", "2 × AUC − 1."),
+    ("brier", "Brier score", "Mean squared error of the calibrated PD (lower is better)."),
+    ("mean_pd", "Mean predicted PD", "Average calibrated PD on the held-out set."),
+    ("default_rate", "Observed default rate", "Share of the held-out set that defaulted."),
+    ("n", "Held-out rows", "Applications the metrics were measured on."),
+    ("defaults", "Held-out defaults", "Defaults among them."),
+)
+
+
+def _cards() -> list[dict]:
+    search = wiring().settings.model_search
+    active = wiring().engine.model.version
+    items = []
+    for version in list_versions(search):
+        try:
+            card = read_card(version, search)
+        except (ModelError, OSError, ValueError):
+            continue
+        items.append({"version": version, "created": card.get("created"),
+                      "active": version == active, "metrics": card.get("metrics", {}),
+                      "features": len(card.get("features", []))})
+    return items
+
+
+@bp.route("/models")
+@requires_role(*MODEL_PAGES)
+def models():
+    """The model versions this service has, and which one decides."""
+    return render_template("console/models.html", items=_cards())
+
+
+@bp.route("/models/<version>")
+@requires_role(*MODEL_PAGES)
+def model(version: str):
+    """One model card: metrics, calibration chart and table, features and training data."""
+    search = wiring().settings.model_search
+    if version not in list_versions(search):
+        abort(404, description="There is no such model version. The list of models is "
+                               "under Models.")
+    try:
+        card = read_card(version, search)
+    except (ModelError, OSError, ValueError):
+        abort(404, description="This model's card cannot be read.")
+    metrics = card.get("metrics", {})
+    table = metrics.get("calibration_table") or []
+    chart = Markup(calibration_svg(table, version=version)) if table else None
+    spec = wiring().engine.model.spec
+    features = []
+    for name, direction in zip(card.get("features", []),
+                               card.get("monotone_constraints", []), strict=False):
+        try:
+            feature = spec.by_name(name)
+        except KeyError:
+            features.append({"name": name, "monotone": direction, "group": "",
+                             "description": ""})
+            continue
+        features.append({"name": name, "monotone": direction, "group": feature.group,
+                         "description": feature.description})
+    return render_template("console/model.html", card=card, version=version,
+                           active=version == wiring().engine.model.version,
+                           metrics=[(label, metrics.get(key), about)
+                                    for key, label, about in METRICS if key in metrics],
+                           table=table, chart=chart, features=features)

@@ -1,0 +1,161 @@
+"""The risk officer's pages: applications, one application in full, and the review queue."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
+from sqlalchemy import select
+
+from service.applications import ApplicationBook
+from service.charts import waterfall_svg
+from service.console.access import (
+    AUDIT_PAGES,
+    RESOLVERS,
+    RISK_PAGES,
+    current_user,
+    requires_role,
+)
+from service.console.app_search import (
+    OUTCOMES,
+    InvalidPageLink,
+    parse_filters,
+    search_applications,
+)
+from service.console.blueprint import bp
+from service.db import loads, reviews
+from service.errors import ApiError
+from service.notice import build_notice
+from service.reviews import OVERTURNED_REASON, review_view
+from service.wiring import wiring
+
+log = logging.getLogger("flashloan.console")
+
+REVIEW_PAGE_SIZE = 20
+SOURCES = {
+    "provident_fund": ("公积金", "Provident fund"),
+    "social_security": ("社保", "Social security"),
+    "income_tax": ("个税", "Income tax"),
+    "credit_report": ("征信", "Credit report"),
+    "court_records": ("司法", "Court records"),
+}
+
+
+def _known_reason_codes() -> list[tuple[str, str]]:
+    """Every reason code the model's spec and the active policy can give, with its text."""
+    spec = wiring().engine.model.spec
+    codes = {f.reason_code: f.adverse.en for f in spec.features}
+    codes.update({rule.code: rule.en for rule in wiring().engine.policy.rules.values()})
+    codes[OVERTURNED_REASON["code"]] = OVERTURNED_REASON["text_en"]
+    return sorted(codes.items())
+
+
+def _grades() -> tuple[str, ...]:
+    return tuple(str(g) for g in wiring().engine.policy.grade_names)
+
+
+@bp.route("/applications")
+@requires_role(*RISK_PAGES)
+def applications():
+    """Search applications by outcome, grade, date and reason, newest first."""
+    filters, errors = parse_filters(request.args, _grades())
+    items: list[dict] = []
+    next_cursor = None
+    status = 200
+    if errors:
+        status = 400
+    else:
+        try:
+            items, next_cursor = search_applications(wiring().store.engine, filters,
+                                                     request.args.get("cursor") or None)
+        except InvalidPageLink:
+            abort(400, description="That page link is not valid; start again from the "
+                                   "first page.")
+    return render_template("console/applications.html", filters=filters, errors=errors,
+                           items=items, next_cursor=next_cursor, outcomes=OUTCOMES,
+                           grades=_grades(), reason_codes=_known_reason_codes(),
+                           paged=bool(request.args.get("cursor"))), status
+
+
+@bp.route("/applications/<application_id>")
+@requires_role(*RISK_PAGES)
+def application(application_id: str):
+    """One application: decision, notice, reasons, sources, timeline, chart and features."""
+    user = current_user()
+    book = ApplicationBook(wiring().store.engine)
+    row = book.visible(user, application_id)
+    answer = loads(row.answer)
+    explanation = loads(row.explanation)
+    details = loads(row.details)
+    spec = wiring().engine.model.spec
+    chart = features = None
+    if explanation is not None:
+        # The chart is our own SVG; every text in it is escaped where it is drawn.
+        chart = Markup(waterfall_svg(explanation, spec))
+        features = []
+        for f in sorted(explanation["features"], key=lambda f: (-abs(f["contribution"]),
+                                                                 f["name"])):
+            feature = spec.by_name(f["name"])
+            group = spec.groups.get(f["group"])
+            features.append({**f, "description": feature.description,
+                             "group_label": group.en if group else f["group"],
+                             "group_zh": group.zh if group else ""})
+    notice = build_notice(application_id, answer, explanation, spec, row.updated_at)
+    with wiring().store.engine.connect() as conn:
+        review_rows = conn.execute(select(reviews).where(
+            reviews.c.application_id == application_id).order_by(reviews.c.created_at)).all()
+    return render_template(
+        "console/application.html", row=row, answer=answer, decision=answer.get("decision"),
+        explanation=explanation, details=details, chart=chart, features=features,
+        notice=notice, reviews=[review_view(r) for r in review_rows], sources=SOURCES,
+        can_audit=user.role in AUDIT_PAGES)
+
+
+@bp.route("/reviews")
+@requires_role(*RISK_PAGES)
+def review_queue():
+    """The review queue: open requests with a form each, or the resolved ones."""
+    state = request.args.get("state", "open")
+    if state not in ("open", "resolved"):
+        abort(400, description="state must be open or resolved.")
+    page = wiring().reviews.list(state, REVIEW_PAGE_SIZE, request.args.get("cursor") or None)
+    user = current_user()
+    return render_template("console/reviews.html", state=state, page=page,
+                           can_resolve=user.role in RESOLVERS,
+                           paged=bool(request.args.get("cursor")))
+
+
+@bp.route("/reviews/<review_id>/resolution", methods=["POST"])
+@requires_role(*RESOLVERS)
+def resolve_review(review_id: str):
+    """Resolve a review as the signed-in risk officer, then show the application."""
+    outcome = request.form.get("outcome", "")
+    note = request.form.get("note", "").strip()
+    back = url_for("console.review_queue")
+    if outcome not in ("upheld", "overturned"):
+        flash("Choose whether to uphold or overturn the decision.", "error")
+        return redirect(back, 303)
+    if not 1 <= len(note) <= 2000:
+        flash("Write a note of 1 to 2000 characters: the applicant's file keeps it.", "error")
+        return redirect(back, 303)
+    try:
+        review = wiring().reviews.resolve(current_user(), review_id, outcome, note)
+    except ApiError as exc:
+        if exc.status >= 500:
+            raise
+        flash(f"The review was not resolved: {exc.message}.", "error")
+        return redirect(back, 303)
+    answer = review["application"]
+    if outcome == "overturned":
+        limit = answer["decision"]["credit_limit"]
+        flash(f"Review resolved: the decline was overturned. The application is now approved "
+              f"by a person, with a credit line of ¥{limit:,.0f}.", "success")
+    else:
+        flash(f"Review resolved: the decision was upheld. The application stays "
+              f"{answer['status']}.", "success")
+    log.info("review resolved in the console", extra={"review_id": review_id,
+                                                      "outcome": outcome})
+    return redirect(url_for("console.application", application_id=review["application_id"]),
+                    303)
+

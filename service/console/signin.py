@@ -1,0 +1,87 @@
+"""Signing in with an API key, signing out, and the home page of each role."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import flash, redirect, render_template, request, url_for
+
+from service.console.access import (
+    AUDIT_PAGES,
+    CONSOLE_ROLES,
+    MODEL_PAGES,
+    RISK_PAGES,
+    check_csrf,
+    current_user,
+    end_session,
+    requires_role,
+    safe_next,
+    start_session,
+)
+from service.console.blueprint import bp
+from service.errors import ApiError
+from service.limits import per_key
+from service.wiring import wiring
+
+log = logging.getLogger("flashloan.console")
+
+
+def _render_sign_in(error: str | None = None, status: int = 200):
+    settings = wiring().settings
+    dev_keys = None if settings.is_production else str(settings.var_dir / "dev-keys.txt")
+    return render_template("console/sign_in.html", error=error, dev_keys=dev_keys,
+                           next=safe_next(request.values.get("next"))), status
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@per_key
+def sign_in():
+    """Show the sign-in form; take an API key and start a session for its role."""
+    if request.method == "GET":
+        if current_user() is not None:
+            return redirect(url_for("console.home"))
+        return _render_sign_in()
+    check_csrf()
+    key = request.form.get("api_key", "").strip()
+    if not key:
+        return _render_sign_in("Paste an API key to sign in.", 400)
+    try:
+        principal = wiring().keys.authenticate(f"Bearer {key}")
+    except ApiError:
+        return _render_sign_in("That API key is not valid. Check that it was copied whole, "
+                               "and that it has not been revoked.", 401)
+    if principal.role not in CONSOLE_ROLES:
+        log.info("console sign-in refused", extra={"key_id": principal.key_id,
+                                                    "role": principal.role})
+        return _render_sign_in("A channel key is for a loan front-end and cannot open the "
+                               "console. Sign in with a risk officer, auditor or "
+                               "administrator key.", 403)
+    start_session(principal)
+    log.info("console sign-in", extra={"key_id": principal.key_id, "role": principal.role})
+    return redirect(safe_next(request.form.get("next")) or url_for("console.home"), 303)
+
+
+@bp.route("/sign-out", methods=["GET", "POST"])
+def sign_out():
+    """Ask to confirm (GET), or end the session (POST)."""
+    user = current_user()
+    if request.method == "GET":
+        if user is None:
+            return redirect(url_for("console.sign_in"))
+        return render_template("console/sign_out.html")
+    if user is not None:
+        check_csrf()
+        log.info("console sign-out", extra={"key_id": user.key_id, "role": user.role})
+    end_session()
+    flash("You are signed out.", "info")
+    return redirect(url_for("console.sign_in"), 303)
+
+
+@bp.route("/")
+@requires_role(*CONSOLE_ROLES)
+def home():
+    """The start page: what this role can do here."""
+    user = current_user()
+    assert user is not None
+    return render_template("console/home.html", risk=user.role in RISK_PAGES,
+                           audit=user.role in AUDIT_PAGES, models=user.role in MODEL_PAGES)

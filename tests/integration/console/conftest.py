@@ -1,0 +1,157 @@
+"""The console on SQLite through Flask's test client: a signed-in browser per role, and data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from datasources import SCOPES
+from datasources.stub.world import population_ids
+from service.app import create_app
+from service.auth import create_key
+
+ROLES = ("channel", "risk_officer", "auditor", "admin")
+CHANNEL = "bank-app"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+class ConsoleUser:
+    """One browser (its own cookie jar) on the console."""
+
+    def __init__(self, app, key: str | None = None) -> None:
+        self.app = app
+        self.http = app.test_client()
+        self.key = key
+
+    def sign_in(self, key: str | None = None, **extra):
+        """Post the sign-in form with the form's own CSRF token; return the response."""
+        page = self.http.get("/console/sign-in")
+        return self.http.post("/console/sign-in", data={
+            "csrf_token": csrf_of(page.get_data(as_text=True)),
+            "api_key": key if key is not None else self.key, **extra})
+
+    def csrf(self) -> str:
+        """The session's CSRF token, as a signed-in page carries it."""
+        return csrf_of(self.get("/console/").get_data(as_text=True))
+
+    def get(self, path: str, **kw):
+        # Buffered, so that a streamed download is read whole and its generator closed.
+        return self.http.get(path, buffered=True, **kw)
+
+    def post(self, path: str, data: dict | None = None, *, csrf: bool = True, **kw):
+        body = dict(data or {})
+        if csrf:
+            body.setdefault("csrf_token", self.csrf())
+        return self.http.post(path, data=body, **kw)
+
+    def text(self, path: str) -> str:
+        response = self.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        return response.get_data(as_text=True)
+
+
+class Console:
+    """An app with one API key per role, a channel's API calls, and signed-in users."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.wired = app.extensions["flashloan"]
+        engine = self.wired.store.engine
+        self.keys = {role: create_key(engine, role, CHANNEL if role == "channel" else role)
+                     for role in ROLES}
+        self.api = app.test_client()
+
+    def user(self, role: str | None = None) -> ConsoleUser:
+        """A new browser; signed in when ``role`` is given."""
+        user = ConsoleUser(self.app, self.keys.get(role) if role else None)
+        if role is not None:
+            response = user.sign_in()
+            assert response.status_code == 303, response.get_data(as_text=True)
+        return user
+
+    def call(self, method: str, path: str, role: str = "channel", body=None):
+        return self.api.open(path, method=method, json=body,
+                             headers={"Authorization": f"Bearer {self.keys[role]}"})
+
+    def apply(self, national_id: str) -> dict:
+        """Consent and apply as the channel; return the decision."""
+        now = datetime.now(UTC)
+        consent = self.call("POST", "/v1/consents", body={
+            "national_id": national_id, "scopes": list(SCOPES), "purpose": "credit_application",
+            "granted_at": now.isoformat(), "expires_at": (now + timedelta(days=30)).isoformat(),
+            "text_version": "v1", "channel": CHANNEL})
+        assert consent.status_code == 201, consent.get_json()
+        decided = self.call("POST", "/v1/applications", body={
+            "applicant": {"national_id": national_id, "name": "张三", "mobile": "13812348000"},
+            "request": {"amount": 20000, "term_months": 12, "purpose": "travel"},
+            "consent_id": consent.get_json()["consent_id"]})
+        assert decided.status_code == 201, decided.get_json()
+        return decided.get_json()
+
+    def request_review(self, application_id: str, reason: str = "我的收入比记录的高，请人工复核"):
+        response = self.call("POST", f"/v1/applications/{application_id}/review-requests",
+                             body={"reason": reason})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def records(self, kind: str) -> list:
+        from audit import AuditQuery
+
+        return list(self.wired.store.iter_records(AuditQuery(kinds=(kind,))))
+
+
+@pytest.fixture
+def people() -> list[str]:
+    return population_ids(60, 2024)
+
+
+@pytest.fixture
+def make_console(tmp_path, sqlite_url) -> Iterator:
+    made = []
+
+    def build(url: str | None = None, **settings) -> Console:
+        app = create_app({"database_url": url or sqlite_url, "env": "test",
+                          "var_dir": tmp_path, **settings})
+        made.append(app)
+        return Console(app)
+
+    yield build
+    for app in made:
+        app.extensions["flashloan"].close()
+
+
+@pytest.fixture
+def console(make_console) -> Console:
+    return make_console()
+
+
+def decide_a_dozen(console: Console, people: list[str]) -> tuple[Console, list[dict]]:
+    answers = [console.apply(nid) for nid in people[:12]]
+    outcomes = {a["status"] for a in answers}
+    assert {"approved", "declined"} <= outcomes, outcomes
+    return console, answers
+
+
+@pytest.fixture
+def decided(console, people) -> tuple[Console, list[dict]]:
+    """A console with a dozen decisions, at least one approved and one declined."""
+    return decide_a_dozen(console, people)
+
+
+@pytest.fixture
+def decided_on_any_db(make_console, database_url, people) -> tuple[Console, list[dict]]:
+    """The same, once on SQLite and once on PostgreSQL."""
+    return decide_a_dozen(make_console(database_url), people)
+
+
+def first(answers: list[dict], status: str) -> dict:
+    return next(a for a in answers if a["status"] == status)

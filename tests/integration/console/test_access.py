@@ -1,0 +1,246 @@
+"""Who may open which console page: sign-in, the role matrix, CSRF, the session cookie."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import update
+
+from service.db import api_keys, now_text
+from tests.integration.console.conftest import first
+
+RISK_PAGES = ("/console/applications", "/console/applications/{application_id}",
+              "/console/reviews", "/console/reviews?state=resolved")
+AUDIT_PAGES = ("/console/audit", "/console/audit/records/1", "/console/audit/verify",
+               "/console/audit/export.jsonl", "/console/audit/export.csv")
+MODEL_PAGES = ("/console/models", "/console/models/v1")
+EVERYONE = ("/console/",)
+
+# role -> (risk pages, audit pages, model pages, may resolve a review)
+MATRIX = {
+    "risk_officer": (200, 403, 200, True),
+    "auditor": (403, 200, 200, False),
+    "admin": (200, 200, 200, False),
+}
+
+
+@pytest.fixture
+def reviewed(decided):
+    """Decisions, and an open review of a decline."""
+    console, answers = decided
+    declined = first(answers, "declined")
+    review = console.request_review(declined["application_id"])
+    return console, declined, review
+
+
+def _pages(paths, application_id):
+    return [p.format(application_id=application_id) for p in paths]
+
+
+@pytest.mark.parametrize("role", sorted(MATRIX))
+def test_the_role_matrix_of_console_pages(reviewed, role):
+    console, declined, review = reviewed
+    risk, audit, models, may_resolve = MATRIX[role]
+    user = console.user(role)
+    aid = declined["application_id"]
+    for paths, expected in ((RISK_PAGES, risk), (AUDIT_PAGES, audit), (MODEL_PAGES, models),
+                            (EVERYONE, 200)):
+        for path in _pages(paths, aid):
+            response = user.get(path)
+            assert response.status_code == expected, (role, path, response.status_code)
+            if expected == 403:
+                assert "Not allowed" in response.get_data(as_text=True)
+                assert response.mimetype == "text/html"
+    verify = user.post("/console/audit/verify")
+    search = user.post("/console/audit", {"kind": "decision.made"})
+    assert verify.status_code == audit and search.status_code == (303 if audit == 200 else 403)
+    resolve = user.post(f"/console/reviews/{review['review_id']}/resolution",
+                        {"outcome": "upheld", "note": "checked"})
+    state = console.wired.reviews.get(review["review_id"])["state"]
+    if may_resolve:
+        assert resolve.status_code == 303 and state == "resolved"
+    else:
+        assert resolve.status_code == 403 and state == "open"
+
+
+def test_without_a_session_every_page_sends_to_sign_in(reviewed):
+    console, declined, review = reviewed
+    anonymous = console.user()
+    paths = _pages(RISK_PAGES + AUDIT_PAGES + MODEL_PAGES + EVERYONE,
+                   declined["application_id"])
+    for path in paths:
+        response = anonymous.get(path)
+        assert response.status_code == 302, path
+        target = urlsplit(response.headers["Location"])
+        assert target.path == "/console/sign-in"
+        assert parse_qs(target.query)["next"] == [path], path
+    for path in (f"/console/reviews/{review['review_id']}/resolution", "/console/audit/verify",
+                 "/console/audit"):
+        response = anonymous.post(path, {"outcome": "upheld", "note": "x"}, csrf=False)
+        assert response.status_code == 302, path
+        assert urlsplit(response.headers["Location"]).path == "/console/sign-in"
+    assert console.wired.reviews.get(review["review_id"])["state"] == "open"
+
+
+def test_a_channel_key_cannot_sign_in_nor_open_any_page(reviewed):
+    console, declined, _ = reviewed
+    channel = console.user()
+    response = channel.sign_in(console.keys["channel"])
+    assert response.status_code == 403
+    assert "channel key" in response.get_data(as_text=True)
+    for path in _pages(RISK_PAGES + AUDIT_PAGES, declined["application_id"]):
+        assert channel.get(path).status_code == 302, path
+    # The JSON API's bearer header means nothing to the console either.
+    bearer = {"Authorization": f"Bearer {console.keys['channel']}"}
+    for path in ("/console/applications", "/console/audit"):
+        assert channel.get(path, headers=bearer).status_code == 302
+
+
+def test_a_wrong_key_is_refused_and_a_good_one_goes_where_it_was_heading(console):
+    user = console.user()
+    response = user.sign_in("fl_0123456789ab_not-the-secret")
+    assert response.status_code == 401 and "not valid" in response.get_data(as_text=True)
+    response = user.sign_in("")
+    assert response.status_code == 400
+    response = user.sign_in(console.keys["auditor"], next="/console/audit?kind=decision.made")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/console/audit?kind=decision.made"
+    for elsewhere in ("https://example.com/", "//example.com/console/", "/v1/audit/records",
+                      "/console\\..\\x"):
+        response = console.user().sign_in(console.keys["auditor"], next=elsewhere)
+        assert response.headers["Location"] == "/console/", elsewhere
+
+
+def test_csrf_is_checked_on_every_form(reviewed):
+    console, _, review = reviewed
+    officer = console.user("risk_officer")
+    auditor = console.user("auditor")
+    resolution = f"/console/reviews/{review['review_id']}/resolution"
+    body = {"outcome": "upheld", "note": "checked"}
+    for user, path in ((officer, resolution), (auditor, "/console/audit/verify"),
+                       (auditor, "/console/audit"), (officer, "/console/sign-out")):
+        assert user.post(path, body, csrf=False).status_code == 403, path
+        assert user.post(path, {**body, "csrf_token": "forged"}, csrf=False
+                         ).status_code == 403, path
+    # Another session's token is no good either.
+    assert officer.post(resolution, {**body, "csrf_token": auditor.csrf()},
+                        csrf=False).status_code == 403
+    assert console.wired.reviews.get(review["review_id"])["state"] == "open"
+    # Nor can a sign-in be forged.
+    fresh = console.user()
+    response = fresh.http.post("/console/sign-in", data={"api_key": console.keys["auditor"]})
+    assert response.status_code == 403
+    assert fresh.get("/console/").status_code == 302
+
+
+def test_the_session_cookie_is_httponly_strict_and_never_holds_the_key(console):
+    user = console.user()
+    response = user.sign_in(console.keys["risk_officer"])
+    cookies = [v for k, v in response.headers.items() if k == "Set-Cookie"]
+    cookie = next(c for c in cookies if c.startswith("flashloan_console="))
+    attributes = [part.strip().lower() for part in cookie.split(";")]
+    assert "httponly" in attributes and "samesite=strict" in attributes
+    assert "path=/" in attributes
+    assert "secure" not in attributes  # plain HTTP outside production; see the next test
+    value = cookie.split(";", 1)[0].split("=", 1)[1]
+    session = console.app.session_interface.get_signing_serializer(console.app).loads(value)
+    assert set(session) == {"key_id", "name", "role", "since", "csrf"}
+    assert session["role"] == "risk_officer"
+    secret = console.keys["risk_officer"]
+    assert secret not in value and secret.rsplit("_", 1)[1] not in str(session)
+
+
+def test_in_production_the_cookie_is_secure_and_no_key_file_is_mentioned(tmp_path):
+    from service.app import create_app
+    from service.auth import create_key
+
+    app = create_app({"env": "production", "database_url": f"sqlite:///{tmp_path / 'p.db'}",
+                      "var_dir": tmp_path, "pii_key": "p" * 40, "signing_key": "s" * 64,
+                      "sources": "http", "sources_url": "http://127.0.0.1:9"})
+    try:
+        key = create_key(app.extensions["flashloan"].store.engine, "auditor", "auditor")
+        client = app.test_client()
+        page = client.get("/console/sign-in").get_data(as_text=True)
+        assert "dev-keys.txt" not in page
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        response = client.post("/console/sign-in", data={"csrf_token": token, "api_key": key})
+        assert response.status_code == 303
+        cookie = response.headers["Set-Cookie"].lower()
+        assert "; secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    finally:
+        app.extensions["flashloan"].close()
+
+
+def test_the_sign_in_page_says_where_development_keys_are(console, tmp_path):
+    page = console.user().text("/console/sign-in")
+    assert str(tmp_path / "dev-keys.txt") in page
+
+
+def test_sign_out_ends_the_session(console):
+    user = console.user("auditor")
+    assert user.get("/console/audit").status_code == 200
+    response = user.post("/console/sign-out")
+    assert response.status_code == 303 and response.headers["Location"] == "/console/sign-in"
+    assert user.get("/console/audit").status_code == 302
+    assert "You are signed out" in user.text("/console/sign-in")
+
+
+def test_revoking_a_key_ends_its_console_sessions(console):
+    user = console.user("auditor")
+    assert user.get("/console/audit").status_code == 200
+    with console.wired.store.engine.begin() as conn:
+        conn.execute(update(api_keys).values(revoked_at=now_text()))
+    assert user.get("/console/audit").status_code == 302
+    assert user.get("/console/").status_code == 302
+
+
+def test_console_pages_carry_security_headers(console):
+    user = console.user("admin")
+    for path in ("/console/", "/console/sign-in", "/console/audit", "/console/nowhere"):
+        response = user.get(path)
+        headers = response.headers
+        assert "default-src 'self'" in headers["Content-Security-Policy"], path
+        assert "img-src 'self' data:" in headers["Content-Security-Policy"]
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Cache-Control"] == "no-store"
+    css = user.get("/console/static/console.css")
+    assert css.status_code == 200 and css.mimetype == "text/css"
+    assert "no-store" not in css.headers["Cache-Control"]
+    css.close()
+
+
+def test_unknown_pages_answer_with_a_console_page(console):
+    user = console.user("admin")
+    response = user.get("/console/nowhere/at/all")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "no such console page" in response.get_data(as_text=True)
+    # Signing out is a form (POST); the address itself asks to confirm.
+    assert "Sign out" in user.text("/console/sign-out")
+    assert user.get("/console/audit").status_code == 200
+
+
+def test_a_session_ends_eight_hours_after_sign_in(console):
+    from service.console.access import SESSION_LIFETIME_S
+
+    user = console.user("risk_officer")
+    assert user.get("/console/reviews").status_code == 200
+    with user.http.session_transaction() as session:
+        session["since"] -= SESSION_LIFETIME_S + 1
+    response = user.get("/console/reviews")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/console/sign-in"
+    assert user.get("/console/").status_code == 302
+
+
+def test_every_console_page_names_the_roles_it_is_for(console):
+    open_to_all = {"console.sign_in", "console.sign_out", "console.static", "console.not_found"}
+    guarded = {}
+    for rule in console.app.url_map.iter_rules():
+        if rule.endpoint.startswith("console.") and rule.endpoint not in open_to_all:
+            view = console.app.view_functions[rule.endpoint]
+            guarded[rule.endpoint] = getattr(view, "console_roles", None)
+    assert len(guarded) == 11 and None not in guarded.values(), guarded
+    assert all("channel" not in roles for roles in guarded.values())
+    assert guarded["console.resolve_review"] == ("risk_officer",)
