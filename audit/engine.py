@@ -1,0 +1,119 @@
+"""Engines for the audit store: SQLite set up for concurrent writers, PostgreSQL via psycopg 3.
+
+Appends from many processes are serialised by a lock taken at the start of the write
+transaction, before the chain head is read:
+
+- SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock at once (a plain ``BEGIN``
+  would only take it at the first write, after the head was read, and two writers could
+  build on the same head);
+- PostgreSQL: ``pg_advisory_xact_lock`` on a key derived from the schema name, released by
+  the commit or rollback; hosts sharing one database share the lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from audit.errors import UnsupportedDatabase
+
+__all__ = ["BUSY_TIMEOUT_S", "create_audit_engine", "lock_chain", "prepare_engine", "write_mode"]
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite writer waits for the write lock before giving up."""
+
+# Class ids of the two-key advisory locks; the second key is the schema, so that chains in
+# different schemas of one database do not wait for each other.
+_CHAIN_LOCK = 0x0A_0D_17
+_MIGRATION_LOCK = 0x0A_0D_18
+_WRITE_OPTION = "flashloan_audit_write"
+
+
+def create_audit_engine(url: str, **engine_kw: Any) -> Engine:
+    """Return an engine for ``url`` (SQLite file or PostgreSQL), ready for the chain."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine_kw.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT_S)
+    elif backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            # A bare postgresql:// would pick psycopg2, which is not a dependency.
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine_kw.setdefault("pool_pre_ping", True)
+    else:
+        raise UnsupportedDatabase(
+            f"database URL must be sqlite:/// or postgresql://; got {parsed.drivername}://"
+        )
+    engine = create_engine(parsed, **engine_kw)
+    prepare_engine(engine)
+    return engine
+
+
+def prepare_engine(engine: Engine) -> Engine:
+    """Install the SQLite connection settings and BEGIN handling; idempotent, a no-op on PG."""
+    if engine.dialect.name != "sqlite":
+        if engine.dialect.name != "postgresql":
+            raise UnsupportedDatabase(
+                f"database must be SQLite or PostgreSQL; got {engine.dialect.name}"
+            )
+        return engine
+    if not event.contains(engine, "connect", _sqlite_connect):
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN away from the sqlite3 module so that _sqlite_begin decides its mode.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before the decision it records is answered; NORMAL could
+        # lose the last commits to a power cut after their decisions had left the service.
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE_OPTION) else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def write_mode(conn: Connection) -> Connection:
+    """Prepare ``conn`` for a transaction that appends to the chain.
+
+    SQLite: the transaction starts holding the write lock. PostgreSQL: READ COMMITTED, so that
+    the head read after the lock sees the last committed record; under REPEATABLE READ the
+    snapshot would date from before the lock was granted.
+    """
+    if conn.dialect.name == "postgresql":
+        return conn.execution_options(isolation_level="READ COMMITTED")
+    return conn.execution_options(**{_WRITE_OPTION: True})
+
+
+def lock_chain(conn: Connection) -> None:
+    """Hold the chain lock until the current transaction ends (PostgreSQL; SQLite holds it)."""
+    _advisory_lock(conn, _CHAIN_LOCK)
+
+
+def lock_migrations(conn: Connection) -> None:
+    """Hold the schema-migration lock until the current transaction ends."""
+    _advisory_lock(conn, _MIGRATION_LOCK)
+
+
+def _advisory_lock(conn: Connection, class_id: int) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:class_id, hashtext(current_schema()))"),
+            {"class_id": class_id},
+        )

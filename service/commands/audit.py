@@ -1,0 +1,217 @@
+"""``flashloan audit``: verify, export, checkpoint and purge the audit trail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from audit.store import AuditStore
+    from service.settings import Settings
+
+CLI_ACTOR = "system:cli"
+_DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"])
+
+
+@click.group()
+def audit() -> None:
+    """Verify, export, checkpoint and purge the audit trail."""
+
+
+def _settings() -> Settings:
+    from service.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def _open_store(settings: Settings) -> Iterator[AuditStore]:
+    """Open the store without migrating it: auditors may hold read-only credentials."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from audit.errors import AuditError
+    from audit.store import AuditStore
+
+    try:
+        store = AuditStore.from_url(settings.database_url, create=False)
+    except AuditError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield store
+    except SQLAlchemyError as exc:
+        detail = str(exc.orig if getattr(exc, "orig", None) else exc)
+        first_line = (detail.splitlines() or ["no detail"])[0]
+        raise click.ClickException(
+            f"the audit trail in {store!r} cannot be read or written: {first_line}"
+        ) from None
+    finally:
+        store.dispose()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+@audit.command()
+@click.option("--start", type=click.IntRange(min=1), help="First seq to check (default 1).")
+@click.option("--end", type=click.IntRange(min=1), help="Last seq to check (default: head).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A checkpoint file, or a folder of them, the chain must still extend. Repeatable.",
+)
+@click.option(
+    "--public-key",
+    help="Ed25519 public key (hex or base64) the checkpoints must be signed with.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(
+    start: int | None,
+    end: int | None,
+    checkpoint_paths: tuple[Path, ...],
+    public_key: str | None,
+    as_json: bool,
+) -> None:
+    """Walk the chain; exit 0 when intact, 1 at the first broken record."""
+    from audit.checkpoints import load_checkpoints
+    from audit.errors import CheckpointError
+
+    try:
+        checkpoints = load_checkpoints(checkpoint_paths)
+    except CheckpointError as exc:
+        raise click.ClickException(str(exc)) from None
+    with _open_store(_settings()) as store:
+        result = store.verify(start, end, checkpoints, public_key=public_key)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), sort_keys=True))
+    elif result.ok:
+        click.echo(f"OK: {result.message}; {len(checkpoints)} checkpoint(s) extended")
+    else:
+        where = f"record {result.first_bad_seq}" if result.first_bad_seq else "checkpoint"
+        click.echo(f"BROKEN at {where}: {result.reason}: {result.message}")
+        click.echo(f"({result.checked} records verified before it)")
+    click.get_current_context().exit(0 if result.ok else 1)
+
+
+@audit.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="One record per line as JSON, or CSV with a header.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.option("--since", type=_DATE, help="Recorded at or after this UTC time.")
+@click.option("--until", type=_DATE, help="Recorded before this UTC time.")
+@click.option("--kind", "kinds", multiple=True, help="Record kind, e.g. decision.made. Repeatable.")
+@click.option("--application-id")
+@click.option("--actor", help="role:key_id, e.g. channel:key_ab12.")
+@click.option("--national-id", help="Applicant's national ID; hashed with FLASHLOAN_PII_KEY.")
+@click.option("--subject", help="Pseudonymised national ID (HMAC hex), as stored.")
+@click.option("--outcome", help="approved, declined or deferred.")
+@click.option("--model-version")
+@click.option("--reason-code")
+@click.option("--start", type=click.IntRange(min=1), help="First seq.")
+@click.option("--end", type=click.IntRange(min=1), help="Last seq.")
+def export(fmt: str, out: Path | None, national_id: str | None, **filters: Any) -> None:
+    """Stream the records matching the filters as JSON lines or CSV."""
+    from audit.privacy import Pseudonymiser
+    from audit.records import AuditQuery
+
+    settings = _settings()
+    query = AuditQuery(
+        since=_utc(filters["since"]),
+        until=_utc(filters["until"]),
+        kinds=filters["kinds"],
+        application_id=filters["application_id"],
+        actor=filters["actor"],
+        subject=filters["subject"],
+        outcome=filters["outcome"],
+        model_version=filters["model_version"],
+        reason_code=filters["reason_code"],
+        start_seq=filters["start"],
+        end_seq=filters["end"],
+    )
+    if national_id is not None:
+        try:
+            query = query.with_national_id(national_id, Pseudonymiser(settings.pii_key))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--national-id") from None
+    count = 0
+    with (
+        _open_store(settings) as store,
+        click.open_file(str(out) if out else "-", "w", encoding="utf-8") as sink,
+    ):
+        for line in store.export(fmt, query):
+            sink.write(line)
+            count += 1
+    if out is not None:
+        click.echo(f"wrote {count} lines to {out}", err=True)
+
+
+@audit.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for <seq>.json (default: $FLASHLOAN_VAR_DIR/checkpoints).",
+)
+def checkpoint(out: Path | None) -> None:
+    """Sign the chain head with the Ed25519 signing key and write it to a file."""
+    from audit.checkpoints import load_signing_key, sign_checkpoint, write_checkpoint
+    from audit.errors import CheckpointError
+
+    settings = _settings()
+    try:
+        key = load_signing_key(settings.signing_key, settings.var_dir, settings.is_production)
+        with _open_store(settings) as store:
+            signed = sign_checkpoint(store, key)
+        path = write_checkpoint(signed, out or settings.var_dir / "checkpoints")
+    except CheckpointError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"checkpoint of record {signed.seq} ({signed.record_hash}) at {signed.time}")
+    click.echo(f"public key {signed.public_key}")
+    click.echo(str(path))
+
+
+@audit.command()
+@click.option(
+    "--before",
+    required=True,
+    type=_DATE,
+    help="Purge payloads recorded before this UTC date or time.",
+)
+@click.option(
+    "--retention-years",
+    type=click.IntRange(min=0),
+    help="Retention period to enforce instead of the default 5 years.",
+)
+def purge(before: datetime, retention_years: int | None) -> None:
+    """Set to NULL the payloads older than --before; the chain stays verifiable."""
+    from audit.errors import PurgeRefused
+
+    with _open_store(_settings()) as store:
+        try:
+            result = store.purge(
+                before.replace(tzinfo=UTC), CLI_ACTOR, retention_years=retention_years
+            )
+        except PurgeRefused as exc:
+            raise click.ClickException(str(exc)) from None
+    span = f" (records {result.first_seq}..{result.last_seq})" if result.purged else ""
+    click.echo(f"purged {result.purged} payloads{span}; recorded as record {result.record.seq}")

@@ -1,0 +1,30 @@
+"""Stores on real databases for the audit integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from audit.store import AuditStore
+
+
+@pytest.fixture
+def make_store(database_url: str) -> Iterator[Callable[..., AuditStore]]:
+    """Open stores on the test database (SQLite, then PostgreSQL); dispose them afterwards."""
+    opened: list[AuditStore] = []
+
+    def make(**options) -> AuditStore:
+        store = AuditStore.from_url(database_url, **options)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.dispose()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., AuditStore]) -> AuditStore:
+    """A migrated, empty store on the test database."""
+    return make_store()
