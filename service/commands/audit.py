@@ -1,4 +1,4 @@
-"""``flashloan audit``: verify, export, checkpoint and purge the audit trail."""
+"""``flashloan audit``: verify, export, checkpoint, purge and replay the audit trail."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ _DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"])
 
 @click.group()
 def audit() -> None:
-    """Verify, export, checkpoint and purge the audit trail."""
+    """Verify, export, checkpoint, purge and replay the audit trail."""
 
 
 def _settings() -> Settings:
@@ -215,3 +215,29 @@ def purge(before: datetime, retention_years: int | None) -> None:
             raise click.ClickException(str(exc)) from None
     span = f" (records {result.first_seq}..{result.last_seq})" if result.purged else ""
     click.echo(f"purged {result.purged} payloads{span}; recorded as record {result.record.seq}")
+
+
+@audit.command()
+@click.argument("application_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+def replay(application_id: str, as_json: bool) -> None:
+    """Re-run a recorded decision through its recorded model and policy; exit 1 on a mismatch."""
+    from service.replay import Replayer, ReplayError
+
+    settings = _settings()
+    with _open_store(settings) as store:
+        try:
+            result = Replayer(store, settings.model_search).replay(application_id)
+        except ReplayError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    elif result["match"]:
+        click.echo(f"{application_id}: replay matches the recorded decision "
+                   f"({result['recorded']['outcome']})")
+    else:
+        for diff in result["differences"]:
+            click.echo(f"{application_id}: {diff['field']} recorded {diff['recorded']!r}, "
+                       f"replayed {diff['replayed']!r}")
+    if not result["match"]:
+        raise SystemExit(1)

@@ -194,3 +194,17 @@ def test_an_upheld_review_keeps_the_decision(client, people):
     assert status["review"] == {"review_id": review["review_id"], "state": "resolved",
                                 "outcome": "upheld"}
     assert client.get("/v1/reviews?state=resolved", who="risk_officer").get_json()["items"]
+
+
+def test_the_command_line_replays_a_decision(client, people, sqlite_url, monkeypatch):
+    from service.cli import main
+
+    aid = client.apply(people[33]).get_json()["application_id"]
+    monkeypatch.setenv("FLASHLOAN_DATABASE_URL", sqlite_url)
+    result = CliRunner().invoke(main, ["audit", "replay", aid])
+    assert result.exit_code == 0, result.output
+    assert "replay matches" in result.output
+    result = CliRunner().invoke(main, ["audit", "replay", aid, "--json"])
+    assert json.loads(result.output)["match"] is True
+    result = CliRunner().invoke(main, ["audit", "replay", "a_missing"])
+    assert result.exit_code != 0 and "no decision is recorded" in result.output
