@@ -120,7 +120,8 @@ class Server:
 def gunicorn_argv(app: str, port: int, *, conf: bool) -> list[str]:
     """The same gunicorn settings for the service and the reference."""
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-            "--worker-class", "gthread", "--threads", "8", "--access-logfile", "/dev/null"]
+            "--worker-class", "gthread", "--threads", os.environ.get("BENCH_THREADS", "8"),
+            "--access-logfile", "/dev/null"]
     if conf:
         argv += ["--config", str(ROOT / "service" / "gunicorn_conf.py")]
     return [*argv, app]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
 EMPLOYER_TYPES = ("government", "soe", "public_institution", "private", "foreign", "other")
@@ -63,7 +63,8 @@ class _Record:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as plain JSON-ready values."""
-        return asdict(self)  # type: ignore[call-overload]
+        # Every field is a plain value, so no deep copy (dataclasses.asdict) is needed.
+        return {name: getattr(self, name) for name in self.KINDS}
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +25,9 @@ class Reason:
     contribution: float | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"code": self.code, "text_zh": self.text_zh, "text_en": self.text_en,
+                "group": self.group, "source": self.source, "feature": self.feature,
+                "contribution": self.contribution}
 
 
 class ReasonCoder:
