@@ -102,7 +102,13 @@ def write_mode(conn: Connection) -> Connection:
 
 
 def lock_chain(conn: Connection) -> None:
-    """Hold the chain lock until the current transaction ends (PostgreSQL; SQLite holds it)."""
+    """Hold the chain lock until the current transaction ends (PostgreSQL; SQLite holds it).
+
+    A writer waits at most ``BUSY_TIMEOUT_S`` for it on either database, then fails: a
+    stalled chain withholds decisions rather than queueing them without end.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(BUSY_TIMEOUT_S * 1000)}ms'")
     _advisory_lock(conn, _CHAIN_LOCK)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,10 +55,9 @@ def build_wiring(settings: Settings) -> Wiring:
     sources = build_sources(settings.sources, sources_url=settings.sources_url,
                             latency=settings.stub_latency_ms, faults=settings.stub_faults,
                             fixtures_path=settings.stub_fixtures)
-    # Five source calls per request thread of the worker (gunicorn threads, default 8).
-    threads = int(os.environ.get("FLASHLOAN_THREADS", "8"))
+    # Five source calls per request thread of the worker (gunicorn threads).
     gatherer = Gatherer(sources, ConsentGate(consents.lookup), deadline_s=settings.deadline_s,
-                        max_workers=5 * threads, on_outcome=metrics.source)
+                        max_workers=5 * settings.threads, on_outcome=metrics.source)
     engine = DecisionEngine(load_model(settings.model_version, search=settings.model_search),
                             load_policy(settings.policy))
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
@@ -96,7 +94,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="flashloan",
         API_VERSION="1",
-        OPENAPI_VERSION="3.0.3",
+        OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         FLASHLOAN_RATE_LIMIT=settings.rate_limit,

@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 
 from audit import AuditStore, ChainWriter
 
@@ -39,11 +40,22 @@ class GroupCommitter:
         self.items = 0
 
     def submit(self, work: Work) -> None:
-        """Run ``work`` inside a chain-locked transaction; return once it is committed."""
+        """Run ``work`` inside a chain-locked transaction; return once it is committed.
+
+        Raises the write's error, or TimeoutError if it never started within ``timeout_s``
+        (it is then cancelled and will not run). A write that has started is waited for to
+        its end — the database's own lock timeout bounds it — so that a refusal never
+        coexists with a decision committed afterwards.
+        """
         future: Future[None] = Future()
         self._ensure_thread()
         self._queue.put((work, future))
-        future.result(timeout=self.timeout_s)
+        try:
+            future.result(timeout=self.timeout_s)
+        except FuturesTimeout:
+            if future.cancel():
+                raise TimeoutError("the audit writer did not take this write in time") from None
+            future.result()
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("flashloan.errors")
@@ -100,6 +101,18 @@ def register_error_handlers(app: Flask) -> None:
         message = exc.description if status < 500 and exc.description else _CODES.get(
             status, "error").replace("_", " ")
         return envelope(status, message, headers=headers)
+
+    @app.errorhandler(DBAPIError)
+    def _database(exc: DBAPIError):
+        log.error("database unavailable", extra={"error_type": type(exc.orig).__name__})
+        return envelope(503, "the database is unavailable; retry later", code="unavailable",
+                        headers={"Retry-After": "5"})
+
+    @app.errorhandler(TimeoutError)
+    def _timeout(exc: TimeoutError):
+        log.error("timed out waiting for a shared resource")
+        return envelope(503, "the service is busy; retry later", code="unavailable",
+                        headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

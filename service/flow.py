@@ -72,7 +72,11 @@ class DecisionFlow:
         try:
             return 201, self._decide(principal, body, idempotency_key)
         except BaseException:
-            self.idempotency.release(principal.key_id, idempotency_key)
+            try:
+                self.idempotency.release(principal.key_id, idempotency_key)
+            except Exception:  # the original failure is what the client must hear about
+                log.error("could not release an idempotency key after a failed decision",
+                          exc_info=True)
             raise
 
     # -- the steps -----------------------------------------------------------------------------
@@ -222,7 +226,9 @@ class DecisionFlow:
             conn = writer.connection
             writer.append_many(entries)
             # The answer, with its last step, is stored in the same transaction; only the
-            # commit itself falls outside the timeline.
+            # commit itself falls outside the timeline. A write retried alone after its
+            # batch failed measures the step again rather than adding a second one.
+            tl.drop("audited")
             tl.step("audited")
             answer["elapsed_ms"] = tl.elapsed_ms
             now = now_text()

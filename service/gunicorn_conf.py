@@ -15,10 +15,13 @@ bind = os.environ.get("FLASHLOAN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FLASHLOAN_WORKERS", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("FLASHLOAN_THREADS", "8"))
+# Requests wait at the database for at most 30 s; the worker must outlive that.
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
 max_requests = 0
+# gunicorn's control socket lives in $HOME, shared by every server of the user; none is needed.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import re
-
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from datasources import SCOPES
 from datasources.identity import InvalidNationalId, parse_national_id
 from scoring.policy import PURPOSES
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+# Shapes for the OpenAPI document; the validators below check the rest (GB 11643 checksum).
+NATIONAL_ID_SHAPE = validate.Regexp(r"^\d{17}[\dXx]$", error="national ID must be 17 digits "
+                                    "followed by a digit or X")
+MOBILE_SHAPE = validate.Regexp(r"^1[3-9]\d{9}$",
+                               error="mobile must be 11 digits starting with 13-19")
+_KIND = validate.Regexp(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$",
+                        error="must be dotted lower-case words like decision.made")
+_TOKEN = validate.Regexp(r"^[A-Za-z0-9._:\-]+$",
+                         error="must be letters, digits and . _ : - only")
 
 
 def _national_id(value: str) -> None:
@@ -18,11 +24,6 @@ def _national_id(value: str) -> None:
         parse_national_id(value)
     except InvalidNationalId as exc:
         raise ValidationError(str(exc)) from None
-
-
-def _mobile(value: str) -> None:
-    if not _MOBILE.match(value):
-        raise ValidationError("mobile must be 11 digits starting with 13-19")
 
 
 class Strict(Schema):
@@ -47,7 +48,7 @@ class ErrorSchema(Strict):
 # -- consents ------------------------------------------------------------------------------
 
 class ConsentIn(Strict):
-    national_id = fields.String(required=True, validate=_national_id)
+    national_id = fields.String(required=True, validate=[NATIONAL_ID_SHAPE, _national_id])
     scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
                          validate=validate.Length(min=1, max=len(SCOPES)))
     purpose = fields.String(required=True, validate=validate.OneOf(["credit_application"]))
@@ -81,9 +82,9 @@ class ConsentOut(Strict):
 # -- applications --------------------------------------------------------------------------
 
 class ApplicantIn(Strict):
-    national_id = fields.String(required=True, validate=_national_id)
+    national_id = fields.String(required=True, validate=[NATIONAL_ID_SHAPE, _national_id])
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    mobile = fields.String(required=True, validate=_mobile)
+    mobile = fields.String(required=True, validate=MOBILE_SHAPE)
 
 
 class LoanRequestIn(Strict):
@@ -220,19 +221,22 @@ class HealthOut(Strict):
 class AuditFilterArgs(Strict):
     since = fields.AwareDateTime(metadata={"description": "inclusive"})
     until = fields.AwareDateTime(metadata={"description": "exclusive"})
-    kind = fields.List(fields.String(validate=validate.Length(min=1, max=64)))
-    application_id = fields.String(validate=validate.Length(min=1, max=64))
-    actor = fields.String(validate=validate.Length(min=1, max=128))
-    national_id = fields.String(validate=_national_id,
+    kind = fields.List(fields.String(validate=[validate.Length(min=1, max=64), _KIND]),
+                       validate=validate.Length(max=10))
+    application_id = fields.String(validate=[validate.Length(min=1, max=64), _TOKEN])
+    actor = fields.String(validate=[validate.Length(min=1, max=128), _TOKEN])
+    national_id = fields.String(validate=[NATIONAL_ID_SHAPE, _national_id],
                                 metadata={"description": "hashed by the service; never stored"})
     outcome = fields.String(validate=validate.OneOf(["approved", "declined", "deferred"]))
-    model_version = fields.String(validate=validate.Length(min=1, max=64))
-    reason_code = fields.String(validate=validate.Length(min=1, max=16))
+    model_version = fields.String(validate=[validate.Length(min=1, max=64), _TOKEN])
+    reason_code = fields.String(validate=[validate.Length(min=1, max=16), _TOKEN])
 
 
 class AuditListArgs(AuditFilterArgs):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(validate=validate.Length(min=1, max=500))
+    cursor = fields.String(validate=[validate.Length(min=1, max=500),
+                                     validate.Regexp(r"^[A-Za-z0-9_\-=.]+$",
+                                                     error="not a cursor")])
 
 
 class AuditExportArgs(AuditFilterArgs):
@@ -293,7 +297,9 @@ class ResolutionIn(Strict):
 class ReviewListArgs(Strict):
     state = fields.String(validate=validate.OneOf(["open", "resolved"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(validate=validate.Length(min=1, max=300))
+    cursor = fields.String(validate=[validate.Length(min=1, max=300),
+                                     validate.Regexp(r"^[A-Za-z0-9_\-=]+$",
+                                                     error="not a cursor")])
 
 
 class ReviewOut(Strict):

@@ -37,6 +37,7 @@ class Settings:
     var_dir: Path = field(default_factory=lambda: Path("var"))
     redis_url: str | None = None
     rate_limit: str = "600/minute"
+    threads: int = 8
     max_body_bytes: int = 64 * 1024
 
     @property
@@ -80,8 +81,13 @@ class Settings:
             values["var_dir"] = Path(var_dir)
         if (models_dir := get("MODELS_DIR")) is not None:
             values["models_dir"] = Path(models_dir)
+        if ("database_url" not in values and "var_dir" in values
+                and values.get("env") != "production"):
+            # The embedded default follows the var folder.
+            values["database_url"] = f"sqlite:///{Path(values['var_dir']) / 'flashloan.db'}"
         for name, attr, kind in (("DEADLINE_S", "deadline_s", float),
-                                 ("MAX_BODY_BYTES", "max_body_bytes", int)):
+                                 ("MAX_BODY_BYTES", "max_body_bytes", int),
+                                 ("THREADS", "threads", int)):
             raw = get(name)
             if raw is not None:
                 try:

@@ -1,0 +1,174 @@
+"""The console in a real browser: each role signs in and does its job at a laptop's screen."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_sign_in_page_says_where_the_development_keys_are(visit, site):
+    visitor = visit()
+    visitor.goto("/console/applications")
+    page = visitor.page
+    expect(page).to_have_url(re.compile(r"/console/sign-in\?next=/console/applications$"))
+    expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+    expect(page.locator(".hint code").first).to_have_text(
+        str(site.server.var_dir / "dev-keys.txt"))
+    visitor.screenshot("sign-in")
+    page.get_by_label("API key").fill("fl_0123456789ab_wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+
+
+def test_a_risk_officer_reads_a_declined_application_and_overturns_it(visit, site):
+    visitor = visit()
+    page = visitor.page
+    declined = site.declined
+    aid = declined["application_id"]
+    visitor.sign_in("risk_officer")
+    expect(page.get_by_role("heading", name="Welcome, dev-risk-officer")).to_be_visible()
+    visitor.screenshot("home-risk-officer")
+
+    page.get_by_role("link", name="Applications", exact=True).click()
+    page.get_by_label("Outcome").select_option("declined")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"outcome=declined"))
+    assert visitor.fits_the_screen()
+    visitor.screenshot("applications-declined")
+    page.locator(f'a[href="/console/applications/{aid}"]').click()
+
+    expect(page.locator("#status")).to_contain_text("declined")
+    chart = page.locator("figure.chart svg")
+    expect(chart).to_be_visible()
+    assert chart.locator("rect").count() > 10
+    reasons = page.locator("table.reasons").first
+    for reason in declined["decision"]["reasons"]:
+        expect(reasons).to_contain_text(reason["text_zh"])
+        expect(reasons).to_contain_text(reason["text_en"])
+    expect(page.locator("#h-sources + table")).to_contain_text("征信 Credit report")
+    expect(page.locator("#h-timeline + table")).to_contain_text("sources gathered")
+    assert visitor.fits_the_screen()
+    visitor.screenshot("application-declined")
+    visitor.screenshot("application-declined-full", full_page=True)
+
+    page.get_by_role("link", name="Reviews", exact=True).click()
+    review = page.locator(f"article#{site.review['review_id']}")
+    expect(review).to_contain_text("我的收入比记录的高")
+    visitor.screenshot("reviews-open")
+    review.get_by_label("Overturn").check()
+    review.get_by_label("Note for the file").fill("收入已核实 Income verified with the employer")
+    review.get_by_role("button", name="Resolve review").click()
+
+    expect(page).to_have_url(visitor.url(f"/console/applications/{aid}"))
+    expect(page.get_by_role("status").first).to_contain_text("the decline was overturned")
+    expect(page.locator("#status")).to_contain_text("approved")
+    expect(page.locator("#status")).to_contain_text("decided by a person")
+    expect(page.locator("#h-notice + p")).to_contain_text("您的申请已获批准")
+    visitor.screenshot("application-overturned")
+
+    status = site.api("GET", f"/v1/applications/{aid}", "channel").json()
+    assert status["status"] == "approved" and status["decided_by"] == "person"
+    trail = site.api("GET", f"/v1/audit/records?application_id={aid}", "auditor").json()
+    kinds = [r["kind"] for r in trail["items"]]
+    assert kinds[-2:] == ["review.requested", "review.resolved"]
+    assert trail["items"][-1]["actor"].startswith("risk_officer:")
+    page.get_by_role("link", name="Reviews", exact=True).click()
+    expect(page.locator(".empty")).to_contain_text("No review is waiting")
+
+
+def test_the_model_page_shows_the_card_and_the_calibration_chart(visit):
+    visitor = visit()
+    page = visitor.page
+    visitor.sign_in("risk_officer")
+    page.get_by_role("link", name="Models", exact=True).click()
+    page.get_by_role("link", name="v1", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Model v1"))).to_be_visible()
+    chart = page.locator("figure.chart svg")
+    expect(chart).to_be_visible()
+    assert chart.locator("circle").count() == 10
+    expect(page.locator("#h-metrics + table")).to_contain_text("0.8052")
+    assert visitor.fits_the_screen()
+    visitor.screenshot("model")
+
+
+def test_an_auditor_searches_reads_a_record_verifies_and_exports(visit, site):
+    visitor = visit()
+    page = visitor.page
+    visitor.sign_in("auditor")
+    page.get_by_role("link", name="Audit log", exact=True).click()
+    page.get_by_label("Kind").select_option("decision.made")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"/console/audit\?kind=decision\.made$"))
+    rows = page.locator("table.list tbody tr")
+    expect(rows.first).to_contain_text("decision.made")
+    assert rows.count() == site.decisions
+    assert visitor.fits_the_screen()
+    visitor.screenshot("audit-search")
+
+    with page.expect_download() as waiting:
+        page.get_by_role("link", name="JSON lines").click()
+    download = waiting.value
+    assert download.suggested_filename == "audit.jsonl"
+    lines = [json.loads(line) for line in
+             download.path().read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == site.decisions
+    assert all(r["kind"] == "decision.made" and len(r["record_hash"]) == 64 for r in lines)
+    aids = {r["application_id"] for r in lines}
+    assert site.declined["application_id"] in aids
+
+    rows.first.locator("td a").first.click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Audit record \d+"))).to_be_visible()
+    expect(page.locator("#record-hash")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+    expect(page.locator("#payload")).to_contain_text('"model_sha256"')
+    expect(page.locator("ul.checks .ok")).to_have_count(2)
+    visitor.screenshot("audit-record")
+    page.get_by_role("button", name="Verify the chain").click()
+    expect(page.locator("#verify-result")).to_contain_text("The chain is intact")
+    visitor.screenshot("audit-verify")
+
+    queried = site.api("GET", "/v1/audit/records?kind=audit.queried&limit=200",
+                       "auditor").json()
+    endpoints = {r["payload"]["endpoint"] for r in queried["items"]}
+    assert {"console.records", "console.export", "console.record",
+            "console.verify"} <= endpoints
+
+
+def test_a_channel_key_cannot_open_the_risk_or_audit_pages(visit):
+    channel = visit()
+    page = channel.page
+    channel.sign_in("channel")
+    expect(page.get_by_role("alert")).to_contain_text("channel key")
+    for path in ("/console/applications", "/console/reviews", "/console/audit",
+                 "/console/audit/verify"):
+        channel.goto(path)
+        expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))
+    channel.screenshot("sign-in-channel-refused")
+
+    officer = visit()
+    officer.sign_in("risk_officer")
+    response = officer.goto("/console/audit")
+    assert response.status == 403
+    expect(officer.page.get_by_role("heading", name=re.compile("Not allowed"))).to_be_visible()
+    auditor = visit()
+    auditor.sign_in("auditor")
+    assert auditor.goto("/console/reviews").status == 403
+    assert auditor.page.get_by_role("link", name="Reviews", exact=True).count() == 0
+
+
+def test_an_administrator_sees_both_sections_and_signs_out(visit):
+    visitor = visit()
+    page = visitor.page
+    visitor.sign_in("admin")
+    nav = page.get_by_role("navigation", name="Sections")
+    for name in ("Applications", "Reviews", "Models", "Audit log", "Verify"):
+        expect(nav.get_by_role("link", name=name, exact=True)).to_be_visible()
+    visitor.screenshot("home-admin")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("status").first).to_contain_text("You are signed out")
+    visitor.goto("/console/audit")
+    expect(page).to_have_url(re.compile(r"/console/sign-in"))
