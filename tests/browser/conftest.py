@@ -123,7 +123,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     })
     code = None
     try:
-        server.start()
+        server.spawn()
+        server.wait_ready()
         keys = read_dev_keys(server.var_dir / "dev-keys.txt")
         assert set(keys) == {"channel", "risk_officer", "auditor", "admin"}, keys
         with requests.Session() as http:
