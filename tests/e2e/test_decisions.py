@@ -34,7 +34,7 @@ from tests.e2e.conftest import (
     apply,
     assert_envelope,
 )
-from tests.e2e.treeshap import ReferenceExplainer
+from tests.treeshap import ReferenceExplainer
 
 pytestmark = pytest.mark.slow
 

@@ -7,13 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import shap
-import xgboost as xgb
 from click.testing import CliRunner
 
 from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, load_model
 from scoring.policy import REGULATORY_MAX_APR, REGULATORY_MAX_LINE
 from service.cli import main
+from tests.treeshap import ReferenceExplainer
 
 SHIPPED = MODELS_DIR / DEFAULT_MODEL_VERSION
 
@@ -54,14 +53,13 @@ def test_contributions_add_up_to_the_margin(scored):
 
 
 def test_contributions_equal_an_independent_treeshap_on_model_json(scored):
-    names = load_model().feature_names
-    booster = xgb.Booster()
-    booster.load_model(str(SHIPPED / "model.json"))
-    explainer = shap.TreeExplainer(booster)
-    values = explainer.shap_values(scored[[f"x_{n}" for n in names]].to_numpy())
+    # shap's own TreeSHAP over the trees read from model.json (not XGBoost's pred_contribs).
+    reference = ReferenceExplainer(DEFAULT_MODEL_VERSION)
+    names = reference.feature_names
+    values = reference.explainer.shap_values(scored[[f"x_{n}" for n in names]].to_numpy())
     np.testing.assert_allclose(values, scored[[f"shap_{n}" for n in names]].to_numpy(),
                                atol=1e-4)
-    assert float(np.ravel(explainer.expected_value)[0]) == pytest.approx(
+    assert float(np.ravel(reference.explainer.expected_value)[0]) == pytest.approx(
         scored["base_value"].iloc[0], abs=1e-4)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from sqlalchemy import func, select
@@ -216,3 +218,23 @@ def test_rate_limits_count_per_key(make_client):
     assert int(r.headers["Retry-After"]) > 0
     # Another key has its own allowance.
     assert client.get("/v1/consents/c_none", who="other_channel").status_code == 404
+
+
+def test_rate_limits_can_live_in_redis(make_client):
+    """Several workers or hosts share one allowance per key when Redis is configured."""
+    import redis
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"Redis at {url} must be reachable under CI: {exc}")
+        pytest.skip(f"Redis at {url} is not reachable: {exc}")
+    first = make_client(redis_url=url, rate_limit="3/minute")
+    codes = [first.get("/v1/consents/c_none").status_code for _ in range(2)]
+    # A second app (another worker) on the same database and Redis shares the count.
+    second = make_client(redis_url=url, rate_limit="3/minute")
+    second.keys = first.keys
+    codes += [second.get("/v1/consents/c_none").status_code for _ in range(2)]
+    assert codes == [404, 404, 404, 429]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-MODELS = Path(__file__).resolve().parents[2] / "scoring" / "models"
+MODELS = Path(__file__).resolve().parents[1] / "scoring" / "models"
 
 
 def _tree(tree: Mapping[str, Any]) -> dict[str, np.ndarray]:
