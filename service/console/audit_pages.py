@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, abort, redirect, render_template, request, stream_with_context, url_for
+from flask import abort, redirect, render_template, request, url_for
 
 from audit import InvalidCursor, compute_record_hash, load_checkpoints
 from audit.canonical import canonical_json, canonical_text, format_time, sha256_hex
 from service.console.access import AUDIT_PAGES, current_user, requires_role
 from service.console.audit_filters import KINDS, OUTCOMES, PAGE_SIZE, AuditFilters, parse_filters
 from service.console.blueprint import bp
+from service.views.audit import export_response
 from service.wiring import wiring
 
 
@@ -131,9 +132,4 @@ def audit_export(fmt: str):
                                + "; ".join(f"{k} {v}" for k, v in errors.items()) + ".")
     query = filters.query()
     record_query("export", {"filters": query.to_dict(), "format": fmt})
-    lines = wiring().store.export(fmt, query)
-    mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
-    response = Response(stream_with_context(line if line.endswith("\n") else line + "\n"
-                                            for line in lines), mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="audit.{fmt}"'
-    return response
+    return export_response(query, fmt)

@@ -101,6 +101,11 @@ def export(args: dict):
     query = _query(args)
     fmt = args["format"]
     _record_query("export", {"filters": query.to_dict(), "format": fmt})
+    return export_response(query, fmt)
+
+
+def export_response(query: AuditQuery, fmt: str) -> Response:
+    """Stream the records matching ``query`` as a download, one per line (constant memory)."""
     lines = wiring().store.export(fmt, query)
     mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
     response = Response(stream_with_context(line if line.endswith("\n") else line + "\n"
