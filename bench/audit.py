@@ -1,7 +1,7 @@
 """Audit trail: concurrent append throughput, and verify/export of a long chain in bounded memory.
 
 Run alone with ``python -m bench --only audit [--quick]``. PostgreSQL figures are included
-when the server named by ``FLASHLOAN_BENCH_POSTGRES_URL`` (default: the local test database)
+when the server named by ``FLASHLOAN_TEST_POSTGRES_URL`` (default: the local test database)
 answers; a temporary schema is created and dropped.
 """
 
@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-POSTGRES_URL = os.environ.get(
-    "FLASHLOAN_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.databases import POSTGRES_URL, fresh_postgres_schema, postgres_problem
+
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_CHUNK = 5000
 
@@ -121,32 +118,15 @@ def _sqlite_database() -> Iterator[str]:
         yield f"sqlite:///{folder}/audit.db"
 
 
-@contextmanager
-def _postgres_database() -> Iterator[str]:
-    import psycopg
-
-    schema = f"bench_audit_{uuid.uuid4().hex[:10]}"
-    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+def _postgres_database() -> AbstractContextManager[str]:
+    return fresh_postgres_schema(POSTGRES_URL, "bench_audit")
 
 
 def _postgres_problem() -> str | None:
     try:
-        import psycopg
-
-        plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(plain, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as exc:  # any failure only means: no PostgreSQL figures
-        return f"{type(exc).__name__}: {exc}".splitlines()[0]
-    return None
+        return postgres_problem(POSTGRES_URL)
+    except ImportError as exc:  # no driver only means: no PostgreSQL figures
+        return str(exc)
 
 
 def _appender(url: str, worker: int, count: int, barrier: Any, results: Any) -> None:

@@ -71,7 +71,9 @@ def prepare_bodies(client, key: str, people: list[str]) -> list[dict]:
 class Server:
     """A gunicorn server in a subprocess, stopped on exit."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], port: int, ready_path: str):
+    def __init__(self, argv: list[str], env: dict[str, str], port: int,
+                 ready_path: str | None):
+        """``ready_path`` must answer 2xx; with None, any HTTP answer means ready."""
         self.port = port
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
             prefix="bench-server-", suffix=".log", delete=False)
@@ -80,7 +82,7 @@ class Server:
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.ready_s = self._wait(ready_path, started)
 
-    def _wait(self, path: str, started: float) -> float:
+    def _wait(self, path: str | None, started: float) -> float:
         import requests
 
         deadline = time.monotonic() + 120
@@ -88,7 +90,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited; see {self.log.name}")
             try:
-                if requests.get(f"http://127.0.0.1:{self.port}{path}", timeout=1).ok:
+                answer = requests.get(f"http://127.0.0.1:{self.port}{path or '/'}", timeout=1)
+                if path is None or answer.ok:
                     return time.perf_counter() - started
             except requests.RequestException:
                 pass

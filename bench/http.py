@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 
 import requests
@@ -22,8 +21,8 @@ from bench.common import (
     table,
 )
 from datasources.stub.world import population_ids
+from tests.databases import fresh_postgres_schema, postgres_problem
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 _LUA = """
 local bodies = {%s}
 local i = 0
@@ -60,25 +59,6 @@ def wrk(url: str, script: Path, seconds: int) -> dict:
     return {"rps": rps, "p50": latency("50"), "p99": latency("99"), "requests": total,
             "errors": int(non2xx.group(1)) if non2xx else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else "none"}
-
-
-def _postgres_schema() -> str | None:
-    try:
-        import psycopg
-
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        return schema
-    except Exception:
-        return None
-
-
-def _drop_schema(schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _service_run(database_url: str, seconds: int, people: int) -> dict:
@@ -127,30 +107,12 @@ def _reference_run(seconds: int) -> dict:
                       encoding="utf-8")
     port = free_port()
     argv = gunicorn_argv("bench.reference_app:app", port, conf=False)
-    with _ref_server(argv, port) as s:
+    with Server(argv, {}, port, None) as s:
         result = wrk(f"http://127.0.0.1:{port}", script, seconds)
         result["ready_s"] = s.ready_s
         result["rss_mb"] = s.worker_rss_mb()
     shutil.rmtree(folder, ignore_errors=True)
     return result
-
-
-def _ref_server(argv: list[str], port: int) -> Server:
-    # The reference has no health endpoint: any HTTP answer means it is up.
-    class _Ref(Server):
-        def _wait(self, path, started):
-            import time
-
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    requests.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                    return time.perf_counter() - started
-                except requests.RequestException:
-                    time.sleep(0.1)
-            raise RuntimeError("reference app did not start")
-
-    return _Ref(argv, {}, port, "/")
 
 
 def run(quick: bool) -> str:
@@ -160,14 +122,9 @@ def run(quick: bool) -> str:
     people = 100 if quick else 300
     reference = _reference_run(seconds)
     runs = {"SQLite": _service_run(f"sqlite:///{tempfile.mkdtemp()}/bench.db", seconds, people)}
-    schema = _postgres_schema()
-    if schema:
-        try:
-            runs["PostgreSQL"] = _service_run(
-                f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D"
-                f"{schema}", seconds, people)
-        finally:
-            _drop_schema(schema)
+    if postgres_problem() is None:
+        with fresh_postgres_schema(prefix="bench") as url:
+            runs["PostgreSQL"] = _service_run(url, seconds, people)
     rows = [["reference (model only)", f"{reference['rps']:.0f}", f"{reference['p50']:.1f}",
              f"{reference['p99']:.1f}", reference["errors"], "1.00"]]
     for name, r in runs.items():

@@ -261,12 +261,15 @@ def raw_columns(scope: str) -> list[str]:
     return [prefix + f.name for f in fields(RECORD_TYPES[scope])]  # type: ignore[arg-type]
 
 
+# (scope, field, column) for every field of every source, in a stable order.
+_COLUMNS = tuple((scope, name, COLUMN_PREFIX[scope] + name)
+                 for scope, cls in RECORD_TYPES.items() for name in cls.KINDS)
+
+
 def flatten(records: dict[str, SourceRecord | None]) -> dict[str, Any]:
     """Flatten records into prefixed columns; an absent source gives all-None columns."""
     row: dict[str, Any] = {}
-    for scope, prefix in COLUMN_PREFIX.items():
+    for scope, name, column in _COLUMNS:
         record = records.get(scope)
-        names = [f.name for f in fields(RECORD_TYPES[scope])]  # type: ignore[arg-type]
-        for name in names:
-            row[prefix + name] = None if record is None else getattr(record, name)
+        row[column] = None if record is None else getattr(record, name)
     return row

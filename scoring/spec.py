@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -44,16 +44,20 @@ class FeatureSpec:
     features: tuple[Feature, ...]
     groups: dict[str, Text]
     digest: str
+    _index: dict[str, Feature] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {f.name: f for f in self.features})
 
     @property
     def names(self) -> list[str]:
-        return [f.name for f in self.features]
+        return list(self._index)
 
     def by_name(self, name: str) -> Feature:
-        for feature in self.features:
-            if feature.name == name:
-                return feature
-        raise KeyError(f"feature {name!r} is not in spec {self.version}")
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(f"feature {name!r} is not in spec {self.version}") from None
 
     def monotone_constraints(self, names: list[str] | None = None) -> list[int]:
         """Return the monotone directions aligned with ``names`` (default: spec order)."""

@@ -37,6 +37,7 @@ def build_wiring(settings: Settings) -> Wiring:
     from scoring.engine import DecisionEngine
     from scoring.model import load_model
     from scoring.policy import load_policy
+    from service.applications import ApplicationBook
     from service.auth import KeyRing
     from service.committer import GroupCommitter
     from service.consents import ConsentBook
@@ -69,7 +70,8 @@ def build_wiring(settings: Settings) -> Wiring:
     return Wiring(settings=settings, store=store, pseudonymiser=pseudonymiser,
                   keys=KeyRing(store.engine), consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
-                  replayer=replayer, reviews=ReviewDesk(store, replayer))
+                  replayer=replayer, reviews=ReviewDesk(store, replayer),
+                  applications=ApplicationBook(store.engine))
 
 
 def warm_up(wired: Wiring) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -88,7 +89,7 @@ class ConsentBook:
             writer.append("consent.recorded",
                           {**terms, "consent_digest": consent.digest()},
                           actor=principal.actor)
-        return to_view(_Row(row), now)
+        return to_view(SimpleNamespace(**row), now)
 
     def row(self, consent_id: str):
         with self.engine.connect() as conn:
@@ -125,11 +126,4 @@ class ConsentBook:
         """The consent gate's lookup: read at every query, so a withdrawal applies at once."""
         row = self.row(consent_id)
         return None if row is None else to_consent(row)
-
-
-class _Row:
-    """Attribute access over a dict, so a just-written row renders like a fetched one."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 

@@ -95,7 +95,11 @@ class ReviewDesk:
                 "explanation": loads(app.explanation)}
 
     def list(self, state: str | None, limit: int, cursor: str | None) -> dict:
-        statement = select(reviews).order_by(reviews.c.created_at, reviews.c.review_id)
+        # One query: each review with its application's answer.
+        statement = (select(reviews, applications.c.answer)
+                     .join(applications,
+                           applications.c.application_id == reviews.c.application_id)
+                     .order_by(reviews.c.created_at, reviews.c.review_id))
         if state:
             statement = statement.where(reviews.c.state == state)
         if cursor:
@@ -105,11 +109,7 @@ class ReviewDesk:
                 and_(reviews.c.created_at == created_at, reviews.c.review_id > review_id)))
         with self.store.engine.connect() as conn:
             rows = conn.execute(statement.limit(limit + 1)).all()
-            items = []
-            for row in rows[:limit]:
-                app = conn.execute(select(applications.c.answer).where(
-                    applications.c.application_id == row.application_id)).first()
-                items.append({**review_view(row), "application": loads(app.answer)})
+        items = [{**review_view(row), "application": loads(row.answer)} for row in rows[:limit]]
         more = len(rows) > limit
         last = rows[limit - 1] if more else None
         return {"items": items,

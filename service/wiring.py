@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from audit import AuditStore, Pseudonymiser
 from datasources.gather import Gatherer
 from scoring.engine import DecisionEngine
+from service.applications import ApplicationBook
 from service.auth import KeyRing
 from service.consents import ConsentBook
 from service.flow import DecisionFlow
@@ -37,6 +38,7 @@ class Wiring:
     metrics: Metrics
     replayer: Replayer
     reviews: ReviewDesk
+    applications: ApplicationBook
 
     def close(self) -> None:
         from datasources.factory import close_sources

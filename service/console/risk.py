@@ -8,7 +8,6 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 
-from service.applications import ApplicationBook
 from service.charts import waterfall_svg
 from service.console.access import (
     AUDIT_PAGES,
@@ -83,7 +82,7 @@ def applications():
 def application(application_id: str):
     """One application: decision, notice, reasons, sources, timeline, chart and features."""
     user = current_user()
-    book = ApplicationBook(wiring().store.engine)
+    book = wiring().applications
     row = book.visible(user, application_id)
     answer = loads(row.answer)
     explanation = loads(row.explanation)

@@ -26,10 +26,6 @@ IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": Fal
                                  "pattern": "^[\\x21-\\x7e]+$"}}
 
 
-def _book() -> ApplicationBook:
-    return ApplicationBook(wiring().store.engine)
-
-
 @blp.route("", methods=["POST"])
 @requires("channel")
 @blp.arguments(ApplicationIn)
@@ -50,7 +46,7 @@ def apply(body: dict):
 @blp.response(200, ApplicationOut)
 def read_application(application_id: str):
     """Read an application's status, decision and timeline."""
-    return ApplicationBook.status(_book().visible(current(), application_id))
+    return ApplicationBook.status(wiring().applications.visible(current(), application_id))
 
 
 @blp.route("/<application_id>/explanation", methods=["GET"])
@@ -58,7 +54,7 @@ def read_application(application_id: str):
 @blp.response(200, ExplanationOut)
 def explanation(application_id: str):
     """Read the full explanation recorded at decision time (TreeSHAP contributions)."""
-    return ApplicationBook.explanation(_book().visible(current(), application_id))
+    return ApplicationBook.explanation(wiring().applications.visible(current(), application_id))
 
 
 @blp.route("/<application_id>/explanation.svg", methods=["GET"])
@@ -66,7 +62,7 @@ def explanation(application_id: str):
 @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
 def explanation_svg(application_id: str):
     """Draw the explanation as a waterfall from the base value to the final score."""
-    data = ApplicationBook.explanation(_book().visible(current(), application_id))
+    data = ApplicationBook.explanation(wiring().applications.visible(current(), application_id))
     svg = waterfall_svg(data, wiring().engine.model.spec)
     return Response(svg, mimetype="image/svg+xml")
 
@@ -76,7 +72,7 @@ def explanation_svg(application_id: str):
 @blp.response(200, NoticeOut)
 def notice(application_id: str):
     """Read the applicant's notice: outcome, reasons in plain words, what they can do."""
-    row = _book().visible(current(), application_id)
+    row = wiring().applications.visible(current(), application_id)
     answer = ApplicationBook.status(row)
     explanation_data = (ApplicationBook.explanation(row) if row.explanation is not None
                         else None)

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import requests
 
+from tests.databases import unavailable
 from tests.e2e.gunicorn_server import REPO, GunicornServer
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("FLASHLOAN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -34,12 +34,6 @@ LAPTOP = {"width": 1366, "height": 768}
 SCOPES = ("provident_fund", "social_security", "income_tax", "credit_report", "court_records")
 PII_KEY = "browser-pii-key-6c1e9a4f2b8d7035e1c9a4f6b2d8e037"
 HTTP_TIMEOUT_S = 60.0
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-    pytest.skip(reason)
 
 
 @dataclass
@@ -142,11 +136,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless."""
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        _unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
-        _unavailable(f"the playwright package is not installed: {exc}")
+        unavailable(f"the playwright package is not installed: {exc}")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

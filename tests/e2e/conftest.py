@@ -13,15 +13,15 @@ the slow part); tests make their own consents and applications and look only at 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
 
+from tests.databases import fresh_postgres_schema
 from tests.e2e.applicants import Applicant, application_body, consent_body, write_fixtures
 from tests.e2e.gunicorn_server import GunicornServer
 
@@ -118,23 +118,6 @@ def create_keys(database_url: str) -> dict[str, str]:
         store.dispose()
 
 
-@contextmanager
-def postgres_schema(server_url: str) -> Iterator[str]:
-    """A fresh schema for the session's PostgreSQL deployment; dropped afterwards."""
-    import psycopg
-
-    schema = f"e2e_{uuid.uuid4().hex[:12]}"
-    plain = server_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in server_url else "?"
-    try:
-        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 def _stop(server: GunicornServer, codes: dict[str, int | None]) -> None:
     codes[server.name] = server.stop()
 
@@ -153,7 +136,8 @@ def deployment(request: pytest.FixtureRequest,
         if backend == "sqlite":
             url = f"sqlite:///{workdir / 'flashloan.db'}"
         else:
-            url = stack.enter_context(postgres_schema(request.getfixturevalue("postgres_server")))
+            url = stack.enter_context(fresh_postgres_schema(
+                request.getfixturevalue("postgres_server"), "e2e"))
         keys = create_keys(url)
         common = {
             "FLASHLOAN_ENV": "test",
