@@ -5,13 +5,20 @@ transaction, before the chain head is read:
 
 - SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock at once (a plain ``BEGIN``
   would only take it at the first write, after the head was read, and two writers could
-  build on the same head);
+  build on the same head). Writers first queue for an OS file lock beside the database
+  (:func:`writer_turn`): SQLite's own busy handler retries with sleeps that grow to 100 ms,
+  so a process that keeps committing would starve the others;
 - PostgreSQL: ``pg_advisory_xact_lock`` on a key derived from the schema name, released by
   the commit or rollback; hosts sharing one database share the lock.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,14 @@ from sqlalchemy.engine import make_url
 
 from audit.errors import UnsupportedDatabase
 
-__all__ = ["BUSY_TIMEOUT_S", "create_audit_engine", "lock_chain", "prepare_engine", "write_mode"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "create_audit_engine",
+    "lock_chain",
+    "prepare_engine",
+    "write_mode",
+    "writer_turn",
+]
 
 BUSY_TIMEOUT_S = 30.0
 """How long a SQLite writer waits for the write lock before giving up."""
@@ -99,6 +113,56 @@ def write_mode(conn: Connection) -> Connection:
     if conn.dialect.name == "postgresql":
         return conn.execution_options(isolation_level="READ COMMITTED")
     return conn.execution_options(**{_WRITE_OPTION: True})
+
+
+# How often a writer waiting for its turn looks again: short against a write transaction
+# (milliseconds), so the lock passes from one process to the next without a gap.
+_TURN_POLL_S = 0.0005
+
+
+@contextmanager
+def writer_turn(engine: Engine) -> Iterator[None]:
+    """Hold this host's turn to write to a SQLite file until the block ends; else a no-op.
+
+    Wrap the whole write transaction, commit included. Every writer polls the lock at a
+    fixed short interval, so none waits behind a sleep of SQLite's busy handler while
+    another process commits again and again. Gives up after ``BUSY_TIMEOUT_S`` with the
+    same error SQLite gives for a lock it cannot get.
+    """
+    path = _lock_path(engine)
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"database is locked: no turn to write within {BUSY_TIMEOUT_S:g} s"
+                    ) from None
+                time.sleep(_TURN_POLL_S)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor of the lock releases it
+
+
+def _lock_path(engine: Engine) -> str | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    cached = engine.__dict__.get("_flashloan_turn_path", False)
+    if cached is not False:
+        return cached
+    database = engine.url.database or ""
+    path = None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = str(Path(database).expanduser().resolve()) + "-writer-turn"
+    engine.__dict__["_flashloan_turn_path"] = path
+    return path
 
 
 def lock_chain(conn: Connection) -> None:

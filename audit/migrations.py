@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, text
 
 from audit.canonical import format_time
-from audit.engine import lock_migrations, write_mode
+from audit.engine import lock_migrations, write_mode, writer_turn
 from audit.errors import AuditError
 
 __all__ = ["MIGRATIONS", "Migration", "applied_versions", "apply_migrations"]
@@ -157,7 +157,7 @@ def apply_migrations(
         raise ValueError(f"migration versions must be 1, 2, 3, ... in order; got {versions}")
     dialect = engine.dialect.name
     applied_now: list[int] = []
-    with engine.connect() as conn:
+    with writer_turn(engine), engine.connect() as conn:
         write_mode(conn)
         with conn.begin():
             lock_migrations(conn)

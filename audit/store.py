@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
-from audit.engine import create_audit_engine, lock_chain, prepare_engine, write_mode
+from audit.engine import create_audit_engine, lock_chain, prepare_engine, write_mode, writer_turn
 from audit.export import export_lines
 from audit.migrations import apply_migrations
 from audit.queries import batches, decode_cursor, encode_cursor, record_from_row, select_records
@@ -96,7 +96,7 @@ class AuditStore:
     @contextmanager
     def writer(self) -> Iterator[ChainWriter]:
         """Open a write transaction holding the chain lock; commit on exit, roll back on error."""
-        with self._engine.connect() as conn:
+        with writer_turn(self._engine), self._engine.connect() as conn:
             write_mode(conn)
             with conn.begin():
                 lock_chain(conn)

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from audit.canonical import format_time, parse_time
-from audit.engine import write_mode
+from audit.engine import write_mode, writer_turn
 from audit.migrations import Migration, apply_migrations
 
 metadata = MetaData()
@@ -145,7 +145,7 @@ def loads(text: str | None) -> Any:
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A write transaction (SQLite: BEGIN IMMEDIATE, so it never fails on a lock upgrade)."""
-    with engine.connect() as conn:
+    with writer_turn(engine), engine.connect() as conn:
         write_mode(conn)
         with conn.begin():
             yield conn

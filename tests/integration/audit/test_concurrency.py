@@ -46,3 +46,70 @@ def test_processes_appending_at_once_make_one_gap_free_chain(database_url: str) 
     for worker in range(PROCESSES):
         mine = [r.payload["i"] for r in records if r.payload["worker"] == worker]
         assert mine == sorted(mine) and len(mine) == APPENDS_EACH
+
+
+def test_sqlite_writers_take_turns_and_a_waiting_writer_gives_up_in_time(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    import audit.engine
+    from audit.engine import writer_turn
+
+    store = AuditStore.from_url(sqlite_url)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with writer_turn(store.engine):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        # While another writer holds the turn, an append waits for it and then succeeds.
+        appended: list[int] = []
+        waiter = threading.Thread(
+            target=lambda: appended.append(store.append("test.waited", {"n": 1}).seq)
+        )
+        waiter.start()
+        time.sleep(0.2)
+        assert appended == [] and waiter.is_alive()
+        release.set()
+        waiter.join(10)
+        assert appended == [1]
+        # A writer that cannot get its turn in time fails like a locked database, and
+        # writes nothing.
+        release.clear()
+        holding.clear()
+        holder.join(10)
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert holding.wait(10)
+        monkeypatch.setattr(audit.engine, "BUSY_TIMEOUT_S", 0.3)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="database is locked"):
+            store.append("test.refused", {"n": 2})
+        assert 0.3 <= time.monotonic() - started < 5
+    finally:
+        release.set()
+        holder.join(10)
+    assert [r.kind for r in store.iter_records()] == ["test.waited"]
+    assert store.verify().ok
+    store.dispose()
+
+
+def test_writer_turn_is_a_no_op_without_a_database_file(postgres_url: str) -> None:
+    from audit.engine import create_audit_engine, writer_turn
+
+    # PostgreSQL queues writers on its advisory lock; an in-memory SQLite database has one
+    # connection's writers only. Neither takes a file lock, so turns may even nest.
+    for url in (postgres_url, "sqlite:///:memory:"):
+        engine = create_audit_engine(url)
+        try:
+            with writer_turn(engine), writer_turn(engine):
+                pass
+        finally:
+            engine.dispose()
