@@ -34,6 +34,7 @@ DEFAULT_RETENTION_YEARS = 5
 MAX_PAGE = 1000
 _T = audit_records.c
 _CHAINED = [_T[name] for name in CHAINED_COLUMNS]
+_HEAD = select(_T.seq, _T.record_hash).order_by(_T.seq.desc()).limit(1)
 
 
 def _utc_now() -> datetime:
@@ -100,9 +101,7 @@ class AuditStore:
             write_mode(conn)
             with conn.begin():
                 lock_chain(conn)
-                head = conn.execute(
-                    select(_T.seq, _T.record_hash).order_by(_T.seq.desc()).limit(1)
-                ).first()
+                head = conn.execute(_HEAD).first()
                 seq, record_hash = head if head is not None else (0, GENESIS_HASH)
                 yield ChainWriter(conn, int(seq), record_hash, self._clock)
 

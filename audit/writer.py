@@ -18,6 +18,8 @@ __all__ = ["ChainWriter", "Entry"]
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_INSERT_RECORDS = audit_records.insert()
+_INSERT_CODES = audit_reason_codes.insert()
 
 
 class Entry(NamedTuple):
@@ -86,9 +88,9 @@ class ChainWriter:
             prev_hash = record.record_hash
         if not rows:
             return []
-        self._connection.execute(audit_records.insert(), rows)
+        self._connection.execute(_INSERT_RECORDS, rows)
         if codes:
-            self._connection.execute(audit_reason_codes.insert(), codes)
+            self._connection.execute(_INSERT_CODES, codes)
         self._seq, self._hash = seq, prev_hash
         return records
 

@@ -36,6 +36,10 @@ class Source(Protocol):
     ``fetch`` returns the person's typed record (possibly the typed empty answer) within
     ``timeout`` seconds, or raises a :class:`~datasources.errors.SourceError`. It never sees
     the consent: the gatherer asks the consent gate before every call.
+
+    An adapter may also set ``blocking = False`` when ``fetch`` answers from memory without
+    waiting on the network or the clock: the gatherer then calls it in the gathering thread
+    instead of handing it to the pool (see :func:`is_blocking`).
     """
 
     scope: str
@@ -43,6 +47,11 @@ class Source(Protocol):
     def fetch(self, national_id: str, *, timeout: float) -> SourceRecord:
         """Return this source's record of the person with ``national_id``."""
         ...
+
+
+def is_blocking(source: Source) -> bool:
+    """Return whether ``fetch`` of ``source`` may wait (network, sleep); True unless it says not."""
+    return getattr(source, "blocking", True) is not False
 
 
 def empty_record(scope: str) -> SourceRecord:

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +60,8 @@ class Consent:
     text_version: str
     channel: str
     withdrawn_at: datetime | None = None
+    # The digest of the terms, computed once: every source query of a gathering cites it.
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("consent_id", "subject", "purpose", "text_version", "channel"):
@@ -123,11 +125,14 @@ class Consent:
 
     def digest(self) -> str:
         """Return the SHA-256 (hex) of the canonical JSON of the consent's terms."""
-        terms = {name: value for name, value in self.to_dict().items() if name in _DIGEST_FIELDS}
-        return hashlib.sha256(canonical_json(terms)).hexdigest()
+        if self._digest is None:
+            terms = {name: value for name, value in self.to_dict().items()
+                     if name in _DIGEST_FIELDS}
+            object.__setattr__(self, "_digest", hashlib.sha256(canonical_json(terms)).hexdigest())
+        return self._digest
 
     def _values(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from datasources.base import Source, check_scope
+from datasources.base import Source, check_scope, is_blocking
 from datasources.breaker import CircuitBreaker
 from datasources.consent import Authorisation, Consent, ConsentGate
 from datasources.errors import (
@@ -181,17 +181,28 @@ class Gatherer:
         deadline = start + self.deadline_s
         outcomes: dict[str, SourceOutcome] = {}
         tasks: dict[Future[SourceOutcome], tuple[str, _Progress]] = {}
+        inline: list[tuple[str, Source]] = []
         for scope in wanted:
             source = self.sources.get(scope)
             if source is None:
                 outcomes[scope] = self._outcome(scope, start, SourceUnavailable(
                     scope, "no source is configured for this scope", retryable=False), 0, None)
                 continue
+            if not is_blocking(source):
+                inline.append((scope, source))
+                continue
             progress = _Progress()
             future = pool.submit(self._query, scope, source, nid, subject, consent_id, channel,
                                  start, deadline, progress, consent)
             tasks[future] = (scope, progress)
-        wait(tasks, timeout=max(0.0, deadline - self._clock()))
+        # Sources that answer from memory are asked here, while the pool waits on the others:
+        # a hand-off to a pool thread would cost more than their answer. Same consent checks,
+        # breaker, retries and deadline as on the pool.
+        for scope, source in inline:
+            outcomes[scope] = self._query(scope, source, nid, subject, consent_id, channel,
+                                          start, deadline, _Progress(), consent)
+        if tasks:
+            wait(tasks, timeout=max(0.0, deadline - self._clock()))
         for future, (scope, progress) in tasks.items():
             if future.done() and not future.cancelled():
                 outcomes[scope] = future.result()

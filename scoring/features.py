@@ -1,7 +1,7 @@
 """Build model features from source records: one application online, or a whole DataFrame.
 
 Both paths turn their input into the same raw columns (``datasources.records.flatten``
-naming) and run the one vectorised ``compute_features``, so they cannot disagree. A source
+naming) and run the one vectorised ``feature_matrix``, so they cannot disagree. A source
 that did not answer gives missing values, never zeros.
 """
 
@@ -60,11 +60,21 @@ def _where(cond: np.ndarray, value: np.ndarray, present: np.ndarray) -> np.ndarr
     return np.where(present, out, np.nan)
 
 
-def compute_features(cols: Mapping[str, Any], spec: FeatureSpec | None = None) -> dict[str,
-                                                                                    np.ndarray]:
-    """Compute every spec feature from raw source columns and the application's columns."""
+def feature_matrix(cols: Mapping[str, Any], spec: FeatureSpec | None = None) -> np.ndarray:
+    """Return the features of raw source and application columns as rows × spec features."""
     spec = spec or load_spec()
     n = len(np.asarray(cols["amount"]))
+    out = _features(cols)
+    # Column-major, so that each feature's column is contiguous; filled in place rather
+    # than through a broadcast copy per feature, which costs more than the features of one
+    # row themselves.
+    matrix = np.empty((n, len(spec.names)), dtype=np.float64, order="F")
+    for j, name in enumerate(spec.names):
+        matrix[:, j] = out[name]
+    return matrix
+
+
+def _features(cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
     g = {name: _num(cols[name]) for name in RAW_COLUMNS if name not in _TEXT_COLUMNS}
     t = {name: _text(cols[name]) for name in _TEXT_COLUMNS}
 
@@ -72,7 +82,6 @@ def compute_features(cols: Mapping[str, Any], spec: FeatureSpec | None = None) -
     pf_present = ~np.isnan(g["pf_has_account"])
     ss_present = ~np.isnan(g["ss_enrolled"])
     tax_present = ~np.isnan(g["tax_has_record"])
-    ~np.isnan(g["cr_has_record"])
     court_present = ~np.isnan(g["court_dishonest_debtor"])
     pf_acc = pf_present & (g["pf_has_account"] == 1)
     ss_on = ss_present & (g["ss_enrolled"] == 1)
@@ -85,8 +94,8 @@ def compute_features(cols: Mapping[str, Any], spec: FeatureSpec | None = None) -
         "pf_status_normal": _where(pf_acc, (pf_status == "normal").astype(float), pf_present),
         "pf_months_continuous": np.where(pf_present, g["pf_months_continuous"], np.nan),
         "pf_monthly_base": _where(pf_acc, g["pf_monthly_base"], pf_present),
-        "pf_employer_stable": _where(pf_acc, np.isin(pf_etype, STABLE_EMPLOYERS).astype(float),
-                                     pf_present),
+        "pf_employer_stable": _where(pf_acc, np.array([v in STABLE_EMPLOYERS for v in pf_etype],
+                                                      dtype=float), pf_present),
         "pf_withdrawals_12m": np.where(pf_present, g["pf_withdrawals_12m"], np.nan),
         "ss_enrolled": g["ss_enrolled"],
         "ss_months_continuous": np.where(ss_present, g["ss_months_continuous"], np.nan),
@@ -152,7 +161,7 @@ def compute_features(cols: Mapping[str, Any], spec: FeatureSpec | None = None) -
                                          np.nan)
         out["requested_to_income"] = np.where(income > 0, _num(cols["amount"]) / (12 * income),
                                               np.nan)
-    return {name: np.broadcast_to(out[name], (n,)).astype(np.float64) for name in spec.names}
+    return out
 
 
 _TEXT_COLUMNS = ("pf_status", "pf_employer_type", "pf_employer_name", "ss_employer_name",
@@ -167,8 +176,7 @@ def features_for_application(records: Mapping[str, SourceRecord | None], amount:
     cols = {k: [v] for k, v in row.items()}
     cols["amount"] = [amount]
     cols["term_months"] = [term_months]
-    feats = compute_features(cols, spec)
-    return np.array([feats[name][0] for name in spec.names], dtype=np.float64)
+    return feature_matrix(cols, spec)[0]
 
 
 def features_for_frame(df: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFrame:
@@ -178,5 +186,4 @@ def features_for_frame(df: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.
     if missing:
         raise ValueError(f"input must have the raw source columns; missing: {', '.join(missing)}")
     cols = {c: df[c].to_numpy() for c in (*RAW_COLUMNS, *APPLICATION_COLUMNS)}
-    feats = compute_features(cols, spec)
-    return pd.DataFrame(feats, index=df.index, columns=spec.names)
+    return pd.DataFrame(feature_matrix(cols, spec), index=df.index, columns=spec.names)

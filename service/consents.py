@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from audit import AuditStore, Pseudonymiser
 from datasources.consent import Consent
@@ -16,6 +16,8 @@ from service.db import consents, dumps, loads, now_text, time_of
 from service.errors import ApiError
 
 MAX_VALIDITY = timedelta(days=366)
+# Read at every application: built once, bound per call.
+_BY_ID = select(consents).where(consents.c.consent_id == bindparam("consent_id"))
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -93,8 +95,7 @@ class ConsentBook:
 
     def row(self, consent_id: str):
         with self.engine.connect() as conn:
-            return conn.execute(select(consents).where(
-                consents.c.consent_id == consent_id)).first()
+            return conn.execute(_BY_ID, {"consent_id": consent_id}).first()
 
     def visible(self, principal: Principal, consent_id: str):
         """Return a consent the caller may see, or a 404 (another channel's is not found)."""

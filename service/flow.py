@@ -12,8 +12,6 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import insert
-
 from audit import (
     AuditStore,
     ChainWriter,
@@ -38,6 +36,9 @@ from service.metrics import Metrics
 from service.timeline import Timeline
 
 log = logging.getLogger("flashloan.flow")
+
+# Statements on the hot path are built once; each execution only binds its values.
+_INSERT_APPLICATION = applications.insert()
 
 
 def _finite(value: float) -> float | None:
@@ -232,15 +233,15 @@ class DecisionFlow:
             tl.step("audited")
             answer["elapsed_ms"] = tl.elapsed_ms
             now = now_text()
-            conn.execute(insert(applications).values(
-                application_id=application_id, channel=principal.name,
-                key_id=principal.key_id, subject=subject, consent_id=consent.consent_id,
-                status=answer["status"], outcome=answer["status"],
-                grade=row["grade"] if row else None,
-                model_version=row["model_version"] if row else None, decided_by="model",
-                created_at=answer["created_at"], updated_at=now, answer=dumps(answer),
-                explanation=dumps(explanation) if explanation else None,
-                details=dumps(details)))
+            conn.execute(_INSERT_APPLICATION, {
+                "application_id": application_id, "channel": principal.name,
+                "key_id": principal.key_id, "subject": subject,
+                "consent_id": consent.consent_id, "status": answer["status"],
+                "outcome": answer["status"], "grade": row["grade"] if row else None,
+                "model_version": row["model_version"] if row else None, "decided_by": "model",
+                "created_at": answer["created_at"], "updated_at": now, "answer": dumps(answer),
+                "explanation": dumps(explanation) if explanation else None,
+                "details": dumps(details)})
             if idempotency_key is not None:
                 self.idempotency.complete(conn, principal.key_id, idempotency_key,
                                           application_id, 201, answer)

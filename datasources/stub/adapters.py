@@ -22,6 +22,7 @@ from datasources.errors import (
 from datasources.identity import parse_national_id
 from datasources.records import SourceRecord
 from datasources.stub.behaviour import (
+    NO_DELAY,
     Fault,
     FaultSpec,
     LatencyModel,
@@ -138,6 +139,9 @@ class StubSource:
         # One generator per source instance, seeded by scope: error:p is reproducible.
         self._rng = random.Random(None if seed is None else f"{seed}:{scope}")
         self._lock = threading.Lock()
+        # Without a delay or a fault that waits, an answer comes from memory at once.
+        self.blocking = not (self._delay == NO_DELAY and (
+            self._fault is None or self._fault.kind not in ("hang", "slow")))
 
     def __repr__(self) -> str:
         return f"StubSource({self.scope!r}, fault={self._fault})"

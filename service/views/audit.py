@@ -45,7 +45,7 @@ def _record_query(endpoint: str, details: dict) -> None:
 
 @blp.route("/records", methods=["GET"])
 @requires("auditor")
-@blp.arguments(AuditListArgs, location="query", unknown=RAISE)
+@blp.arguments(AuditListArgs(), location="query", unknown=RAISE)
 @blp.response(200, AuditPageOut)
 def list_records(args: dict):
     """Search the audit log with filters and keyset pagination."""
@@ -77,7 +77,7 @@ def checkpoint_dir():
 
 @blp.route("/verify", methods=["GET"])
 @requires("auditor")
-@blp.arguments(VerifyArgs, location="query", unknown=RAISE)
+@blp.arguments(VerifyArgs(), location="query", unknown=RAISE)
 @blp.response(200, VerifyOut)
 def verify(args: dict):
     """Verify the hash chain (all or a range) and every checkpoint the service holds."""
@@ -92,7 +92,7 @@ def verify(args: dict):
 
 @blp.route("/export", methods=["GET"])
 @requires("auditor")
-@blp.arguments(AuditExportArgs, location="query", unknown=RAISE)
+@blp.arguments(AuditExportArgs(), location="query", unknown=RAISE)
 @blp.response(200, {"type": "string"}, content_type="application/x-ndjson")
 @blp.alt_response(200, schema={"type": "string"}, content_type="text/csv", success=True,
                   description="CSV, with format=csv")

@@ -15,7 +15,7 @@ blp = Blueprint("consents", __name__, url_prefix="/v1/consents",
 
 @blp.route("", methods=["POST"])
 @requires("channel")
-@blp.arguments(ConsentIn)
+@blp.arguments(ConsentIn())
 @blp.response(201, ConsentOut)
 def record_consent(body: dict):
     """Record a consent the applicant gave in the channel's front-end."""

@@ -20,7 +20,7 @@ blp = Blueprint("reviews", __name__, description="Human review of automated deci
 
 @blp.route("/v1/applications/<application_id>/review-requests", methods=["POST"])
 @requires("channel")
-@blp.arguments(ReviewRequestIn)
+@blp.arguments(ReviewRequestIn())
 @blp.response(201, ReviewOut)
 def request_review(body: dict, application_id: str):
     """Ask for a person to review an automated decision, with the applicant's reason."""
@@ -29,7 +29,7 @@ def request_review(body: dict, application_id: str):
 
 @blp.route("/v1/reviews", methods=["GET"])
 @requires("risk_officer")
-@blp.arguments(ReviewListArgs, location="query", unknown=RAISE)
+@blp.arguments(ReviewListArgs(), location="query", unknown=RAISE)
 @blp.response(200, ReviewPageOut)
 def list_reviews(args: dict):
     """List review requests, oldest first, optionally by state."""
@@ -46,7 +46,7 @@ def read_review(review_id: str):
 
 @blp.route("/v1/reviews/<review_id>/resolution", methods=["POST"])
 @requires("risk_officer")
-@blp.arguments(ResolutionIn)
+@blp.arguments(ResolutionIn())
 @blp.response(200, ReviewOut)
 def resolve_review(body: dict, review_id: str):
     """Resolve a review: uphold the decision, or overturn a decline into an approval."""

@@ -239,3 +239,25 @@ def test_rate_limits_can_live_in_redis(make_client):
     second.keys = first.keys
     codes += [second.get("/v1/consents/c_none").status_code for _ in range(2)]
     assert codes == [404, 404, 404, 429]
+
+
+def test_the_answer_is_sent_in_the_shape_of_its_schema(make_client, people):
+    """The decision is answered as built, without a dump: it must already be what
+    ApplicationOut would make of it, to the value types (26000.0, not 26000)."""
+    import json
+
+    from service.schemas import ApplicationOut
+
+    def canonical(value) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+    client = make_client()
+    deferring = make_client(stub_faults="credit_report=error:1.0")
+    answered = [(client, client.apply(nid).get_json()) for nid in people[:16]]
+    answered.append((deferring, deferring.apply(people[16]).get_json()))
+    assert {a["status"] for _, a in answered} == {"approved", "declined", "deferred"}
+    for by, answer in answered:
+        assert canonical(ApplicationOut().dump(answer)) == canonical(answer)
+        # Read back later, through the schema, it is the same to the byte of each value.
+        read = by.get(f"/v1/applications/{answer['application_id']}").get_json()
+        assert canonical(read) == canonical(answer)

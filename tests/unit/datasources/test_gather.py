@@ -337,3 +337,66 @@ def test_a_consent_passed_in_is_still_checked():
         result = g.gather(NID, SUBJECT, "c-1", ["income_tax"], consent=consent)
     assert result.outcomes["income_tax"].status == "consent_refused"
     assert sources["income_tax"].calls == 0
+
+
+class Threaded(CountingSource):
+    """Records the thread each call ran on; ``blocking`` as given."""
+
+    def __init__(self, scope: str, *script: object, blocking: bool) -> None:
+        super().__init__(scope, *script)
+        self.blocking = blocking
+        self.threads: list[str] = []
+
+    def fetch(self, national_id, *, timeout):  # type: ignore[no-untyped-def]
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        return super().fetch(national_id, timeout=timeout)
+
+
+def test_sources_that_answer_from_memory_are_asked_in_the_gathering_thread():
+    import threading
+
+    here = threading.current_thread().name
+    memory = Threaded("credit_report", WORLD.record("credit_report", NID), blocking=False)
+    network = Threaded("court_records", WORLD.record("court_records", NID), blocking=True)
+    with gatherer({"credit_report": memory, "court_records": network}) as g:
+        result = g.gather(NID, SUBJECT, "c-1", ["credit_report", "court_records"])
+        assert g.in_flight() == 0
+    assert result.statuses() == {"credit_report": "ok", "court_records": "ok"}
+    assert memory.threads == [here]
+    assert network.threads != [here] and network.threads[0].startswith(g.thread_name_prefix)
+
+
+def test_a_source_asked_in_the_gathering_thread_keeps_retries_consent_and_breaker():
+    gate, store = gate_for(make_consent())
+    flaky = Threaded("income_tax", SourceUnavailable("income_tax", "503"),
+                     WORLD.record("income_tax", NID), blocking=False)
+    with Gatherer({"income_tax": flaky}, gate, backoff_base_s=0.001) as g:
+        outcome = g.gather(NID, SUBJECT, "c-1", ["income_tax"]).outcomes["income_tax"]
+        assert (outcome.status, outcome.attempts) == ("ok", 2)
+        store.withdraw("c-1", NOW)
+        refused = g.gather(NID, SUBJECT, "c-1", ["income_tax"]).outcomes["income_tax"]
+    assert refused.status == "consent_refused" and flaky.calls == 2
+    down = Threaded("income_tax", SourceUnavailable("income_tax", "503", retryable=False),
+                    blocking=False)
+    with gatherer({"income_tax": down}, breaker_threshold=2) as g:
+        for _ in range(3):
+            last = g.gather(NID, SUBJECT, "c-1", ["income_tax"]).outcomes["income_tax"]
+    assert last.status == "circuit_open" and down.calls == 2
+
+
+@pytest.mark.parametrize(("latency", "faults", "blocking"), [
+    ("", "", False),
+    ("0", "court_records=error:0.5", False),
+    ("", "court_records=malformed", False),
+    ("5", "", True),
+    ("lognormal:150:800", "", True),
+    ("", "court_records=hang", True),
+    ("", "court_records=slow:200", True),
+])
+def test_stub_sources_say_whether_they_wait(latency: str, faults: str, blocking: bool):
+    sources = build_stub_sources(WORLD, latency, faults)
+    assert sources["court_records"].blocking is blocking
+    if latency in ("", "0"):
+        assert sources["credit_report"].blocking is False
