@@ -12,6 +12,8 @@ _EXPORTS = {
     "AuditStore": "audit.store",
     "ChainWriter": "audit.writer",
     "Entry": "audit.writer",
+    "Prepared": "audit.writer",
+    "prepare": "audit.writer",
     "AuditRecord": "audit.records",
     "AuditQuery": "audit.records",
     "AuditPage": "audit.records",

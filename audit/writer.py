@@ -14,7 +14,7 @@ from audit.queries import storable
 from audit.records import AuditRecord, compute_record_hash
 from audit.schema import audit_reason_codes, audit_records
 
-__all__ = ["ChainWriter", "Entry"]
+__all__ = ["ChainWriter", "Entry", "Prepared", "prepare"]
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -73,18 +73,23 @@ class ChainWriter:
         """Append one record and return it as stored."""
         return self.append_many([Entry(kind, payload, application_id, actor, recorded_at)])[0]
 
-    def append_many(self, entries: Iterable[Entry]) -> list[AuditRecord]:
-        """Append records in order with one round trip per table; return them as stored."""
+    def append_many(self, entries: Iterable[Entry | Prepared]) -> list[AuditRecord]:
+        """Append records in order with one round trip per table; return them as stored.
+
+        Entries may come already prepared (:func:`prepare`), so that their canonical form is built
+        before the chain lock is taken; only the chaining happens here.
+        """
         rows: list[dict[str, Any]] = []
         codes: list[dict[str, Any]] = []
         records: list[AuditRecord] = []
         seq, prev_hash = self._seq, self._hash
         for entry in entries:
             seq += 1
-            row, record, reason_codes = _build(entry, seq, prev_hash, self._clock)
+            ready = entry if isinstance(entry, Prepared) else prepare(entry)
+            row, record = _chain(ready, seq, prev_hash, self._clock)
             rows.append(row)
             records.append(record)
-            codes.extend({"seq": seq, "code": code} for code in reason_codes)
+            codes.extend({"seq": seq, "code": code} for code in ready.reason_codes)
             prev_hash = record.record_hash
         if not rows:
             return []
@@ -95,9 +100,28 @@ class ChainWriter:
         return records
 
 
-def _build(
-    entry: Entry, seq: int, prev_hash: str, clock: Callable[[], datetime]
-) -> tuple[dict[str, Any], AuditRecord, list[str]]:
+class Prepared(NamedTuple):
+    """An entry checked and in canonical form, ready to be chained: see :func:`prepare`."""
+
+    kind: str
+    body: dict[str, Any]
+    payload_text: str
+    payload_hash: str
+    application_id: str | None
+    actor: str | None
+    recorded_at: datetime | None
+    subject: str | None
+    outcome: str | None
+    model_version: str | None
+    reason_codes: list[str]
+
+
+def prepare(entry: Entry) -> Prepared:
+    """Check an entry and build its canonical payload and payload hash.
+
+    This is the costly part of an append and needs no lock: call it before the write
+    transaction to keep the chain lock short. Raises ValueError for a bad entry.
+    """
     kind, payload, application_id, actor, recorded_at = entry
     if not isinstance(kind, str) or len(kind) > 64 or not _KIND.fullmatch(kind):
         raise ValueError(f"kind must be dotted lower-case words like 'decision.made'; got {kind!r}")
@@ -105,40 +129,49 @@ def _build(
     _check_text("actor", actor, 128)
     if not isinstance(payload, Mapping):
         raise ValueError(f"payload must be a mapping; got {type(payload).__name__}")
+    if recorded_at is not None:
+        format_time(recorded_at, what="recorded_at")
     body, data = canonical_form(payload)
-    payload_hash = sha256_hex(data)
-    moment = clock() if recorded_at is None else recorded_at
+    subject, outcome, model_version, reason_codes = _index_fields(body)
+    return Prepared(kind, body, data.decode("utf-8"), sha256_hex(data), application_id, actor,
+                    recorded_at, subject, outcome, model_version, reason_codes)
+
+
+def _chain(
+    ready: Prepared, seq: int, prev_hash: str, clock: Callable[[], datetime]
+) -> tuple[dict[str, Any], AuditRecord]:
+    # The time is taken here, under the chain lock, so that it never goes back along the chain.
+    moment = clock() if ready.recorded_at is None else ready.recorded_at
     stamp = format_time(moment, what="recorded_at")
     record_hash = compute_record_hash(
-        prev_hash, seq, kind, stamp, application_id, actor, payload_hash
+        prev_hash, seq, ready.kind, stamp, ready.application_id, ready.actor, ready.payload_hash
     )
-    subject, outcome, model_version, reason_codes = _index_fields(body)
     row = {
         "seq": seq,
         "recorded_at": stamp,
-        "kind": kind,
-        "application_id": application_id,
-        "actor": actor,
-        "payload": data.decode("utf-8"),
-        "payload_hash": payload_hash,
+        "kind": ready.kind,
+        "application_id": ready.application_id,
+        "actor": ready.actor,
+        "payload": ready.payload_text,
+        "payload_hash": ready.payload_hash,
         "prev_hash": prev_hash,
         "record_hash": record_hash,
-        "subject": subject,
-        "outcome": outcome,
-        "model_version": model_version,
+        "subject": ready.subject,
+        "outcome": ready.outcome,
+        "model_version": ready.model_version,
     }
     record = AuditRecord(
         seq=seq,
         recorded_at=moment.astimezone(UTC),
-        kind=kind,
-        application_id=application_id,
-        actor=actor,
-        payload=body,
-        payload_hash=payload_hash,
+        kind=ready.kind,
+        application_id=ready.application_id,
+        actor=ready.actor,
+        payload=ready.body,
+        payload_hash=ready.payload_hash,
         prev_hash=prev_hash,
         record_hash=record_hash,
     )
-    return row, record, reason_codes
+    return row, record
 
 
 def _check_text(name: str, value: str | None, limit: int) -> None:

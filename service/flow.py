@@ -20,6 +20,7 @@ from audit import (
     digest_source_answer,
     mask_mobile,
     mask_name,
+    prepare,
 )
 from datasources.gather import Gatherer
 from datasources.identity import parse_national_id
@@ -223,28 +224,38 @@ class DecisionFlow:
         entries.append(Entry("decision.made", decision_payload, application_id, principal.actor))
         details = {"sources": sources, "facts": facts, "missing_reasons": gathered.missing_reasons,
                    "consent_id": consent.consent_id}
+        # Everything costly is built here, before the chain lock: the records' canonical
+        # form and hashes, and the application's row. The step "audited" ends when they are
+        # ready; only the write and its commit (shared with concurrent decisions) follow.
+        try:
+            prepared = [prepare(entry) for entry in entries]
+        except ValueError as exc:
+            log.error("audit records could not be built; decision withheld",
+                      extra={"application_id": application_id, "error": str(exc)})
+            self.metrics.audit_failure()
+            raise ApiError(503, "the decision could not be recorded, so none was issued; "
+                           "retry later", code="audit_unavailable") from exc
+        tl.step("audited")
+        answer["elapsed_ms"] = tl.elapsed_ms
+        answer_text = dumps(answer)
+        application = {
+            "application_id": application_id, "channel": principal.name,
+            "key_id": principal.key_id, "subject": subject, "consent_id": consent.consent_id,
+            "status": answer["status"], "outcome": answer["status"],
+            "grade": row["grade"] if row else None,
+            "model_version": row["model_version"] if row else None, "decided_by": "model",
+            "created_at": answer["created_at"], "updated_at": now_text(),
+            "answer": answer_text,
+            "explanation": dumps(explanation) if explanation else None,
+            "details": dumps(details)}
+
         def write(writer: ChainWriter) -> None:
             conn = writer.connection
-            writer.append_many(entries)
-            # The answer, with its last step, is stored in the same transaction; only the
-            # commit itself falls outside the timeline. A write retried alone after its
-            # batch failed measures the step again rather than adding a second one.
-            tl.drop("audited")
-            tl.step("audited")
-            answer["elapsed_ms"] = tl.elapsed_ms
-            now = now_text()
-            conn.execute(_INSERT_APPLICATION, {
-                "application_id": application_id, "channel": principal.name,
-                "key_id": principal.key_id, "subject": subject,
-                "consent_id": consent.consent_id, "status": answer["status"],
-                "outcome": answer["status"], "grade": row["grade"] if row else None,
-                "model_version": row["model_version"] if row else None, "decided_by": "model",
-                "created_at": answer["created_at"], "updated_at": now, "answer": dumps(answer),
-                "explanation": dumps(explanation) if explanation else None,
-                "details": dumps(details)})
+            writer.append_many(prepared)
+            conn.execute(_INSERT_APPLICATION, application)
             if idempotency_key is not None:
                 self.idempotency.complete(conn, principal.key_id, idempotency_key,
-                                          application_id, 201, answer)
+                                          application_id, 201, answer_text)
 
         try:
             # Committed together with the decisions of concurrent requests (group commit);

@@ -73,11 +73,12 @@ class IdempotencyKeys:
 
     @staticmethod
     def complete(conn: Connection, key_id: str, key: str, application_id: str, status: int,
-                 response: dict) -> None:
-        """Store the answer, in the same transaction as the decision it belongs to."""
+                 response: dict | str) -> None:
+        """Store the answer (a dict, or its JSON text), in the decision's own transaction."""
         conn.execute(update(_T).where(_T.c.key_id == key_id, _T.c.idempotency_key == key)
                      .values(state="done", application_id=application_id, status_code=status,
-                             response=dumps(response)))
+                             response=response if isinstance(response, str)
+                             else dumps(response)))
 
     def release(self, key_id: str, key: str) -> None:
         """Forget a claim whose request failed, so that a retry can decide."""

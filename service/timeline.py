@@ -26,12 +26,6 @@ class Timeline:
         self.steps.append({"step": name, "at": now_text(at), "ms": round(ms, 3)})
         self.durations[name] = ms
 
-    def drop(self, name: str) -> None:
-        """Forget a step measured before (to measure it again)."""
-        if self.steps and self.steps[-1]["step"] == name:
-            self.steps.pop()
-            self.durations.pop(name, None)
-
     @property
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 3)

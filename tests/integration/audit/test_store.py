@@ -129,6 +129,32 @@ def test_invalid_appends_are_refused_and_leave_nothing(
     assert store.head() is None
 
 
+def test_entries_prepared_before_the_lock_chain_like_plain_ones(store: AuditStore) -> None:
+    from audit.writer import prepare
+
+    payload = {"subject": "ab" * 32, "outcome": "declined", "reason_codes": ["K01", "R2"],
+               "amount": Decimal("1200.50"), "scores": [1.5, 2]}
+    ready = prepare(Entry("decision.made", payload, "app-1", "channel:web"))
+    assert ready.payload_text == canonical_json(payload).decode()
+    assert ready.payload_hash == sha256_hex(canonical_json(payload))
+    with store.writer() as writer:
+        first, second = writer.append_many(
+            [ready, Entry("decision.made", payload, "app-1", "channel:web")])
+    assert first.payload == second.payload and first.payload_hash == second.payload_hash
+    # The time is stamped when the record is chained, so it never goes back along the chain.
+    assert first.recorded_at <= second.recorded_at and second.prev_hash == first.record_hash
+    assert [r.seq for r in store.query(AuditQuery(reason_code="R2")).items] == [1, 2]
+    assert store.verify().checked == 2
+
+
+@pytest.mark.parametrize("payload", [{"x": float("inf")}, {"subject": "11010519491231002X"}])
+def test_a_bad_entry_is_refused_when_prepared(payload) -> None:
+    from audit.writer import prepare
+
+    with pytest.raises(ValueError):
+        prepare(Entry("decision.made", payload))
+
+
 def test_raw_national_id_in_subject_is_not_echoed(store: AuditStore) -> None:
     with pytest.raises(ValueError) as caught:
         store.append("decision.made", {"subject": "11010519491231002X"})
