@@ -28,6 +28,12 @@ def _num(values: Any) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind in "fiub":
         return arr.astype(np.float64)
+    if arr.dtype.kind == "O":
+        # Numbers, booleans and None (→ NaN) convert in one step; strings take the loop.
+        try:
+            return np.array(arr, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
     out = np.full(arr.shape, np.nan)
     for i, v in enumerate(arr.ravel()):
         if v is None or (isinstance(v, float) and np.isnan(v)):

@@ -33,6 +33,10 @@ PURPOSES = ("daily_consumption", "home_renovation", "education", "travel", "medi
 # Knock-outs in the order their reasons are given.
 KNOCKOUT_ORDER = ("court_listing", "overdue_now", "bad_debt", "age", "purpose",
                   "contribution_history", "income_sources", "term")
+# The numeric facts the rules and the credit line read.
+_NUMERIC_FACTS = ("age", "term_months", "court_adverse_listing", "cr_overdue_now", "cr_bad_debt",
+                  "pf_months_continuous", "ss_months_continuous", "income_sources",
+                  "income_verified_monthly", "debt_to_income")
 
 
 class PolicyError(ValueError):
@@ -76,6 +80,7 @@ class Policy:
         self.pd_cutoff = float(doc["pd_cutoff"])
         self.required_scopes = tuple(doc["required_scopes"])
         self.terms_months = tuple(int(t) for t in doc["terms_months"])
+        self._terms_array = np.array(self.terms_months, dtype=float)
         grades = doc["grades"]
         self.grade_names = np.array([g["grade"] for g in grades], dtype=object)
         self.grade_max_pd = np.array([float(g["max_pd"]) for g in grades])
@@ -122,10 +127,10 @@ class Policy:
             Calibrated probabilities of default, length n.
         """
         pd = np.asarray(pd, dtype=float)
-        f = {k: np.asarray(v, dtype=float) for k, v in facts.items()
-             if k not in ("purpose",)}
+        f = {k: np.asarray(facts[k], dtype=float) for k in _NUMERIC_FACTS}
         purpose = np.asarray(facts["purpose"], dtype=object)
         term = f["term_months"]
+        offered = self._offered(term)
 
         def flag(values: np.ndarray) -> np.ndarray:
             return np.nan_to_num(values, nan=0.0) > 0
@@ -135,12 +140,12 @@ class Policy:
             "overdue_now": flag(f["cr_overdue_now"]),
             "bad_debt": flag(f["cr_bad_debt"]),
             "age": (f["age"] < self.age_min) | (f["age"] > self.age_max),
-            "purpose": ~np.isin(purpose, list(self.allowed_purposes)),
+            "purpose": np.array([p not in self.allowed_purposes for p in purpose], dtype=bool),
             "contribution_history": np.fmax(f["pf_months_continuous"], f["ss_months_continuous"])
             < self.min_continuous_months,
             "income_sources": ~(np.nan_to_num(f["income_sources"], nan=0.0)
                                 >= self.min_income_sources),
-            "term": ~np.isin(term, self.terms_months),
+            "term": ~offered,
         }
         knocked = np.zeros(len(pd), dtype=bool)
         for rule in KNOCKOUT_ORDER:
@@ -149,7 +154,7 @@ class Policy:
             0, len(self.grade_max_pd) - 1)
         score_decline = pd > self.pd_cutoff
         rate = np.minimum(self.grade_rate[grade_ix], REGULATORY_MAX_APR)
-        line = self._credit_line(f, grade_ix, rate, term)
+        line = self._credit_line(f, grade_ix, rate, term, offered)
         below_min = ~knocked & ~score_decline & ~(line >= self.min_line)
         approved = ~knocked & ~score_decline & ~below_min
         rules_fired = []
@@ -168,13 +173,20 @@ class Policy:
             rules_fired=rules_fired,
         )
 
+    def _offered(self, term: np.ndarray) -> np.ndarray:
+        """Return which terms (months) the product offers."""
+        return (term[:, None] == self._terms_array).any(axis=1)
+
     def _credit_line(self, f: Mapping[str, np.ndarray], grade_ix: np.ndarray,
-                     rate: np.ndarray, term: np.ndarray) -> np.ndarray:
+                     rate: np.ndarray, term: np.ndarray,
+                     offered: np.ndarray | None = None) -> np.ndarray:
         """Income × grade multiplier, within the debt-service bound and the caps."""
         income = f["income_verified_monthly"]
         existing = np.nan_to_num(f["debt_to_income"] * income, nan=0.0)
         monthly = rate / 12
-        safe_term = np.where(np.isin(term, self.terms_months), term, max(self.terms_months))
+        if offered is None:
+            offered = self._offered(term)
+        safe_term = np.where(offered, term, max(self.terms_months))
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             factor = np.where(monthly > 0, monthly / (1 - (1 + monthly) ** -safe_term),
                               1 / safe_term)
