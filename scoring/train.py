@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import time
@@ -49,12 +50,32 @@ def stratified_split(y: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -> lis
 
 
 def frame_digest(df: pd.DataFrame) -> str:
-    """Return a digest of a DataFrame's content (values and column names)."""
-    import hashlib
+    """Return a SHA-256 of a DataFrame's column names and values, in order.
 
-    h = hashlib.sha256(",".join(map(str, df.columns)).encode())
-    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    Built from the values themselves (numbers as little-endian int64 or float64, text as
+    UTF-8, missing as one marker), not from pandas' own hashing, whose result depends on how
+    a pandas or pyarrow release stores text: the digest in a model card must reproduce with
+    any version that reads the same data.
+    """
+    h = hashlib.sha256()
+    for name in df.columns:
+        values = df[name].to_numpy()
+        kind = values.dtype.kind
+        h.update(f"\x1d{name}\x1e".encode())
+        if kind == "b":
+            h.update(b"b" + values.astype("<i8").tobytes())
+        elif kind in "iu":
+            h.update(b"i" + values.astype("<i8").tobytes())
+        elif kind == "f":
+            h.update(b"f" + values.astype("<f8").tobytes())
+        else:
+            h.update(b"t" + "\x1f".join(
+                "\x00" if _missing(v) else str(v) for v in values).encode("utf-8"))
     return h.hexdigest()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed: int = 0,
