@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from audit.errors import UnsupportedDatabase
 
@@ -100,7 +102,15 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE_OPTION) else "DEFERRED"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    statement = f"BEGIN {mode}"
+    # Straight to the driver: every transaction starts here, and SQLAlchemy's statement
+    # machinery would cost more than the BEGIN itself. A failure (a database locked past
+    # the busy timeout) is raised as SQLAlchemy would have raised it.
+    try:
+        conn.connection.dbapi_connection.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error,
+                                  dialect=conn.dialect) from exc
 
 
 def write_mode(conn: Connection) -> Connection:
