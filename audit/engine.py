@@ -15,8 +15,8 @@ transaction, before the chain head is read:
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,10 +106,11 @@ def _sqlite_begin(conn: Connection) -> None:
     # Straight to the driver: every transaction starts here, and SQLAlchemy's statement
     # machinery would cost more than the BEGIN itself. A failure (a database locked past
     # the busy timeout) is raised as SQLAlchemy would have raised it.
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         conn.connection.dbapi_connection.execute(statement)
-    except sqlite3.Error as exc:
-        raise DBAPIError.instance(statement, None, exc, sqlite3.Error,
+    except dbapi_error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi_error,
                                   dialect=conn.dialect) from exc
 
 
@@ -125,6 +126,9 @@ def write_mode(conn: Connection) -> Connection:
     return conn.execution_options(**{_WRITE_OPTION: True})
 
 
+_TURN_WARNED: set[str] = set()
+log = logging.getLogger(__name__)
+
 # How often a writer waiting for its turn looks again: short against a write transaction
 # (milliseconds), so the lock passes from one process to the next without a gap.
 _TURN_POLL_S = 0.0005
@@ -136,14 +140,27 @@ def writer_turn(engine: Engine) -> Iterator[None]:
 
     Wrap the whole write transaction, commit included. Every writer polls the lock at a
     fixed short interval, so none waits behind a sleep of SQLite's busy handler while
-    another process commits again and again. Gives up after ``BUSY_TIMEOUT_S`` with the
-    same error SQLite gives for a lock it cannot get.
+    another process commits again and again (the lock keeps no queue order; the short poll
+    is what shares it). Gives up after ``BUSY_TIMEOUT_S`` with TimeoutError ("database is
+    locked"), which the service answers with 503. Not re-entrant: a thread holding a turn
+    must not open another write transaction on the same database.
     """
     path = _lock_path(engine)
-    if path is None:
+    fd = None
+    if path is not None:
+        try:
+            # Read access is enough for flock, so a lock file first made by another account
+            # (an operator's command) still serves.
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            # The turn only makes waiting fair; SQLite's own lock still keeps writers apart.
+            if path not in _TURN_WARNED:
+                _TURN_WARNED.add(path)
+                log.warning("cannot open the writer-turn lock %s (%s); writers wait on "
+                            "SQLite's busy handler alone", path, type(exc).__name__)
+    if fd is None:
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:

@@ -39,7 +39,8 @@ class Source(Protocol):
 
     An adapter may also set ``blocking = False`` when ``fetch`` answers from memory without
     waiting on the network or the clock: the gatherer then calls it in the gathering thread
-    instead of handing it to the pool (see :func:`is_blocking`).
+    instead of handing it to the pool (see :func:`is_blocking`). Its retries, if it fails,
+    pause in that thread too, so a source that can fail retryably should stay blocking.
     """
 
     scope: str

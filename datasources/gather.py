@@ -136,7 +136,7 @@ class Gatherer:
         return self._breakers[scope]
 
     def in_flight(self) -> int:
-        """Return how many source queries are running on the pool right now."""
+        """Return how many source queries are running right now (on the pool or inline)."""
         with self._lock:
             return self._in_flight
 

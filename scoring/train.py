@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from pandas.api.types import is_numeric_dtype
 
 from scoring.canonical import file_sha256
 from scoring.features import features_for_frame
@@ -52,30 +53,34 @@ def stratified_split(y: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -> lis
 def frame_digest(df: pd.DataFrame) -> str:
     """Return a SHA-256 of a DataFrame's column names and values, in order.
 
-    Built from the values themselves (numbers as little-endian int64 or float64, text as
-    UTF-8, missing as one marker), not from pandas' own hashing, whose result depends on how
-    a pandas or pyarrow release stores text: the digest in a model card must reproduce with
-    any version that reads the same data.
+    Built from the values themselves, not from pandas' own hashing, whose result depends on
+    how a pandas or pyarrow release stores a column: the digest in a model card must
+    reproduce with any version that reads the same data. Numbers of any storage (numpy,
+    nullable, arrow; booleans as 0 and 1) are written as float64 with NaN for missing; any
+    other value as its text, length-prefixed, with missing as its own marker.
     """
     h = hashlib.sha256()
     for name in df.columns:
-        values = df[name].to_numpy()
-        kind = values.dtype.kind
-        h.update(f"\x1d{name}\x1e".encode())
-        if kind == "b":
-            h.update(b"b" + values.astype("<i8").tobytes())
-        elif kind in "iu":
-            h.update(b"i" + values.astype("<i8").tobytes())
-        elif kind == "f":
-            h.update(b"f" + values.astype("<f8").tobytes())
-        else:
-            h.update(b"t" + "\x1f".join(
-                "\x00" if _missing(v) else str(v) for v in values).encode("utf-8"))
+        column = df[name]
+        label = str(name).encode("utf-8")
+        h.update(len(label).to_bytes(8, "little") + label)
+        if is_numeric_dtype(column.dtype):
+            values = column.to_numpy(dtype="float64", na_value=np.nan)
+            h.update(b"n" + np.ascontiguousarray(values, dtype="<f8").tobytes())
+            continue
+        h.update(b"t")
+        for value in column.to_numpy(dtype=object):
+            if _missing(value):
+                h.update(b"-")
+            else:
+                text = str(value).encode("utf-8")
+                h.update(b"+" + len(text).to_bytes(8, "little") + text)
     return h.hexdigest()
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and value != value)
 
 
 def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed: int = 0,

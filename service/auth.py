@@ -15,7 +15,7 @@ from typing import Any
 from flask import g, request
 from sqlalchemy import Engine, insert, select
 
-from service.db import api_keys, now_text
+from service.db import api_keys, now_text, write_transaction
 from service.errors import ApiError
 from service.limits import per_key
 
@@ -51,7 +51,7 @@ def create_key(engine: Engine, role: str, name: str) -> str:
         raise ValueError(f"name must be 1 to 100 characters; got {len(name)}")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(insert(api_keys).values(key_id=key_id, name=name, role=role,
                                              secret_hash=_hash(secret), created_at=now_text()))
     return f"{KEY_PREFIX}_{key_id}_{secret}"

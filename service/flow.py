@@ -229,6 +229,8 @@ class DecisionFlow:
         # ready; only the write and its commit (shared with concurrent decisions) follow.
         try:
             prepared = [prepare(entry) for entry in entries]
+            explanation_text = dumps(explanation) if explanation else None
+            details_text = dumps(details)
         except ValueError as exc:
             log.error("audit records could not be built; decision withheld",
                       extra={"application_id": application_id, "error": str(exc)})
@@ -246,8 +248,7 @@ class DecisionFlow:
             "model_version": row["model_version"] if row else None, "decided_by": "model",
             "created_at": answer["created_at"], "updated_at": now_text(),
             "answer": answer_text,
-            "explanation": dumps(explanation) if explanation else None,
-            "details": dumps(details)}
+            "explanation": explanation_text, "details": details_text}
 
         def write(writer: ChainWriter) -> None:
             conn = writer.connection

@@ -139,9 +139,9 @@ class StubSource:
         # One generator per source instance, seeded by scope: error:p is reproducible.
         self._rng = random.Random(None if seed is None else f"{seed}:{scope}")
         self._lock = threading.Lock()
-        # Without a delay or a fault that waits, an answer comes from memory at once.
-        self.blocking = not (self._delay == NO_DELAY and (
-            self._fault is None or self._fault.kind not in ("hang", "slow")))
+        # Without a delay or a fault, an answer comes from memory at once. A faulty source
+        # stays on the pool: its retries pause, which must not hold up the gathering thread.
+        self.blocking = not (self._delay == NO_DELAY and self._fault is None)
 
     def __repr__(self) -> str:
         return f"StubSource({self.scope!r}, fault={self._fault})"

@@ -113,3 +113,20 @@ def test_writer_turn_is_a_no_op_without_a_database_file(postgres_url: str) -> No
                 pass
         finally:
             engine.dispose()
+
+
+def test_writers_fall_back_to_sqlites_lock_when_the_turn_file_cannot_be_opened(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Something else (here a directory) sits where the lock file would be.
+    (tmp_path / "chain.db-writer-turn").mkdir()
+    store = AuditStore.from_url(f"sqlite:///{tmp_path / 'chain.db'}")
+    try:
+        with caplog.at_level("WARNING", logger="audit.engine"):
+            for n in range(3):
+                store.append("test.appended", {"n": n})
+        assert [r.seq for r in store.iter_records()] == [1, 2, 3] and store.verify().ok
+        warnings = [r for r in caplog.records if "writer-turn lock" in r.getMessage()]
+        assert len(warnings) == 1  # said once, not at every write
+    finally:
+        store.dispose()

@@ -388,8 +388,9 @@ def test_a_source_asked_in_the_gathering_thread_keeps_retries_consent_and_breake
 
 @pytest.mark.parametrize(("latency", "faults", "blocking"), [
     ("", "", False),
-    ("0", "court_records=error:0.5", False),
-    ("", "court_records=malformed", False),
+    ("0", "credit_report=error:0.5", False),
+    ("", "court_records=error:0.5", True),
+    ("", "court_records=malformed", True),
     ("5", "", True),
     ("lognormal:150:800", "", True),
     ("", "court_records=hang", True),
@@ -398,5 +399,6 @@ def test_a_source_asked_in_the_gathering_thread_keeps_retries_consent_and_breake
 def test_stub_sources_say_whether_they_wait(latency: str, faults: str, blocking: bool):
     sources = build_stub_sources(WORLD, latency, faults)
     assert sources["court_records"].blocking is blocking
-    if latency in ("", "0"):
-        assert sources["credit_report"].blocking is False
+    faulty = {entry.split("=")[0] for entry in faults.split(",") if entry}
+    for scope, source in sources.items():
+        assert source.blocking is (latency not in ("", "0") or scope in faulty)

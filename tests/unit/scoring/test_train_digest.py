@@ -17,11 +17,23 @@ def _frame() -> pd.DataFrame:
     })
 
 
-def test_the_digest_ignores_how_text_is_stored():
+def test_the_digest_ignores_how_columns_are_stored():
     frame = _frame()
-    as_objects = frame.astype({"employer": object})
-    as_python_strings = frame.astype({"employer": "string[python]"})
-    assert frame_digest(frame) == frame_digest(as_objects) == frame_digest(as_python_strings)
+    same = [
+        frame.astype({"employer": object}),
+        frame.astype({"employer": "string[python]"}),
+        frame.astype({"months": "Int64", "base": "Float64", "enrolled": "boolean"}),
+        frame.astype({"months": "float64", "enrolled": "int8"}),
+    ]
+    assert {frame_digest(f) for f in same} == {frame_digest(frame)}
+
+
+def test_text_cannot_pass_for_a_missing_value_or_run_into_the_next():
+    a = pd.DataFrame({"t": pd.array(["ab", "c"], dtype=object)})
+    b = pd.DataFrame({"t": pd.array(["a", "bc"], dtype=object)})
+    missing = pd.DataFrame({"t": pd.array([None, "c"], dtype=object)})
+    marker = pd.DataFrame({"t": pd.array(["-", "c"], dtype=object)})
+    assert len({frame_digest(f) for f in (a, b, missing, marker)}) == 4
 
 
 def test_the_digest_sees_every_value_name_and_order():
