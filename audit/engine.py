@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -181,15 +182,14 @@ def writer_turn(engine: Engine) -> Iterator[None]:
 def _lock_path(engine: Engine) -> str | None:
     if engine.dialect.name != "sqlite":
         return None
-    cached = engine.__dict__.get("_flashloan_turn_path", False)
-    if cached is not False:
-        return cached
-    database = engine.url.database or ""
-    path = None
-    if database and database != ":memory:" and not database.startswith("file:"):
-        path = str(Path(database).expanduser().resolve()) + "-writer-turn"
-    engine.__dict__["_flashloan_turn_path"] = path
-    return path
+    return _turn_file(engine.url.database or "")
+
+
+@lru_cache(maxsize=64)
+def _turn_file(database: str) -> str | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return str(Path(database).expanduser().resolve()) + "-writer-turn"
 
 
 def lock_chain(conn: Connection) -> None:

@@ -64,8 +64,12 @@ class DecisionFlow:
     # -- entry point ---------------------------------------------------------------------------
 
     def apply(self, principal: Principal, body: dict, idempotency_key: str | None
-              ) -> tuple[int, dict]:
-        """Decide an application (or replay the answer to a repeated Idempotency-Key)."""
+              ) -> tuple[int, str]:
+        """Decide an application (or replay the answer to a repeated Idempotency-Key).
+
+        Returns the status and the answer as JSON text: the very text stored with the
+        decision, so it is encoded once.
+        """
         if idempotency_key is None:
             return 201, self._decide(principal, body, None)
         replay = self.idempotency.claim(principal.key_id, idempotency_key, body_hash(body))
@@ -107,7 +111,7 @@ class DecisionFlow:
                            fields={"consent_id": [f"missing scopes: {', '.join(missing)}"]})
         return consent
 
-    def _decide(self, principal: Principal, body: dict, idempotency_key: str | None) -> dict:
+    def _decide(self, principal: Principal, body: dict, idempotency_key: str | None) -> str:
         tl = Timeline()
         applicant, request = body["applicant"], body["request"]
         nid = parse_national_id(applicant["national_id"])
@@ -132,10 +136,10 @@ class DecisionFlow:
                  "purpose": request["purpose"]}
         row = decisions.row(0) if decisions is not None else None
         answer = self._answer(application_id, gathered, row, tl)
-        self._record(principal, application_id, subject, applicant, consent, facts, gathered,
-                     decisions, row, answer, tl, idempotency_key)
+        answer_text = self._record(principal, application_id, subject, applicant, consent,
+                                   facts, gathered, decisions, row, answer, tl, idempotency_key)
         self.metrics.decision(answer["status"], tl.durations)
-        return answer
+        return answer_text
 
     def _answer(self, application_id: str, gathered: GatherResult, row: dict | None,
                 tl: Timeline) -> dict:
@@ -163,8 +167,11 @@ class DecisionFlow:
     def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
                 consent, facts: dict, gathered: GatherResult, decisions: Decisions | None,
                 row: dict | None, answer: dict, tl: Timeline,
-                idempotency_key: str | None) -> None:
-        """Write the application and its audit records in one transaction, or issue nothing."""
+                idempotency_key: str | None) -> str:
+        """Write the application and its audit records in one transaction, or issue nothing.
+
+        Returns the answer's JSON text, as stored.
+        """
         sources = {scope: {"status": o.status, "latency_ms": round(o.latency_ms, 3),
                            "attempts": o.attempts, "error": o.error}
                    for scope, o in gathered.outcomes.items()}
@@ -232,11 +239,8 @@ class DecisionFlow:
             explanation_text = dumps(explanation) if explanation else None
             details_text = dumps(details)
         except ValueError as exc:
-            log.error("audit records could not be built; decision withheld",
-                      extra={"application_id": application_id, "error": str(exc)})
-            self.metrics.audit_failure()
-            raise ApiError(503, "the decision could not be recorded, so none was issued; "
-                           "retry later", code="audit_unavailable") from exc
+            raise self._withheld("audit records could not be built", application_id,
+                                 exc) from exc
         tl.step("audited")
         answer["elapsed_ms"] = tl.elapsed_ms
         answer_text = dumps(answer)
@@ -263,8 +267,13 @@ class DecisionFlow:
             # this returns only once this decision and its records are durable.
             self.committer.submit(write)
         except Exception as exc:
-            log.error("audit write failed; decision withheld",
-                      extra={"application_id": application_id, "error_type": type(exc).__name__})
-            self.metrics.audit_failure()
-            raise ApiError(503, "the decision could not be recorded, so none was issued; "
-                           "retry later", code="audit_unavailable") from exc
+            raise self._withheld("audit write failed", application_id, exc) from exc
+        return answer_text
+
+    def _withheld(self, what: str, application_id: str, exc: Exception) -> ApiError:
+        """Log and count a decision that could not be recorded; return the 503 to raise."""
+        log.error(f"{what}; decision withheld",
+                  extra={"application_id": application_id, "error_type": type(exc).__name__})
+        self.metrics.audit_failure()
+        return ApiError(503, "the decision could not be recorded, so none was issued; "
+                        "retry later", code="audit_unavailable")

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from audit.canonical import canonical_json
-from service.db import dumps, idempotency_keys, loads, now_text, write_transaction
+from service.db import idempotency_keys, now_text, write_transaction
 from service.errors import ApiError
 
 _T = idempotency_keys
@@ -27,7 +27,7 @@ class Replay:
     """A stored answer to return instead of deciding again."""
 
     status: int
-    response: dict
+    response: str  # the stored answer, JSON text
 
 
 class IdempotencyKeys:
@@ -60,7 +60,7 @@ class IdempotencyKeys:
                 raise ApiError(409, "this Idempotency-Key was used with a different body",
                                fields={"Idempotency-Key": ["already used with another body"]})
             if row.state == "done":
-                return Replay(int(row.status_code), loads(row.response))
+                return Replay(int(row.status_code), row.response)
             if time.monotonic() > deadline:
                 raise ApiError(409, "a request with this Idempotency-Key is still in progress",
                                code="in_progress")
@@ -73,12 +73,11 @@ class IdempotencyKeys:
 
     @staticmethod
     def complete(conn: Connection, key_id: str, key: str, application_id: str, status: int,
-                 response: dict | str) -> None:
-        """Store the answer (a dict, or its JSON text), in the decision's own transaction."""
+                 response: str) -> None:
+        """Store the answer's JSON text, in the same transaction as the decision."""
         conn.execute(update(_T).where(_T.c.key_id == key_id, _T.c.idempotency_key == key)
                      .values(state="done", application_id=application_id, status_code=status,
-                             response=response if isinstance(response, str)
-                             else dumps(response)))
+                             response=response))
 
     def release(self, key_id: str, key: str) -> None:
         """Forget a claim whose request failed, so that a retry can decide."""

@@ -169,16 +169,12 @@ def deployment(request: pytest.FixtureRequest,
 
 @pytest.fixture(autouse=True)
 def _no_server_tracebacks(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test whose requests (or its fixtures') made a server log a traceback.
-
-    A test marked xfail for a known server bug is exempt: its traceback is the bug.
-    """
+    """Fail a test whose requests (or its fixtures') made a server log a traceback."""
     yield
     if "deployment" not in request.fixturenames:
         return
     found = request.getfixturevalue("deployment").unchecked_tracebacks()
-    if request.node.get_closest_marker("xfail") is None:
-        assert not found, "a server logged a traceback:\n" + "\n".join(found)
+    assert not found, "a server logged a traceback:\n" + "\n".join(found)
 
 
 # -- steps every test module takes -----------------------------------------------------------
