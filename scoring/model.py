@@ -74,6 +74,22 @@ class ModelArtifact:
         self._lock = threading.Lock()
         self.base_value = float(self._contribs(np.zeros((1, len(self.feature_names))))[0, -1])
 
+    @property
+    def trained_with_xgboost(self) -> str | None:
+        """Return the XGBoost version that trained this model, as its card records it."""
+        return self.card.get("libraries", {}).get("xgboost")
+
+    def runtime_note(self) -> str | None:
+        """Say when the running XGBoost is not the one that trained the model, else None."""
+        trained = self.trained_with_xgboost
+        if trained is None:
+            return (f"model {self.version}: its card does not record the XGBoost version that "
+                    f"trained it; running XGBoost {xgb.__version__}")
+        if trained != xgb.__version__:
+            return (f"model {self.version} was trained with XGBoost {trained}; running XGBoost "
+                    f"{xgb.__version__}, whose predictions may differ in the last digits")
+        return None
+
     def select(self, spec_matrix: np.ndarray) -> np.ndarray:
         """Take this model's columns, in its order, from a spec-ordered feature matrix."""
         m = np.asarray(spec_matrix, dtype=np.float64)

@@ -152,13 +152,22 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
                               "reference every contribution is measured from",
         "metrics": metrics,
         "model_sha256": file_sha256(model_path),
-        "libraries": {"xgboost": xgb.__version__, "python": platform.python_version()},
+        "libraries": training_libraries(),
         "training_seconds": round(time.perf_counter() - started, 1),
     }
     (out / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
                                    encoding="utf-8")
     progress(f"wrote {model_path} and card.json")
     return card
+
+
+def training_libraries() -> dict[str, str]:
+    """Return the versions that made a model: the ones its data and trees depend on."""
+    import scipy
+
+    return {"xgboost": xgb.__version__, "numpy": np.__version__, "pandas": pd.__version__,
+            "scipy": scipy.__version__, "python": platform.python_version(),
+            "machine": platform.machine()}
 
 
 class _Progress(xgb.callback.TrainingCallback):

@@ -90,7 +90,7 @@ class Replayer:
             for k in COMPARED if not _same(k, recorded[k], replayed[k])]
         return {"application_id": application_id, "match": not differences,
                 "recorded": recorded, "replayed": replayed, "differences": differences,
-                "note": None}
+                "note": model.runtime_note()}
 
 
 def _same(field: str, a: Any, b: Any) -> bool:

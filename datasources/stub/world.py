@@ -30,6 +30,16 @@ DRAWS = (
     "default", "latent2",
 )
 _IX = {name: i for i, name in enumerate(DRAWS)}
+# A record's missing text, as np.where's second branch: an object array holding None.
+ABSENT = np.array(None, dtype=object)
+
+# Every generated number is written at its natural precision: money to the fen (or coarser),
+# rates and shares to a fixed number of decimals, counts and months as integers, the true
+# probability of default to a millionth. numpy's exp and log take different SIMD kernels on
+# different CPUs (AVX-512 or not, x86-64 or aarch64) and differ there in the last bits;
+# rounding to a precision far coarser than those bits makes the world identical to the bit
+# on any machine with the same library versions, so a model reproduces from its card.
+PD_DECIMALS = 6
 
 
 def person_draws(national_ids: Sequence[str]) -> np.ndarray:
@@ -130,15 +140,15 @@ def generate(national_ids: Sequence[str]) -> dict[str, np.ndarray]:
     cols.update({
         "pf_has_account": has_pf,
         "pf_status": np.where(has_pf, np.array(("normal", "suspended", "closed"),
-                                               dtype=object)[pf_status], None),
-        "pf_employer_name": np.where(has_pf, employer, None),
-        "pf_employer_type": np.where(has_pf, etype_name, None),
+                                               dtype=object)[pf_status], ABSENT),
+        "pf_employer_name": np.where(has_pf, employer, ABSENT),
+        "pf_employer_type": np.where(has_pf, etype_name, ABSENT),
         "pf_monthly_base": np.where(has_pf, np.round(pf_base, 2), np.nan),
         "pf_contribution_rate": np.where(has_pf, pf_rate, np.nan),
         "pf_months_total": np.where(has_pf, pf_total, 0),
         "pf_months_continuous": np.where(has_pf, pf_cont, 0),
         "pf_balance": np.where(has_pf, pf_balance, 0.0),
-        "pf_last_paid_month": np.where(has_pf, pf_last, None),
+        "pf_last_paid_month": np.where(has_pf, pf_last, ABSENT),
         "pf_withdrawals_12m": np.where(has_pf, pf_withdrawals, 0),
         "pf_loan_balance": np.where(has_pf, pf_loan, 0.0),
     })
@@ -159,11 +169,11 @@ def generate(national_ids: Sequence[str]) -> dict[str, np.ndarray]:
         "ss_contribution_base": np.where(enrolled, np.round(ss_base, 2), np.nan),
         "ss_months_total": np.where(enrolled, ss_total, 0),
         "ss_months_continuous": np.where(enrolled, ss_cont, 0),
-        "ss_employer_name": np.where(enrolled, ss_employer, None),
+        "ss_employer_name": np.where(enrolled, ss_employer, ABSENT),
         "ss_employer_changes_24m": np.where(enrolled, ss_changes, 0),
-        "ss_city": np.where(enrolled, city, None),
+        "ss_city": np.where(enrolled, city, ABSENT),
         "ss_medical_insured": enrolled | (d["ss_medical"] < 0.5),
-        "ss_last_paid_month": np.where(enrolled, _month_back(np.ones(n, dtype=int)), None),
+        "ss_last_paid_month": np.where(enrolled, _month_back(np.ones(n, dtype=int)), ABSENT),
     })
 
     # Individual income tax.
@@ -269,7 +279,10 @@ def generate(national_ids: Sequence[str]) -> dict[str, np.ndarray]:
              + r["lawsuits"] * np.minimum(cols["court_lawsuits_5y"], 4)
              + r["overdue_now"] * overdue_now + r["bad_debt"] * bad_debt
              + r["latent_sigma"] * _normal(d["latent"]))
-    true_pd = 1 / (1 + np.exp(-logit))
+    # Rounded like every other quantity, so that the world does not depend on the SIMD
+    # kernel numpy picks for exp and log on this CPU; the outcome is drawn from the value
+    # that is written down.
+    true_pd = np.round(1 / (1 + np.exp(-logit)), PD_DECIMALS)
     cols["true_pd"] = true_pd
     cols["defaulted"] = (d["default"] < true_pd).astype(np.int64)
     return cols

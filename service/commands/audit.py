@@ -48,7 +48,7 @@ def _open_store(settings: Settings) -> Iterator[AuditStore]:
     try:
         yield store
     except SQLAlchemyError as exc:
-        detail = str(exc.orig if getattr(exc, "orig", None) else exc)
+        detail = str(getattr(exc, "orig", None) or exc)
         first_line = (detail.splitlines() or ["no detail"])[0]
         raise click.ClickException(
             f"the audit trail in {store!r} cannot be read or written: {first_line}"
@@ -239,5 +239,7 @@ def replay(application_id: str, as_json: bool) -> None:
         for diff in result["differences"]:
             click.echo(f"{application_id}: {diff['field']} recorded {diff['recorded']!r}, "
                        f"replayed {diff['replayed']!r}")
+    if not as_json and result["note"]:
+        click.echo(f"{application_id}: note: {result['note']}", err=True)
     if not result["match"]:
         raise SystemExit(1)

@@ -208,3 +208,32 @@ def test_the_command_line_replays_a_decision(client, people, sqlite_url, monkeyp
     assert json.loads(result.output)["match"] is True
     result = CliRunner().invoke(main, ["audit", "replay", "a_missing"])
     assert result.exit_code != 0 and "no decision is recorded" in result.output
+
+
+def test_replay_says_when_the_running_xgboost_did_not_train_the_model(make_client, sqlite_url,
+                                                                       tmp_path, people):
+    import shutil
+
+    import xgboost
+
+    from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR
+
+    models = tmp_path / "models"
+    shutil.copytree(MODELS_DIR / DEFAULT_MODEL_VERSION, models / DEFAULT_MODEL_VERSION)
+    card_path = models / DEFAULT_MODEL_VERSION / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    assert card["libraries"]["xgboost"] == xgboost.__version__
+    client = make_client(sqlite_url, models_dir=models)
+    aid = client.apply(people[5]).get_json()["application_id"]
+    body = client.post(f"/v1/audit/replay/{aid}", None, who="auditor").get_json()
+    assert body["match"] is True and body["note"] is None
+
+    # Another folder: a model directory is loaded once per process.
+    elsewhere = tmp_path / "kept"
+    shutil.copytree(models, elsewhere)
+    card["libraries"]["xgboost"] = "1.7.6"
+    (elsewhere / DEFAULT_MODEL_VERSION / "card.json").write_text(json.dumps(card), "utf-8")
+    older = make_client(sqlite_url, models_dir=elsewhere)
+    body = older.post(f"/v1/audit/replay/{aid}", None, who="auditor").get_json()
+    assert body["match"] is True
+    assert f"trained with XGBoost 1.7.6; running XGBoost {xgboost.__version__}" in body["note"]

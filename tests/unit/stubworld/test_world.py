@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from datasources.records import RECORD_TYPES
-from datasources.stub.world import generate, population_ids, records_at
+from datasources.stub.world import (
+    DRAWS,
+    PD_DECIMALS,
+    generate,
+    person_draws,
+    population_ids,
+    records_at,
+)
+from scoring.train import frame_digest
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +107,62 @@ def test_true_risk_is_non_linear_in_debt_and_utilisation(world):
     interaction = (mean(high_dti & high_util) - mean(high_dti & ~high_util)
                    - mean(~high_dti & high_util) + mean(~high_dti & ~high_util))
     assert interaction > 0.1
+
+
+# The decimals each float column is written with (money to the fen or coarser).
+NATURAL_DECIMALS = {
+    "pf_monthly_base": 2, "pf_contribution_rate": 2, "pf_balance": 2, "pf_loan_balance": -2,
+    "ss_contribution_base": 2, "tax_annual_income_last_year": 2,
+    "tax_monthly_salary_avg_12m": 2, "tax_tax_paid_12m": 2, "tax_business_income_12m": 2,
+    "cr_card_limit_total": -2, "cr_card_utilization": 4, "cr_loan_balance": 2,
+    "cr_monthly_debt_payment": 2, "court_enforcement_amount": -2, "amount": -3,
+    "true_pd": PD_DECIMALS,
+}
+
+
+def test_every_number_is_written_at_its_natural_precision(world):
+    floats = {name for name in world.columns if world[name].dtype.kind == "f"}
+    assert floats == set(NATURAL_DECIMALS), "a new float column needs its precision"
+    for name, decimals in NATURAL_DECIMALS.items():
+        values = world[name].to_numpy()
+        np.testing.assert_array_equal(values, np.round(values, decimals), err_msg=name)
+
+
+def test_the_outcome_is_drawn_from_the_written_probability():
+    ids = population_ids(5_000, 4)
+    cols = generate(ids)
+    draw = person_draws(ids)[:, DRAWS.index("default")]
+    np.testing.assert_array_equal(cols["defaulted"], (draw < cols["true_pd"]).astype(np.int64))
+
+
+_DIGEST_SCRIPT = """
+import json, sys
+import pandas as pd
+from datasources.stub.world import generate, population_ids
+from scoring.train import frame_digest
+from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+print(json.dumps({"digest": frame_digest(pd.DataFrame(generate(population_ids(20_000, 3)))),
+                  "dispatch": [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]}))
+"""
+
+
+def _world_digest(disabled: str | None) -> dict:
+    env = dict(os.environ)
+    env.pop("NPY_DISABLE_CPU_FEATURES", None)
+    if disabled:
+        env["NPY_DISABLE_CPU_FEATURES"] = disabled
+    done = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT], env=env, check=True,
+                          capture_output=True, text=True, timeout=240)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_the_world_is_the_same_to_the_bit_whichever_simd_kernels_numpy_runs():
+    # numpy picks exp/log kernels by CPU (AVX2, AVX-512 on x86-64); switching off every
+    # kernel it would dispatch to here gives the baseline ones, as on an older CPU.
+    best = _world_digest(None)
+    baseline = _world_digest(" ".join(best["dispatch"]) or None)
+    assert baseline["dispatch"] == []
+    assert baseline["digest"] == best["digest"]
+    here = frame_digest(pd.DataFrame(generate(population_ids(20_000, 3))))
+    assert here == best["digest"]
