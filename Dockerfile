@@ -4,8 +4,8 @@
 #   docker build -t flashloan .
 #   docker run --rm -p 8000:8000 --env-file flashloan.env flashloan
 #
-# Two stages: the builder makes the project's wheel and installs it with its dependencies into
-# /opt/venv; the runtime image gets that venv only (no build tools, no source tree, no pip
+# Two stages: the builder installs the locked dependencies into /opt/venv, then the project's
+# wheel; the runtime image gets that venv only (no build tools, no source tree, no pip
 # cache) and runs as an unprivileged user. See docs/deployment.md.
 
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -16,13 +16,18 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# Exactly the locked versions, checked against their hashes: the build backend for this
+# stage's Python, the runtime set for the service's venv (see `make lock`).
+COPY requirements/build.txt requirements/runtime.txt ./requirements/
+RUN python -m pip install --require-hashes -r requirements/build.txt \
+ && /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY scoring ./scoring
 COPY datasources ./datasources
 COPY audit ./audit
-RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
- && /opt/venv/bin/pip install /wheels/flashloan-*.whl
+RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install --no-deps /wheels/flashloan-*.whl
 # XGBoost 3 depends on NVIDIA's NCCL (~470 MB) for multi-GPU work. It is loaded on demand only,
 # never on the CPU inference path, so the image goes without it.
 RUN /opt/venv/bin/pip uninstall --yes nvidia-nccl-cu12

@@ -148,6 +148,7 @@ def _normalise_other(obj: Any) -> Any:
         # Trailing zeros are stripped by hand: Decimal.normalize() would also round to the
         # context's precision and change the value.
         sign, digits, exponent = obj.as_tuple()
+        assert isinstance(exponent, int)  # only NaN and infinities have a letter here
         while digits[-1] == 0:
             digits, exponent = digits[:-1], exponent + 1
         return format(Decimal((sign, digits, exponent)), "f")

@@ -108,8 +108,10 @@ def _sqlite_begin(conn: Connection) -> None:
     # machinery would cost more than the BEGIN itself. A failure (a database locked past
     # the busy timeout) is raised as SQLAlchemy would have raised it.
     dbapi_error = conn.dialect.loaded_dbapi.Error
+    driver = conn.connection.dbapi_connection
+    assert driver is not None  # None only once the connection is closed or invalidated
     try:
-        conn.connection.dbapi_connection.execute(statement)
+        driver.execute(statement)
     except dbapi_error as exc:
         raise DBAPIError.instance(statement, None, exc, dbapi_error,
                                   dialect=conn.dialect) from exc
@@ -192,14 +194,15 @@ def _turn_file(database: str) -> str | None:
     return str(Path(database).expanduser().resolve()) + "-writer-turn"
 
 
-def lock_chain(conn: Connection) -> None:
+def lock_chain(conn: Connection, *, timeout_s: float = BUSY_TIMEOUT_S) -> None:
     """Hold the chain lock until the current transaction ends (PostgreSQL; SQLite holds it).
 
-    A writer waits at most ``BUSY_TIMEOUT_S`` for it on either database, then fails: a
-    stalled chain withholds decisions rather than queueing them without end.
+    A writer waits at most ``BUSY_TIMEOUT_S`` for it on either database (``timeout_s`` on
+    PostgreSQL when given), then fails: a stalled chain withholds decisions rather than
+    queueing them without end.
     """
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(BUSY_TIMEOUT_S * 1000)}ms'")
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(1, int(timeout_s * 1000))}ms'")
     _advisory_lock(conn, _CHAIN_LOCK)
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "AuditPage",
     "AuditQuery",
     "AuditRecord",
+    "DocumentCheck",
     "PurgeResult",
     "VerifyResult",
     "compute_record_hash",
@@ -154,14 +155,54 @@ class AuditPage:
 class VerifyResult:
     """The outcome of walking the chain.
 
-    ``reason`` is a machine-friendly code (``payload_altered``, ``record_altered``, ``gap``,
-    ``reordered``, ``fork``, ``truncated``, ``checkpoint_mismatch``, ``checkpoint_invalid``)
-    and ``message`` says the same for a person.
+    ``reason`` is a machine-friendly code (``payload_altered``, ``payload_erased``,
+    ``record_altered``, ``gap``, ``reordered``, ``fork``, ``truncated``, ``records_missing``,
+    ``checkpoint_mismatch``, ``checkpoint_invalid``) and ``message`` says the same for a
+    person. When a checkpoint fails, ``checkpoint_failed`` is the seq of the first that does
+    and ``checkpoint_held`` that of the last one before it that still holds (None: none
+    does); ``first_bad_seq`` is then the first record no holding checkpoint vouches for.
     """
 
     ok: bool
     checked: int
     first_bad_seq: int | None = None
+    reason: str | None = None
+    message: str = ""
+    checkpoint_held: int | None = None
+    checkpoint_failed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as JSON-ready values."""
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_bad_seq": self.first_bad_seq,
+            "reason": self.reason,
+            "message": self.message,
+            "checkpoint_held": self.checkpoint_held,
+            "checkpoint_failed": self.checkpoint_failed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentCheck:
+    """The outcome of checking documents kept outside the log against the hashes it records.
+
+    ``checked`` documents were compared with the hash of their latest record that states one;
+    ``unhashed`` have records but none states a hash (made before hashes were recorded) and
+    ``purged`` have their latest such record purged: neither can be checked. ``failed``
+    counts documents whose text does not hash to the recorded value (``altered``) or that no
+    record belongs to (``unrecorded``); the first of them is named by ``application_id``,
+    ``reason`` and, for ``altered``, the ``seq`` of the record it fails.
+    """
+
+    ok: bool
+    checked: int
+    unhashed: int = 0
+    purged: int = 0
+    failed: int = 0
+    application_id: str | None = None
+    seq: int | None = None
     reason: str | None = None
     message: str = ""
 
@@ -170,7 +211,11 @@ class VerifyResult:
         return {
             "ok": self.ok,
             "checked": self.checked,
-            "first_bad_seq": self.first_bad_seq,
+            "unhashed": self.unhashed,
+            "purged": self.purged,
+            "failed": self.failed,
+            "application_id": self.application_id,
+            "seq": self.seq,
             "reason": self.reason,
             "message": self.message,
         }

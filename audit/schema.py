@@ -1,14 +1,35 @@
 """SQLAlchemy Core tables of the audit trail, as the latest migration leaves them.
 
-The DDL itself lives in :mod:`audit.migrations`; these objects only build queries. A test
-compares both so that they cannot drift apart.
+These objects build queries; the schema itself is changed only by the Alembic revisions
+under ``service/migrations/versions/`` (``flashloan db upgrade``). They declare every column,
+constraint and index, so that a test can compare them with a migrated database and the two
+cannot drift apart.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
-__all__ = ["CHAINED_COLUMNS", "INDEX_COLUMNS", "audit_reason_codes", "audit_records", "metadata"]
+__all__ = [
+    "CHAINED_COLUMNS",
+    "INDEX_COLUMNS",
+    "audit_checkpoints",
+    "audit_reason_codes",
+    "audit_records",
+    "metadata",
+]
 
 metadata = MetaData()
 
@@ -25,19 +46,50 @@ audit_records = Table(
     Column("actor", String(128)),
     Column("payload", Text),
     Column("payload_hash", String(64), nullable=False),
-    Column("prev_hash", String(64), nullable=False, unique=True),
-    Column("record_hash", String(64), nullable=False, unique=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("record_hash", String(64), nullable=False),
     # Index data copied from the payload at append time; not part of any hash.
     Column("subject", String(64)),
     Column("outcome", String(32)),
     Column("model_version", String(64)),
+    CheckConstraint("seq >= 1", name="ck_audit_records_seq"),
+    UniqueConstraint("prev_hash", name="uq_audit_records_prev_hash"),
+    UniqueConstraint("record_hash", name="uq_audit_records_record_hash"),
+    Index("ix_audit_records_recorded_at", "recorded_at"),
+    Index("ix_audit_records_kind", "kind", "seq"),
 )
+
+# Keyset pagination filters on one column and orders by seq, hence (column, seq); columns
+# that most records leave empty get partial indexes.
+for _column in ("application_id", "actor", "subject", "outcome", "model_version"):
+    _present = audit_records.c[_column].is_not(None)
+    Index(
+        f"ix_audit_records_{_column}",
+        audit_records.c[_column],
+        audit_records.c.seq,
+        sqlite_where=_present,
+        postgresql_where=_present,
+    )
 
 audit_reason_codes = Table(
     "audit_reason_codes",
     metadata,
-    Column("seq", _SEQ, ForeignKey("audit_records.seq"), primary_key=True),
+    Column("seq", _SEQ, ForeignKey("audit_records.seq"), primary_key=True, autoincrement=False),
     Column("code", String(64), primary_key=True),
+    Index("ix_audit_reason_codes_code", "code", "seq"),
+    sqlite_with_rowid=False,
+)
+
+# The ledger of the checkpoints the service took: which worker takes the next one, and when,
+# is decided here, under the chain lock. The signed files kept apart remain the evidence.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=False),
+    Column("record_hash", String(64), nullable=False),
+    Column("time", String(27), nullable=False),
+    Column("public_key", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
 )
 
 CHAINED_COLUMNS = (

@@ -1,13 +1,15 @@
 """The audit store: append to, read, verify, export and purge one hash chain.
 
-``AuditStore.from_url`` runs on a SQLite file (the default, under ``var/``) or PostgreSQL.
-All writes go through :meth:`AuditStore.writer`, one transaction holding the chain lock; the
+``AuditStore.from_url`` runs on a SQLite file (the default, under ``var/``) or PostgreSQL whose
+schema is already in place: the store never changes the schema (the service's
+``flashloan db upgrade`` does, with the migration lock of :mod:`audit.engine`). All writes go
+through :meth:`AuditStore.writer`, one transaction holding the chain lock; the
 only statement that changes a stored row is the retention purge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -15,16 +17,26 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 
 from audit.engine import create_audit_engine, lock_chain, prepare_engine, write_mode, writer_turn
+from audit.errors import CommitOutcomeUnknown
 from audit.export import export_lines
-from audit.migrations import apply_migrations
 from audit.queries import batches, decode_cursor, encode_cursor, record_from_row, select_records
-from audit.records import GENESIS_HASH, MAX_SEQ, AuditPage, AuditQuery, AuditRecord, PurgeResult
+from audit.records import (
+    GENESIS_HASH,
+    MAX_SEQ,
+    AuditPage,
+    AuditQuery,
+    AuditRecord,
+    DocumentCheck,
+    PurgeResult,
+)
 from audit.retention import purge_payloads
 from audit.schema import CHAINED_COLUMNS, audit_records
 from audit.verification import verify_chain
 from audit.writer import ChainWriter
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from audit.checkpoints import Checkpoint
     from audit.records import VerifyResult
 
@@ -60,17 +72,14 @@ class AuditStore:
         self._clock = clock
 
     @classmethod
-    def from_url(cls, url: str, *, create: bool = True, **options: Any) -> AuditStore:
-        """Open the store at a database URL and, unless ``create`` is False, migrate it."""
+    def from_url(cls, url: str, **options: Any) -> AuditStore:
+        """Open the store at a database URL; its schema must be in place already."""
         engine = create_audit_engine(url)
-        store = cls(engine, **options)
-        if create:
-            try:
-                store.create_schema()
-            except BaseException:
-                engine.dispose()
-                raise
-        return store
+        try:
+            return cls(engine, **options)
+        except BaseException:
+            engine.dispose()
+            raise
 
     def __repr__(self) -> str:
         return f"AuditStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -84,10 +93,6 @@ class AuditStore:
         """Return the store's current time (UTC)."""
         return self._clock()
 
-    def create_schema(self) -> list[int]:
-        """Create or upgrade the tables; safe to call from many workers at once."""
-        return apply_migrations(self._engine)
-
     def dispose(self) -> None:
         """Close every pooled connection."""
         self._engine.dispose()
@@ -96,14 +101,23 @@ class AuditStore:
 
     @contextmanager
     def writer(self) -> Iterator[ChainWriter]:
-        """Open a write transaction holding the chain lock; commit on exit, roll back on error."""
+        """Open a write transaction holding the chain lock; commit on exit, roll back on error.
+
+        An error raised by the COMMIT itself (the connection lost during it, say) leaves the
+        outcome unknown — the server may have made it durable — and is raised as
+        :class:`CommitOutcomeUnknown`; any error before it means nothing was written.
+        """
         with writer_turn(self._engine), self._engine.connect() as conn:
             write_mode(conn)
-            with conn.begin():
+            with conn.begin() as transaction:
                 lock_chain(conn)
                 head = conn.execute(_HEAD).first()
                 seq, record_hash = head if head is not None else (0, GENESIS_HASH)
                 yield ChainWriter(conn, int(seq), record_hash, self._clock)
+                try:
+                    transaction.commit()
+                except Exception as exc:
+                    raise CommitOutcomeUnknown.from_commit_error(exc) from exc
 
     def append(self, kind: str, payload: Mapping[str, Any], **fields: Any) -> AuditRecord:
         """Append one record in a transaction of its own and return it."""
@@ -169,6 +183,8 @@ class AuditStore:
 
         ``checkpoints`` must each still be extended by the chain: their signatures must hold
         (under ``public_key`` when given) and the record at their seq must carry their hash.
+        A range given that holds no record (``end_seq`` before ``start_seq``, or
+        ``start_seq`` past the head) raises :class:`~audit.errors.InvalidRange`.
         """
         for name, value in (("start_seq", start_seq), ("end_seq", end_seq)):
             if value is not None and (
@@ -183,6 +199,45 @@ class AuditStore:
             checkpoints=checkpoints,
             public_key=public_key,
         )
+
+    def check_documents(
+        self, documents: Iterable[tuple[str, str]], *, field: str, what: str = "document"
+    ) -> DocumentCheck:
+        """Check ``(application_id, text)`` pairs against the SHA-256 under ``field`` in the
+        latest record of each application that states one (see :mod:`audit.documents`)."""
+        from audit.documents import check_documents
+
+        return check_documents(self._engine, documents, field=field, what=what,
+                               batch_size=self.batch_size)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint_due(
+        self, *, every_records: int | None = None, every_s: float | None = None
+    ) -> bool:
+        """Return whether a checkpoint is due, without taking any lock."""
+        from audit.ledger import checkpoint_due
+
+        return checkpoint_due(self._engine, self.now(), every_records=every_records,
+                              every_s=every_s)
+
+    def take_checkpoint(
+        self,
+        key: Ed25519PrivateKey,
+        *,
+        every_records: int | None = None,
+        every_s: float | None = None,
+    ) -> Checkpoint | None:
+        """Sign the head into the checkpoint ledger if one is due (once, whoever else asks)."""
+        from audit.ledger import take_checkpoint
+
+        return take_checkpoint(self, key, every_records=every_records, every_s=every_s)
+
+    def recorded_checkpoints(self) -> list[Checkpoint]:
+        """Return the checkpoints in the ledger, by seq."""
+        from audit.ledger import recorded_checkpoints
+
+        return recorded_checkpoints(self._engine)
 
     # -- retention -------------------------------------------------------------------------
 

@@ -61,6 +61,11 @@ class ChainWriter:
         """The seq of the last record of the chain as this transaction sees it (0 if none)."""
         return self._seq
 
+    @property
+    def head_hash(self) -> str:
+        """The record hash of that last record (the genesis value if there is none)."""
+        return self._hash
+
     def append(
         self,
         kind: str,

@@ -47,7 +47,7 @@ def hwm_kib():
 from audit.records import AuditQuery
 from audit.store import AuditStore
 url, op, end = sys.argv[1], sys.argv[2], int(sys.argv[3])
-store = AuditStore.from_url(url, create=False)
+store = AuditStore.from_url(url)
 before = hwm_kib()
 started = time.perf_counter()
 if op == "verify":
@@ -150,8 +150,9 @@ def _appender(url: str, worker: int, count: int, barrier: Any, results: Any) -> 
 
 def _append_throughput(name: str, url: str, processes: int, appends: int) -> str:
     from audit.store import AuditStore
+    from service.migrations import upgrade
 
-    AuditStore.from_url(url).dispose()
+    upgrade(url)
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(processes), context.Queue()
     workers = [
@@ -164,7 +165,7 @@ def _append_throughput(name: str, url: str, processes: int, appends: int) -> str
     for process in workers:
         process.join()
     seconds = max(end for _, end in spans) - min(start for start, _ in spans)
-    store = AuditStore.from_url(url, create=False)
+    store = AuditStore.from_url(url)
     try:
         seqs = [record.seq for record in store.iter_records()]
         verified = store.verify()
@@ -180,7 +181,9 @@ def _append_throughput(name: str, url: str, processes: int, appends: int) -> str
 
 def _long_chain(name: str, url: str, size: int) -> list[str]:
     from audit.store import AuditStore
+    from service.migrations import upgrade
 
+    upgrade(url)
     store = AuditStore.from_url(url)
     try:
         started = time.perf_counter()

@@ -51,8 +51,10 @@ def in_process_app(**settings):
     """An app on a fresh SQLite file, a channel key and its test client."""
     from service.app import create_app
     from service.auth import create_key
+    from service.migrations import upgrade
 
     folder = Path(tempfile.mkdtemp(prefix="flashloan-bench-"))
+    upgrade(f"sqlite:///{folder / 'bench.db'}")
     app = create_app({"database_url": f"sqlite:///{folder / 'bench.db'}", "env": "test",
                       "var_dir": folder, "rate_limit": "1000000/minute", **settings})
     key = create_key(app.extensions["flashloan"].store.engine, "channel", "bench")

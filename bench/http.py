@@ -62,7 +62,10 @@ def wrk(url: str, script: Path, seconds: int) -> dict:
 
 
 def _service_run(database_url: str, seconds: int, people: int) -> dict:
+    from service.migrations import upgrade
+
     folder = Path(tempfile.mkdtemp(prefix="flashloan-bench-"))
+    upgrade(database_url)
     port = free_port()
     env = {"FLASHLOAN_VAR_DIR": str(folder), "FLASHLOAN_DATABASE_URL": database_url,
            "FLASHLOAN_RATE_LIMIT": "100000000/minute", "FLASHLOAN_ENV": "development"}

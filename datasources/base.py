@@ -65,4 +65,4 @@ def check_scope(scope: object) -> str:
     """Return ``scope`` if it names a source, else raise ValueError."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got {scope!r}")
-    return scope  # type: ignore[return-value]
+    return scope

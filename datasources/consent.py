@@ -128,7 +128,9 @@ class Consent:
         if self._digest is None:
             terms = {name: value for name, value in self.to_dict().items()
                      if name in _DIGEST_FIELDS}
-            object.__setattr__(self, "_digest", hashlib.sha256(canonical_json(terms)).hexdigest())
+            digest = hashlib.sha256(canonical_json(terms)).hexdigest()
+            object.__setattr__(self, "_digest", digest)
+            return digest
         return self._digest
 
     def _values(self) -> dict[str, Any]:

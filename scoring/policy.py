@@ -173,6 +173,11 @@ class Policy:
             rules_fired=rules_fired,
         )
 
+    @property
+    def amount_range(self) -> tuple[float, float]:
+        """The smallest and largest amount (CNY) an applicant may ask for: the line range."""
+        return self.min_line, min(self.max_line, REGULATORY_MAX_LINE)
+
     def _offered(self, term: np.ndarray) -> np.ndarray:
         """Return which terms (months) the product offers."""
         return (term[:, None] == self._terms_array).any(axis=1)

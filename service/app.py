@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
 from service.errors import ApiError, register_error_handlers
-from service.limits import limiter
+from service.limits import RateLimits, install_limit_headers
 from service.logs import configure_logging, install_request_ids
 from service.schemas import ErrorSchema
 from service.settings import Settings
@@ -22,15 +23,39 @@ from service.wiring import Wiring, install
 log = logging.getLogger("flashloan.app")
 
 
+class _JsonProvider(DefaultJSONProvider):
+    """Flask's JSON in the order built and with Chinese text as written."""
+
+    sort_keys = False
+    ensure_ascii = False
+
+
 class FlashloanApi(Api):
-    """flask-smorest's Api, documenting our one error envelope."""
+    """flask-smorest's Api, documenting our one error envelope.
+
+    Each operation lists every error status it may answer (the views' Blueprint derives
+    them), so there is no catch-all ``default`` response; each status's shared response says
+    what it means and which headers come with it.
+    """
 
     ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        from service.errors import MEANINGS
+        from service.views.blueprint import error_response, response_name
+
+        # Registered lazily, as flask-smorest registers its own under the same names: only
+        # those some operation refers to appear in the document.
+        for status in MEANINGS:
+            self.spec.components.response(response_name(status), error_response(status),
+                                          lazy=True)
 
 
 def build_wiring(settings: Settings) -> Wiring:
     """Build everything a worker needs, once: store, keys, sources, gatherer, model, flow."""
-    from audit import AuditStore, Pseudonymiser
+    from audit import AuditStore, Pseudonymiser, load_signing_key
     from datasources.consent import ConsentGate
     from datasources.factory import build_sources
     from datasources.gather import Gatherer
@@ -39,18 +64,26 @@ def build_wiring(settings: Settings) -> Wiring:
     from scoring.policy import load_policy
     from service.applications import ApplicationBook
     from service.auth import KeyRing
+    from service.checkpointer import Checkpointer
     from service.committer import GroupCommitter
     from service.consents import ConsentBook
-    from service.db import migrate
     from service.flow import DecisionFlow
     from service.idempotency import IdempotencyKeys
     from service.metrics import Metrics
+    from service.migrations import require_head
     from service.replay import Replayer
     from service.reviews import ReviewDesk
+    from service.verification import checkpoint_folder
 
     store = AuditStore.from_url(settings.database_url)
-    migrate(store.engine)
+    try:
+        # Workers never change the schema: one not at head is refused, naming the command.
+        require_head(store.engine)
+    except BaseException:
+        store.dispose()
+        raise
     pseudonymiser = Pseudonymiser(settings.pii_key)
+    limits = RateLimits.from_settings(settings)
     consents = ConsentBook(store, pseudonymiser)
     metrics = Metrics()
     sources = build_sources(settings.sources, sources_url=settings.sources_url,
@@ -63,15 +96,23 @@ def build_wiring(settings: Settings) -> Wiring:
                             load_policy(settings.policy))
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
                         gatherer=gatherer, engine=engine,
-                        idempotency=IdempotencyKeys(store.engine,
-                                                    wait_s=settings.deadline_s + 20),
-                        metrics=metrics, committer=GroupCommitter(store))
+                        idempotency=IdempotencyKeys(
+                            store.engine, expiry_s=settings.idempotency_expiry_s,
+                            retention_s=settings.idempotency_retention_h * 3600,
+                            wait_s=settings.deadline_s + 20),
+                        metrics=metrics,
+                        committer=GroupCommitter(store, timeout_s=settings.commit_timeout_s))
     replayer = Replayer(store, settings.model_search)
+    checkpointer = Checkpointer(
+        store, load_signing_key(settings.signing_key, settings.var_dir, settings.is_production),
+        checkpoint_folder(settings), every_records=settings.checkpoint_every_records,
+        every_s=settings.checkpoint_every_s)
     return Wiring(settings=settings, store=store, pseudonymiser=pseudonymiser,
-                  keys=KeyRing(store.engine), consents=consents, sources=sources,
+                  keys=KeyRing(store.engine, limits, ttl_s=settings.key_cache_s),
+                  limits=limits, consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
                   replayer=replayer, reviews=ReviewDesk(store, replayer),
-                  applications=ApplicationBook(store.engine))
+                  applications=ApplicationBook(store.engine), checkpointer=checkpointer)
 
 
 def warm_up(wired: Wiring) -> None:
@@ -99,9 +140,6 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        FLASHLOAN_RATE_LIMIT=settings.rate_limit,
-        RATELIMIT_STORAGE_URI=settings.redis_url or "flashloan-memory://",
-        RATELIMIT_HEADERS_ENABLED=True,
         JSON_SORT_KEYS=False,
     )
     # The console's session cookie is signed with a key derived from the PII secret, so a
@@ -111,22 +149,31 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_SECURE=settings.is_production,
                       SESSION_COOKIE_NAME="flashloan_console")
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = _JsonProvider(app)
     wired = build_wiring(settings)
     install(app, wired)
+    wired.checkpointer.start()
     warm_up(wired)
-    limiter.init_app(app)
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
 
-    api = FlashloanApi(app, spec_kwargs={
-        "info": {"description": "Instant-credit decisioning: consents, applications, "
-                                "explanations, notices and model cards."},
-    })
+        # The client's address is the one the trusted proxies forwarded: the rate limits
+        # count failed authentications per client, not per proxy.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0, x_port=0,
+            x_prefix=0)
+    install_limit_headers(app)
+
+    from service.views.docs import API_DESCRIPTION
+    from service.views.keys import cache_lifetime_note
+
+    description = f"{API_DESCRIPTION}\n\n{cache_lifetime_note(settings.key_cache_s)}"
+    api = FlashloanApi(app, spec_kwargs={"info": {"description": description}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
-    from service.views import applications, audit, consents, health, models, reviews
+    from service.views import applications, audit, consents, health, keys, models, reviews
 
-    for module in (consents, applications, reviews, models, audit, health):
+    for module in (consents, applications, reviews, models, audit, keys, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     install_request_ids(app)

@@ -1,27 +1,36 @@
-"""Bearer API keys: stored hashed, one role each; a decorator that authenticates and authorises."""
+"""Bearer API keys: one role each; a decorator that authenticates, counts and authorises.
+
+Each worker remembers the keys it looked up for ``FLASHLOAN_KEY_CACHE_S`` seconds, unknown key
+ids included, so a revoked key is refused by every worker at most that long after its
+revocation (at once by the worker that revoked it).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import g, request
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
-from service.db import api_keys, now_text, write_transaction
-from service.errors import ApiError
-from service.limits import per_key
+from service.db import api_keys
+from service.errors import ApiError, may_answer
+from service.keys import KEY_ID_LENGTH, KEY_PREFIX, ROLES, count_keys, create_key, hash_secret
+from service.limits import RateLimits, client_address
 
-ROLES = ("channel", "risk_officer", "auditor", "admin")
-KEY_PREFIX = "fl"
-_CACHE_TTL_S = 30.0
+__all__ = ["KEY_PREFIX", "ROLES", "KeyRing", "Principal", "count_keys", "create_key", "current",
+           "document_roles", "requires"]
+
+DEFAULT_CACHE_S = 30.0
+# Keys each worker remembers, found and unknown alike; the oldest are forgotten first.
+CACHE_CAPACITY = 4096
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="flashloan"'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,68 +47,114 @@ class Principal:
         return f"{self.role}:{self.key_id}"
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+@dataclass(frozen=True, slots=True)
+class _StoredKey:
+    key_id: str
+    name: str
+    role: str
+    secret_hash: str
+    revoked: bool
 
 
-def create_key(engine: Engine, role: str, name: str) -> str:
-    """Create an API key and return it; only its hash is stored."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise ValueError(f"name must be 1 to 100 characters; got {len(name)}")
-    key_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
-    with write_transaction(engine) as conn:
-        conn.execute(insert(api_keys).values(key_id=key_id, name=name, role=role,
-                                             secret_hash=_hash(secret), created_at=now_text()))
-    return f"{KEY_PREFIX}_{key_id}_{secret}"
+class _Expiring:
+    """A bounded map whose entries live ``ttl_s`` seconds; the oldest go first when full."""
 
+    def __init__(self, ttl_s: float, capacity: int) -> None:
+        self.ttl_s = ttl_s
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[float, _StoredKey | None]] = OrderedDict()
 
-def count_keys(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return len(conn.execute(select(api_keys.c.key_id).limit(1)).all())
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key_id: str, now: float) -> tuple[bool, _StoredKey | None]:
+        hit = self._entries.get(key_id)
+        if hit is None:
+            return False, None
+        if now - hit[0] >= self.ttl_s:
+            del self._entries[key_id]
+            return False, None
+        return True, hit[1]
+
+    def put(self, key_id: str, value: _StoredKey | None, now: float) -> None:
+        if self.ttl_s <= 0:
+            return
+        self._entries[key_id] = (now, value)
+        self._entries.move_to_end(key_id)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def pop(self, key_id: str) -> None:
+        self._entries.pop(key_id, None)
 
 
 class KeyRing:
-    """Checks presented keys against the database, caching lookups briefly per worker."""
+    """Checks presented keys against the database, remembering lookups briefly per worker.
 
-    def __init__(self, engine: Engine, ttl_s: float = _CACHE_TTL_S) -> None:
+    Keys found and key ids not found are remembered apart, each map bounded, so a flood of
+    made-up ids never pushes the real keys out. Failed authentications count against the
+    client's address; past the limit, keys this worker does not remember are refused before
+    any lookup.
+    """
+
+    def __init__(self, engine: Engine, limits: RateLimits, ttl_s: float = DEFAULT_CACHE_S,
+                 capacity: int = CACHE_CAPACITY) -> None:
         self.engine = engine
+        self.limits = limits
         self.ttl_s = ttl_s
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self._known = _Expiring(ttl_s, capacity)
+        self._unknown = _Expiring(ttl_s, capacity)
         self._lock = threading.Lock()
 
-    def _row(self, key_id: str):
+    def __len__(self) -> int:
+        return len(self._known) + len(self._unknown)
+
+    def forget(self, key_id: str) -> None:
+        """Drop what this worker remembers of a key (after a change to it)."""
+        with self._lock:
+            self._known.pop(key_id)
+            self._unknown.pop(key_id)
+
+    def _remembered(self, key_id: str) -> tuple[bool, _StoredKey | None]:
         now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(key_id)
-            if hit is not None and now - hit[0] < self.ttl_s:
-                return hit[1]
+            found, stored = self._known.get(key_id, now)
+            if found:
+                return True, stored
+            return self._unknown.get(key_id, now)
+
+    def _look_up(self, key_id: str) -> _StoredKey | None:
+        now = time.monotonic()
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        stored = None if row is None else _StoredKey(row.key_id, row.name, row.role,
+                                                     row.secret_hash, row.revoked_at is not None)
         with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key_id] = (now, row)
-        return row
+            (self._unknown if stored is None else self._known).put(key_id, stored, now)
+        return stored
 
-    def authenticate(self, header: str | None) -> Principal:
-        """Return the principal of an ``Authorization: Bearer`` header, or raise 401."""
-        challenge = {"WWW-Authenticate": 'Bearer realm="flashloan"'}
+    def authenticate(self, header: str | None, address: str) -> Principal:
+        """Return the principal of an ``Authorization: Bearer`` header, or raise 401 (429
+        when ``address`` has failed too often)."""
         if not header or not header.startswith("Bearer "):
-            raise ApiError(401, "an API key is required (Authorization: Bearer <key>)",
-                           headers=challenge)
-        token = header[len("Bearer "):].strip()
-        parts = token.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
-            raise ApiError(401, "the API key is not valid", headers=challenge)
-        row = self._row(parts[1])
-        if row is None or row.revoked_at is not None or not hmac.compare_digest(
-                row.secret_hash, _hash(parts[2])):
-            raise ApiError(401, "the API key is not valid", headers=challenge)
-        return Principal(row.key_id, row.name, row.role)
+            self._refuse(address, "an API key is required (Authorization: Bearer <key>)")
+        parts = header[len("Bearer "):].strip().split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != KEY_ID_LENGTH:
+            self._refuse(address, "the API key is not valid")
+        key_id, secret = parts[1], parts[2]
+        found, stored = self._remembered(key_id)
+        if not found:
+            # An address that keeps failing costs no more lookups until its window ends.
+            self.limits.check_failures(address)
+            stored = self._look_up(key_id)
+        if stored is None or stored.revoked or not hmac.compare_digest(
+                stored.secret_hash, hash_secret(secret)):
+            self._refuse(address, "the API key is not valid")
+        return Principal(stored.key_id, stored.name, stored.role)
+
+    def _refuse(self, address: str, message: str) -> NoReturn:
+        self.limits.count_failure(address)
+        raise ApiError(401, message, headers=_CHALLENGE)
 
 
 def current() -> Principal:
@@ -107,26 +162,44 @@ def current() -> Principal:
     return g.principal
 
 
-def requires(*roles: str) -> Callable:
-    """Authenticate the request and allow only the given roles."""
+def requires(*roles: str, note: str = "") -> Callable:
+    """Authenticate the request, count it against the key's allowance and allow only the
+    given roles; ``note`` adds to the operation's description, which documents the refusals
+    (401, 403, 429) and 503."""
     for role in roles:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
 
     def decorate(view: Callable) -> Callable:
-        limited = per_key(view)
-
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             from service.wiring import wiring
 
-            principal = wiring().keys.authenticate(request.headers.get("Authorization"))
+            wired = wiring()
+            principal = wired.keys.authenticate(request.headers.get("Authorization"),
+                                                client_address())
             g.principal = principal
+            # Every request of a key counts, the forbidden ones too.
+            wired.limits.count_request(f"key:{principal.key_id}")
             if principal.role not in roles:
                 raise ApiError(403, f"the {principal.role} role may not do this")
-            return limited(*args, **kwargs)
+            return view(*args, **kwargs)
 
         wrapper.required_roles = roles  # type: ignore[attr-defined]
-        return wrapper
+        # The key is looked up and counted in shared stores, either of which may be down.
+        return document_roles(*roles, note=note)(may_answer(401, 403, 429, 503)(wrapper))
 
     return decorate
+
+
+def document_roles(*roles: str, note: str = "") -> Callable:
+    """Name the roles that may call a view in its OpenAPI operation: ``x-roles`` and in words,
+    followed by ``note`` if any.
+
+    No roles: anyone may call it, without an API key.
+    """
+    from flask_smorest import Blueprint
+
+    names = ", ".join(f"`{role}`" for role in roles) if roles else "anyone, no API key needed"
+    description = f"**Roles:** {names}." + (f"\n\n{note}" if note else "")
+    return Blueprint.doc(**{"x-roles": list(roles), "description": description})

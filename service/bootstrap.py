@@ -1,4 +1,4 @@
-"""First-start preparation: the schema, and in development one API key per role."""
+"""First-start preparation: check the schema, and in development make one API key per role."""
 
 from __future__ import annotations
 
@@ -10,23 +10,28 @@ from service.settings import Settings
 
 
 def prepare(settings: Settings | None = None, log: Callable[[str], None] = print) -> None:
-    """Migrate the database and, in development with no keys yet, create one key per role."""
+    """Refuse a database not at head and, in development with no keys yet, make one per role.
+
+    Raises SchemaNotAtHead (a RuntimeError, which gunicorn reports as one line before exiting)
+    when the schema needs ``flashloan db upgrade``; nothing here changes the schema.
+    """
     from audit import AuditStore
     from service.auth import ROLES, count_keys, create_key
-    from service.db import migrate
+    from service.migrations import require_head
 
     settings = settings or Settings.from_env()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     store = AuditStore.from_url(settings.database_url)
     try:
-        migrate(store.engine)
+        require_head(store.engine)
         if settings.is_production or count_keys(store.engine):
             return
         path = settings.var_dir / "dev-keys.txt"
         lines = ["# Development API keys, one per role. Keep this file private."]
         for role in ROLES:
             name = "dev-channel" if role == "channel" else f"dev-{role.replace('_', '-')}"
-            lines.append(f"{role} {name} {create_key(store.engine, role, name)}")
+            key = create_key(store.engine, role, name, actor="system:bootstrap")
+            lines.append(f"{role} {name} {key}")
         _write_private(path, "\n".join(lines) + "\n")
         log(f"created development API keys for {', '.join(ROLES)} in {path}")
     finally:

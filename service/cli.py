@@ -17,6 +17,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("service.commands.audit", "audit"),
     "serve": ("service.commands.serve", "serve"),
     "keys": ("service.commands.keys", "keys"),
+    "db": ("service.commands.db", "db"),
 }
 
 

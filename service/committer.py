@@ -4,7 +4,9 @@ Each decision's records must be durable before its answer leaves, and SQLite (sy
 FULL) or PostgreSQL pay a disk flush per commit. Requests that arrive while a commit is
 under way wait for the next one, which writes them all: durability per decision, one flush
 per batch. A batch that fails is retried one request at a time, so one bad request cannot
-withhold another's decision.
+withhold another's decision — unless its COMMIT itself failed: the batch may then be durable,
+so it is not written again, and every request of it hears ``CommitOutcomeUnknown`` and finds
+out by its own application id whether its decision was committed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 
-from audit import AuditStore, ChainWriter
+from audit import AuditStore, ChainWriter, CommitOutcomeUnknown
 
 log = logging.getLogger("flashloan.committer")
 
@@ -98,6 +100,11 @@ class GroupCommitter:
             with self.store.writer() as writer:
                 for work, _ in live:
                     work(writer)
+        except CommitOutcomeUnknown as exc:
+            # The batch may be durable: writing it again could record its decisions twice.
+            for _, future in live:
+                future.set_exception(CommitOutcomeUnknown.from_commit_error(exc.__cause__ or exc))
+            return
         except Exception as exc:
             if len(live) == 1:
                 live[0][1].set_exception(exc)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, insert, select, update
 
 from audit import AuditStore, Pseudonymiser
+from audit.canonical import parse_time
 from datasources.consent import Consent
 from service.auth import Principal
 from service.db import consents, dumps, loads, now_text, time_of
@@ -24,9 +25,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 def _status(row, now: datetime) -> str:
     if row.withdrawn_at is not None:
         return "withdrawn"
-    if time_of(row.expires_at) <= now:
+    if parse_time(row.expires_at) <= now:
         return "expired"
-    if time_of(row.granted_at) > now:
+    if parse_time(row.granted_at) > now:
         return "pending"
     return "live"
 
@@ -45,7 +46,7 @@ def to_consent(row) -> Consent:
     """Return a consent row as the consent gate's model."""
     return Consent(consent_id=row.consent_id, subject=row.subject,
                    scopes=frozenset(loads(row.scopes)), purpose=row.purpose,
-                   granted_at=time_of(row.granted_at), expires_at=time_of(row.expires_at),
+                   granted_at=parse_time(row.granted_at), expires_at=parse_time(row.expires_at),
                    text_version=row.text_version, channel=row.channel,
                    withdrawn_at=time_of(row.withdrawn_at))
 

@@ -1,12 +1,14 @@
 """The service's own tables (API keys, consents, applications, idempotency), beside the audit log.
 
 They live in the audit store's database so that a decision and its audit records commit in
-one transaction. Their schema is migrated by the audit package's plain migration mechanism
-under the component name ``service``.
+one transaction. These objects build queries and declare the schema as the latest migration
+leaves it; the schema itself is changed only by the Alembic revisions in
+``service/migrations/versions/`` (``flashloan db upgrade``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,12 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Index, Integer, MetaData, String, Table, Text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from audit.canonical import format_time, parse_time
 from audit.engine import write_mode, writer_turn
-from audit.migrations import Migration, apply_migrations
 
 metadata = MetaData()
 
@@ -80,6 +79,7 @@ idempotency_keys = Table(
     Column("status_code", Integer),
     Column("response", Text),
     Column("created_at", String(27), nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )
 
 reviews = Table(
@@ -99,31 +99,6 @@ reviews = Table(
     Index("ix_reviews_application", "application_id"),
 )
 
-TABLES = (api_keys, consents, applications, idempotency_keys)
-
-
-def _ddl(dialect, tables=TABLES) -> list[str]:
-    statements: list[str] = []
-    for table in tables:
-        statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
-        statements.extend(str(CreateIndex(ix).compile(dialect=dialect)).strip()
-                          for ix in table.indexes)
-    return statements
-
-
-MIGRATIONS = (
-    Migration(1, "api keys, consents, applications, idempotency keys",
-              {"sqlite": _ddl(sqlite.dialect()), "postgresql": _ddl(postgresql.dialect())}),
-    Migration(2, "review requests (PIPL Art. 24)",
-              {"sqlite": _ddl(sqlite.dialect(), (reviews,)),
-               "postgresql": _ddl(postgresql.dialect(), (reviews,))}),
-)
-
-
-def migrate(engine: Engine) -> list[int]:
-    """Create or upgrade the service's tables; safe when many workers start at once."""
-    return apply_migrations(engine, MIGRATIONS, component="service")
-
 
 def now_text(moment: datetime | None = None) -> str:
     """Return a time in the one text form every table uses."""
@@ -140,6 +115,16 @@ def dumps(obj: Any) -> str:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+ANSWER_HASH = "answer_sha256"
+"""The payload field of the audit records that fix an application's answer (the decision and
+each review step): the SHA-256 of the answer's JSON text as stored and sent."""
+
+
+def answer_hash(text: str) -> str:
+    """Return the SHA-256 of an answer's JSON text, as recorded under ``ANSWER_HASH``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @contextmanager

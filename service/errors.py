@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from copy import deepcopy
 from typing import Any
 
 from flask import Flask, jsonify
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger("flashloan.errors")
 
@@ -17,6 +19,58 @@ _CODES = {
     413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid",
     429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
+
+
+# What each error status means, as the API description says it; an operation that answers one
+# for a reason of its own adds that reason (see ``may_answer``).
+MEANINGS = {
+    400: "The body is not valid JSON: not UTF-8, malformed, or nested too deeply.",
+    401: "No API key, or one that is not valid: malformed, unknown, revoked or with a wrong "
+         "secret (`unauthenticated`).",
+    403: "The key's role may not call this operation (`forbidden`).",
+    404: "No such resource; a channel does not see another channel's (`not_found`).",
+    409: "The request conflicts with the state of what it names (`conflict`).",
+    413: "The body is larger than the service accepts (`payload_too_large`).",
+    415: "A body that is not JSON: send `Content-Type: application/json` "
+         "(`unsupported_media_type`).",
+    422: "A parameter or a field of the body is not valid; `fields` names each one "
+         "(`invalid`).",
+    429: "Too many requests with this key, or too many failed authentications from this "
+         "address; retry after `Retry-After` seconds (`rate_limited`).",
+    503: "A store the service depends on (its database, the rate limits' counters) cannot be "
+         "reached or is busy; retry later (`unavailable`).",
+}
+# Headers that come with an error status: (name, description, always sent).
+HEADERS = {
+    401: [("WWW-Authenticate", "the scheme to authenticate with: `Bearer`", True)],
+    429: [("Retry-After", "seconds until the limit's window ends", True)],
+    503: [("Retry-After", "seconds to wait before retrying, when the service can tell", False)],
+}
+
+
+def may_answer(*statuses: int, why: Mapping[int, str] | None = None) -> Callable:
+    """Document error statuses a view may answer, with the envelope; ``why`` says, for a
+    status, the reasons particular to this view (the statuses it names are included).
+
+    The views' Blueprint turns them into the operation's responses, beside those it derives
+    from the view's route and arguments.
+    """
+    reasons = dict(why or {})
+    for status in (*statuses, *reasons):
+        if status not in MEANINGS:
+            raise ValueError(f"status must be one of {sorted(MEANINGS)}; got {status}")
+
+    def decorate(view: Callable) -> Callable:
+        doc = deepcopy(getattr(view, "_apidoc", {}))
+        errors = doc.setdefault("errors", {})
+        for status in (*statuses, *reasons):
+            notes = errors.setdefault(status, [])
+            if status in reasons and reasons[status] not in notes:
+                notes.append(reasons[status])
+        view._apidoc = doc  # type: ignore[attr-defined]
+        return view
+
+    return decorate
 
 
 class ApiError(Exception):
@@ -92,7 +146,7 @@ def register_error_handlers(app: Flask) -> None:
         if status == 413:
             return envelope(413, "request body is too large")
         headers = {}
-        if status == 405 and exc.valid_methods:
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             headers["Allow"] = ", ".join(exc.valid_methods)
         if status == 429:
             return envelope(429, "rate limit exceeded; retry later",

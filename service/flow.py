@@ -1,7 +1,9 @@
 """The decision flow: consent → gather → features → score → policy → explain → audit → answer.
 
 A decision is issued only once it and its audit records are committed in one transaction;
-if that fails, the client gets a 503 and no decision exists anywhere.
+if that fails, the client gets a 503 and no decision exists anywhere. If the COMMIT itself
+failed, the decision may be durable all the same: the flow finds out by its application id
+before answering (:mod:`service.outcome`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from audit import (
     AuditStore,
     ChainWriter,
+    CommitOutcomeUnknown,
     Entry,
     Pseudonymiser,
     digest_source_answer,
@@ -30,10 +33,11 @@ from scoring.features import features_for_application
 from service.auth import Principal
 from service.committer import GroupCommitter
 from service.consents import ConsentBook, to_consent
-from service.db import applications, dumps, now_text
+from service.db import ANSWER_HASH, answer_hash, applications, dumps, now_text
 from service.errors import ApiError
-from service.idempotency import IdempotencyKeys, body_hash
+from service.idempotency import Claim, ClaimLost, IdempotencyKeys, Replay, body_hash
 from service.metrics import Metrics
+from service.outcome import OutcomeUnknown, committed_answer
 from service.timeline import Timeline
 
 log = logging.getLogger("flashloan.flow")
@@ -72,14 +76,14 @@ class DecisionFlow:
         """
         if idempotency_key is None:
             return 201, self._decide(principal, body, None)
-        replay = self.idempotency.claim(principal.key_id, idempotency_key, body_hash(body))
-        if replay is not None:
-            return replay.status, replay.response
+        claim = self.idempotency.claim(principal.key_id, idempotency_key, body_hash(body))
+        if isinstance(claim, Replay):
+            return claim.status, claim.response
         try:
-            return 201, self._decide(principal, body, idempotency_key)
+            return 201, self._decide(principal, body, claim)
         except BaseException:
             try:
-                self.idempotency.release(principal.key_id, idempotency_key)
+                self.idempotency.release(claim)
             except Exception:  # the original failure is what the client must hear about
                 log.error("could not release an idempotency key after a failed decision",
                           exc_info=True)
@@ -111,7 +115,7 @@ class DecisionFlow:
                            fields={"consent_id": [f"missing scopes: {', '.join(missing)}"]})
         return consent
 
-    def _decide(self, principal: Principal, body: dict, idempotency_key: str | None) -> str:
+    def _decide(self, principal: Principal, body: dict, claim: Claim | None) -> str:
         tl = Timeline()
         applicant, request = body["applicant"], body["request"]
         nid = parse_national_id(applicant["national_id"])
@@ -137,7 +141,7 @@ class DecisionFlow:
         row = decisions.row(0) if decisions is not None else None
         answer = self._answer(application_id, gathered, row, tl)
         answer_text = self._record(principal, application_id, subject, applicant, consent,
-                                   facts, gathered, decisions, row, answer, tl, idempotency_key)
+                                   facts, gathered, decisions, row, answer, tl, claim)
         self.metrics.decision(answer["status"], tl.durations)
         return answer_text
 
@@ -166,8 +170,7 @@ class DecisionFlow:
 
     def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
                 consent, facts: dict, gathered: GatherResult, decisions: Decisions | None,
-                row: dict | None, answer: dict, tl: Timeline,
-                idempotency_key: str | None) -> str:
+                row: dict | None, answer: dict, tl: Timeline, claim: Claim | None) -> str:
         """Write the application and its audit records in one transaction, or issue nothing.
 
         Returns the answer's JSON text, as stored.
@@ -228,12 +231,14 @@ class DecisionFlow:
                 "reasons": row["reasons"],
             }
         decision_payload["decided_ms"] = tl.elapsed_ms
-        entries.append(Entry("decision.made", decision_payload, application_id, principal.actor))
+        decision_entry = Entry("decision.made", decision_payload, application_id, principal.actor)
         details = {"sources": sources, "facts": facts, "missing_reasons": gathered.missing_reasons,
                    "consent_id": consent.consent_id}
         # Everything costly is built here, before the chain lock: the records' canonical
         # form and hashes, and the application's row. The step "audited" ends when they are
-        # ready; only the write and its commit (shared with concurrent decisions) follow.
+        # ready but for the decision's record, which fixes the answer: it takes the hash of the
+        # final answer text (the one stored and sent), so it is prepared last. Only the write
+        # and its commit (shared with concurrent decisions) follow.
         try:
             prepared = [prepare(entry) for entry in entries]
             explanation_text = dumps(explanation) if explanation else None
@@ -244,6 +249,12 @@ class DecisionFlow:
         tl.step("audited")
         answer["elapsed_ms"] = tl.elapsed_ms
         answer_text = dumps(answer)
+        decision_payload[ANSWER_HASH] = answer_hash(answer_text)
+        try:
+            prepared.append(prepare(decision_entry))
+        except ValueError as exc:
+            raise self._withheld("audit records could not be built", application_id,
+                                 exc) from exc
         application = {
             "application_id": application_id, "channel": principal.name,
             "key_id": principal.key_id, "subject": subject, "consent_id": consent.consent_id,
@@ -258,17 +269,46 @@ class DecisionFlow:
             conn = writer.connection
             writer.append_many(prepared)
             conn.execute(_INSERT_APPLICATION, application)
-            if idempotency_key is not None:
-                self.idempotency.complete(conn, principal.key_id, idempotency_key,
-                                          application_id, 201, answer_text)
+            if claim is not None:
+                self.idempotency.complete(conn, claim, application_id, 201, answer_text)
 
         try:
             # Committed together with the decisions of concurrent requests (group commit);
             # this returns only once this decision and its records are durable.
             self.committer.submit(write)
+        except CommitOutcomeUnknown as exc:
+            return self._settle(application_id, exc)
+        except ClaimLost as exc:
+            log.warning("the Idempotency-Key claim expired and was taken over; decision "
+                        "withheld", extra={"application_id": application_id})
+            raise ApiError(409, "this request outlived its Idempotency-Key claim and a retry "
+                           "took it over, so its decision was not recorded; retry with the "
+                           "same key for the answer", code="in_progress") from exc
         except Exception as exc:
             raise self._withheld("audit write failed", application_id, exc) from exc
         return answer_text
+
+    def _settle(self, application_id: str, exc: CommitOutcomeUnknown) -> str:
+        """Answer a decision whose commit raised: stored if committed, else a 503."""
+        try:
+            stored = committed_answer(self.store.engine, application_id)
+        except OutcomeUnknown as unknown:
+            log.error("audit commit failed and its outcome is unknown",
+                      extra={"application_id": application_id,
+                             "error_type": type(exc.__cause__ or exc).__name__})
+            self.metrics.audit_failure()
+            raise ApiError(
+                503, f"the outcome of application {application_id} is unknown: the decision "
+                "may or may not have been recorded. A retry with the same Idempotency-Key "
+                "returns the decision if one was made (so does GET /v1/applications/"
+                f"{application_id} once the service can read it)",
+                code="outcome_unknown") from unknown
+        if stored is None:
+            raise self._withheld("audit commit failed", application_id, exc) from exc
+        log.warning("audit commit raised, but the decision was committed; answering it",
+                    extra={"application_id": application_id,
+                           "error_type": type(exc.__cause__ or exc).__name__})
+        return stored
 
     def _withheld(self, what: str, application_id: str, exc: Exception) -> ApiError:
         """Log and count a decision that could not be recorded; return the 503 to raise."""

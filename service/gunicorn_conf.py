@@ -35,7 +35,7 @@ access_log_format = (
 
 
 def on_starting(server) -> None:
-    """Prepare once, in the master: metrics folder, schema, development keys."""
+    """Prepare once, in the master: metrics folder, schema check, development keys."""
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select, update
 from audit import AuditStore
 from scoring.policy import load_policy
 from service.auth import Principal
-from service.db import applications, dumps, loads, now_text, reviews
+from service.db import ANSWER_HASH, answer_hash, applications, dumps, loads, now_text, reviews
 from service.errors import ApiError
 from service.logs import scrub
 from service.replay import Replayer
@@ -72,27 +72,32 @@ class ReviewDesk:
             answer = loads(app.answer)
             answer["review"] = {"review_id": review_id, "state": "open", "outcome": None}
             answer["timeline"].append({"step": "review_requested", "at": now, "ms": 0.0})
+            answer_text = dumps(answer)
             conn.execute(update(applications).where(
                 applications.c.application_id == application_id).values(
-                answer=dumps(answer), updated_at=now))
+                answer=answer_text, updated_at=now))
             # The applicant's words may hold personal data: the log keeps their digest.
             writer.append("review.requested", {
                 "application_id": application_id, "review_id": review_id,
                 "subject": app.subject,
                 "reason_sha256": hashlib.sha256(reason.encode()).hexdigest(),
-                "reason_length": len(reason)}, application_id=application_id,
-                actor=principal.actor)
-        return self.get(review_id)
+                "reason_length": len(reason), ANSWER_HASH: answer_hash(answer_text)},
+                application_id=application_id, actor=principal.actor)
+        return self.get(review_id, explained=False)
 
-    def get(self, review_id: str) -> dict:
+    def get(self, review_id: str, *, explained: bool = True) -> dict:
+        """Return a review with its application's answer and, if ``explained``, the
+        explanation (a risk officer's reading; the channel's has none)."""
         with self.store.engine.connect() as conn:
             row = conn.execute(select(reviews).where(reviews.c.review_id == review_id)).first()
             if row is None:
                 raise ApiError(404, "no such review")
             app = conn.execute(select(applications).where(
                 applications.c.application_id == row.application_id)).first()
-        return {**review_view(row), "application": loads(app.answer),
-                "explanation": loads(app.explanation)}
+        view = {**review_view(row), "application": loads(app.answer)}
+        if explained:
+            view["explanation"] = loads(app.explanation)
+        return view
 
     def list(self, state: str | None, limit: int, cursor: str | None) -> dict:
         # One query: each review with its application's answer.
@@ -153,8 +158,8 @@ class ReviewDesk:
                 "application_id": app.application_id, "review_id": review_id,
                 "subject": app.subject, "resolution": outcome, "note": clean_note,
                 "outcome": answer["status"], "decided_by": answer["decided_by"],
-                "decision": change or None}, application_id=app.application_id,
-                actor=principal.actor)
+                "decision": change or None, ANSWER_HASH: answer_hash(values["answer"])},
+                application_id=app.application_id, actor=principal.actor)
         return self.get(review_id)
 
     def _approval(self, application_id: str, answer: dict) -> dict[str, Any]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import has_app_context
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from datasources import SCOPES
 from datasources.identity import InvalidNationalId, parse_national_id
-from scoring.policy import PURPOSES
+from scoring.policy import PURPOSES, Policy, load_policy
 
 # Shapes for the OpenAPI document; the validators below check the rest (GB 11643 checksum).
 NATIONAL_ID_SHAPE = validate.Regexp(r"^\d{17}[\dXx]$", error="national ID must be 17 digits "
@@ -32,11 +36,102 @@ class Strict(Schema):
         ordered = True
 
 
+# -- values every schema reads the same way ------------------------------------------------
+
+def to_utc(moment: datetime) -> datetime:
+    """Return an aware ``moment`` in UTC, or raise ValueError if UTC cannot hold it.
+
+    An offset can carry a time of 0001-01-01 or 9999-12-31 outside the calendar Python
+    (and the audit log) can represent.
+    """
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must fall between 0001-01-01 and 9999-12-31 in UTC") from None
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with an offset, read as UTC; one UTC cannot hold is invalid."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return to_utc(moment)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def policy_in_force() -> Policy:
+    """The policy the serving app decides with (outside an app, the shipped default)."""
+    if has_app_context():
+        from service.wiring import wiring
+
+        return wiring().engine.policy
+    return load_policy()
+
+
+_JSON_TYPES = {str: "a string", bool: "a boolean", list: "an array", dict: "an object"}
+
+
+class RequestedAmount(fields.Float):
+    """The amount asked for: a JSON number (never a string) in the product's line range."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_nan=False, error_messages={
+            "invalid": "must be a JSON number; got {kind}",
+            "range": "must be a number from {low:g} to {high:g}; got {value:g}"}, **kwargs)
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid", kind=_JSON_TYPES.get(type(value), "another value"))
+        low, high = policy_in_force().amount_range
+        if not low <= value <= high:  # also NaN and the infinities
+            raise self.make_error("range", low=low, high=high, value=value)
+        return super()._validated(value)
+
+
+class OfferedTerm(fields.Integer):
+    """The term asked for: a JSON integer of months, one the product offers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, error_messages={
+            "invalid": "must be a whole number of months (a JSON integer)",
+            "offered": "must be one of {terms} (months); got {value}"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> int:
+        months = super()._deserialize(value, attr, data, **kwargs)
+        terms = policy_in_force().terms_months
+        if months not in terms:
+            raise self.make_error("offered", terms=", ".join(map(str, terms)), value=months)
+        return months
+
+
+def document_policy(converter: Any, policy: Policy) -> None:
+    """Teach an apispec converter the bounds ``policy`` sets on requests (once per converter).
+
+    The bounds are the policy's, known only once the app has chosen it, so they are added to
+    the OpenAPI document as it is built rather than written into the fields.
+    """
+    if getattr(converter, "policy_bounds", None) is not None:
+        return
+
+    def policy_bounds(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+        if isinstance(field, RequestedAmount):
+            low, high = policy.amount_range
+            return {"minimum": low, "maximum": high}
+        if isinstance(field, OfferedTerm):
+            return {"enum": list(policy.terms_months)}
+        return {}
+
+    converter.add_attribute_function(policy_bounds)
+
+
 class ErrorBody(Strict):
     code = fields.String(required=True)
     message = fields.String(required=True)
-    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
-                         required=True)
+    # Named apart from Schema.fields, the schema's own table of fields.
+    fields_ = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                          required=True, data_key="fields", attribute="fields")
 
 
 class ErrorSchema(Strict):
@@ -52,8 +147,8 @@ class ConsentIn(Strict):
     scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
                          validate=validate.Length(min=1, max=len(SCOPES)))
     purpose = fields.String(required=True, validate=validate.OneOf(["credit_application"]))
-    granted_at = fields.AwareDateTime(required=True)
-    expires_at = fields.AwareDateTime(required=True)
+    granted_at = UtcDateTime(required=True)
+    expires_at = UtcDateTime(required=True)
     text_version = fields.String(required=True, validate=validate.Length(min=1, max=40))
     channel = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
@@ -88,10 +183,11 @@ class ApplicantIn(Strict):
 
 
 class LoanRequestIn(Strict):
-    amount = fields.Float(required=True, allow_nan=False,
-                          validate=validate.Range(min=100, max=1_000_000))
-    term_months = fields.Integer(required=True, strict=True,
-                                 validate=validate.Range(min=1, max=120))
+    # The bounds are the policy's: checked, and documented, for the policy in force.
+    amount = RequestedAmount(required=True, metadata={
+        "description": "CNY, a JSON number within the product's credit-line range"})
+    term_months = OfferedTerm(required=True, metadata={
+        "description": "months, one of the terms the product offers"})
     purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
 
 
@@ -219,8 +315,8 @@ class HealthOut(Strict):
 # -- audit -------------------------------------------------------------------------------------
 
 class AuditFilterArgs(Strict):
-    since = fields.AwareDateTime(metadata={"description": "inclusive"})
-    until = fields.AwareDateTime(metadata={"description": "exclusive"})
+    since = UtcDateTime(metadata={"description": "inclusive"})
+    until = UtcDateTime(metadata={"description": "exclusive"})
     kind = fields.List(fields.String(validate=[validate.Length(min=1, max=64), _KIND]),
                        validate=validate.Length(max=10))
     application_id = fields.String(validate=[validate.Length(min=1, max=64), _TOKEN])
@@ -244,8 +340,13 @@ class AuditExportArgs(AuditFilterArgs):
 
 
 class VerifyArgs(Strict):
-    start = fields.Integer(validate=validate.Range(min=1))
-    end = fields.Integer(validate=validate.Range(min=1))
+    start = fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "first record to walk (default 1); past the last record is a 422"})
+    end = fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "last record to walk (default: the last); before start is a 422"})
+    applications = fields.Boolean(load_default=False, metadata={
+        "description": "also check each application's stored answer against the SHA-256 "
+                       "its audit records state (answer_sha256)"})
 
 
 class AuditRecordOut(Strict):
@@ -265,13 +366,39 @@ class AuditPageOut(Strict):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
+class AnswersCheckOut(Strict):
+    ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={
+        "description": "answers compared with the hash their latest record states"})
+    unhashed = fields.Integer(required=True, metadata={
+        "description": "answers decided before answers were hashed: not checked"})
+    purged = fields.Integer(required=True, metadata={
+        "description": "answers whose records were purged: not checked"})
+    failed = fields.Integer(required=True)
+    application_id = fields.String(allow_none=True, required=True, metadata={
+        "description": "the first application whose answer fails"})
+    seq = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "the record whose hash it fails"})
+    reason = fields.String(allow_none=True, required=True, metadata={
+        "description": "altered, unrecorded or record_altered"})
+    message = fields.String(required=True)
+
+
 class VerifyOut(Strict):
     ok = fields.Boolean(required=True)
     checked = fields.Integer(required=True)
     first_bad_seq = fields.Integer(allow_none=True, required=True)
     reason = fields.String(allow_none=True, required=True)
     message = fields.String(required=True)
-    checkpoints = fields.Integer(required=True)
+    checkpoint_held = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "seq of the last checkpoint that still holds, when one fails"})
+    checkpoint_failed = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "seq of the first checkpoint that fails"})
+    checkpoints = fields.Integer(required=True, metadata={
+        "description": "signed checkpoints compared: the service's (its folder and ledger), "
+                       "each verified with the service's public key"})
+    applications = fields.Nested(AnswersCheckOut, allow_none=True, required=True, metadata={
+        "description": "the answers' check, with applications=true; else null"})
 
 
 class ReplayOut(Strict):
@@ -302,18 +429,26 @@ class ReviewListArgs(Strict):
                                                      error="not a cursor")])
 
 
-class ReviewOut(Strict):
+class ReviewRequestOut(Strict):
+    """A review as the applicant's channel sees it: its state and the applicant-facing answer,
+    never the explanation's features, contributions or model hash."""
+
     review_id = fields.String(required=True)
     application_id = fields.String(required=True)
     state = fields.String(required=True)
     reason = fields.String(required=True)
     outcome = fields.String(allow_none=True, required=True)
-    note = fields.String(allow_none=True, required=True)
-    resolved_by = fields.String(allow_none=True, required=True)
     created_at = fields.String(required=True)
     resolved_at = fields.String(allow_none=True, required=True)
-    application = fields.Dict(required=True)
-    explanation = fields.Dict(allow_none=True)
+    application = fields.Nested(ApplicationOut, required=True)
+
+
+class ReviewOut(ReviewRequestOut):
+    """A review as risk officers see it: also who resolved it, their note, the explanation."""
+
+    note = fields.String(allow_none=True, required=True)
+    resolved_by = fields.String(allow_none=True, required=True)
+    explanation = fields.Nested(ExplanationOut, allow_none=True)
 
 
 class ReviewPageOut(Strict):

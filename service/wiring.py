@@ -12,8 +12,10 @@ from datasources.gather import Gatherer
 from scoring.engine import DecisionEngine
 from service.applications import ApplicationBook
 from service.auth import KeyRing
+from service.checkpointer import Checkpointer
 from service.consents import ConsentBook
 from service.flow import DecisionFlow
+from service.limits import RateLimits
 from service.metrics import Metrics
 from service.replay import Replayer
 from service.reviews import ReviewDesk
@@ -24,12 +26,14 @@ KEY = "flashloan"
 
 @dataclass
 class Wiring:
-    """What a worker needs: settings, store, keys, sources, model, policy, flow, metrics."""
+    """What a worker needs: settings, store, keys and limits, sources, model, policy, flow,
+    metrics."""
 
     settings: Settings
     store: AuditStore
     pseudonymiser: Pseudonymiser
     keys: KeyRing
+    limits: RateLimits
     consents: ConsentBook
     sources: dict[str, Any]
     gatherer: Gatherer
@@ -39,13 +43,16 @@ class Wiring:
     replayer: Replayer
     reviews: ReviewDesk
     applications: ApplicationBook
+    checkpointer: Checkpointer
 
     def close(self) -> None:
         from datasources.factory import close_sources
 
+        self.checkpointer.close()
         self.flow.committer.close()
         self.gatherer.close()
         close_sources(self.sources)
+        self.limits.close()
         self.store.dispose()
 
 

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.databases import POSTGRES_URL, fresh_postgres_schema, postgres_problem, unavailable
+from tests.databases import (
+    IN_CI,
+    POSTGRES_URL,
+    fresh_postgres_schema,
+    postgres_problem,
+    unavailable,
+)
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +43,14 @@ def database_url(request) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a skip is a failure: every test CI can run must run there."""
+    report = yield
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {reason}"
+    return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from hypothesis import strategies as st
 
 from datasources.records import (
@@ -51,3 +53,19 @@ applications = st.fixed_dictionaries({
     "amount": st.floats(min_value=1000, max_value=300_000, allow_nan=False),
     "term_months": st.sampled_from([3, 6, 12, 24, 36, 9]),
 })
+
+
+# Times whose offset carries them before 0001-01-01 or after 9999-12-31 in UTC.
+KNOWN_EXTREMES = ("0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59")
+
+
+@st.composite
+def extreme_time(draw) -> str:
+    """An ISO 8601 time at the edges of the calendar, offset by up to a day either way."""
+    if draw(st.booleans()):
+        return draw(st.sampled_from(KNOWN_EXTREMES))
+    year = draw(st.sampled_from([1, 2, 9998, 9999]))
+    moment = draw(st.datetimes(min_value=datetime(year, 1, 1),
+                               max_value=datetime(year, 12, 31, 23, 59, 59)))
+    minutes = draw(st.integers(-(24 * 60 - 1), 24 * 60 - 1))
+    return moment.replace(tzinfo=timezone(timedelta(minutes=minutes))).isoformat()

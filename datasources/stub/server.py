@@ -60,7 +60,7 @@ class StubSourceServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """Return the base URL clients use."""
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def draw(self, scope: str) -> tuple[float, float]:

@@ -35,18 +35,22 @@ def _settings() -> Settings:
 
 @contextmanager
 def _open_store(settings: Settings) -> Iterator[AuditStore]:
-    """Open the store without migrating it: auditors may hold read-only credentials."""
+    """Open the store, at head, without touching its schema: auditors may be read-only."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from audit.errors import AuditError
     from audit.store import AuditStore
+    from service.migrations import SchemaNotAtHead, require_head
 
     try:
-        store = AuditStore.from_url(settings.database_url, create=False)
+        store = AuditStore.from_url(settings.database_url)
     except AuditError as exc:
         raise click.ClickException(str(exc)) from None
     try:
+        require_head(store.engine)
         yield store
+    except SchemaNotAtHead as exc:
+        raise click.ClickException(str(exc)) from None
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc)
         first_line = (detail.splitlines() or ["no detail"])[0]
@@ -72,35 +76,61 @@ def _utc(moment: datetime | None) -> datetime | None:
     help="A checkpoint file, or a folder of them, the chain must still extend. Repeatable.",
 )
 @click.option(
+    "--service-checkpoints/--no-service-checkpoints",
+    default=True,
+    show_default=True,
+    help="Hold the chain to the service's own checkpoints too: its folder "
+    "($FLASHLOAN_VAR_DIR/checkpoints) and the ledger in the database.",
+)
+@click.option(
     "--public-key",
-    help="Ed25519 public key (hex or base64) the checkpoints must be signed with.",
+    help="Ed25519 public key (hex or base64) the checkpoints must be signed with "
+    "(default: the service's, derived from FLASHLOAN_SIGNING_KEY).",
+)
+@click.option(
+    "--applications",
+    is_flag=True,
+    help="Also check each application's stored answer against the SHA-256 its records state.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(
     start: int | None,
     end: int | None,
     checkpoint_paths: tuple[Path, ...],
+    service_checkpoints: bool,
     public_key: str | None,
+    applications: bool,
     as_json: bool,
 ) -> None:
-    """Walk the chain; exit 0 when intact, 1 at the first broken record."""
+    """Walk the chain; exit 0 when intact, 1 at the first broken record, 2 on a usage error."""
     from audit.checkpoints import load_checkpoints
-    from audit.errors import CheckpointError
+    from audit.errors import CheckpointError, InvalidRange
+    from service import verification
 
+    settings = _settings()
     try:
-        checkpoints = load_checkpoints(checkpoint_paths)
+        given = load_checkpoints(checkpoint_paths)
+        trusted = public_key or verification.service_public_key(settings)
     except CheckpointError as exc:
         raise click.ClickException(str(exc)) from None
-    with _open_store(_settings()) as store:
-        result = store.verify(start, end, checkpoints, public_key=public_key)
+    with _open_store(settings) as store:
+        checkpoints = (
+            verification.service_checkpoints(store, verification.checkpoint_folder(settings),
+                                              given)
+            if service_checkpoints else given
+        )
+        try:
+            result = verification.verify_trail(
+                store, checkpoints=checkpoints, public_key=trusted, start=start, end=end,
+                check_applications=applications)
+        except InvalidRange as exc:
+            raise click.BadParameter(str(exc), param_hint=f"--{exc.parameter}") from None
     if as_json:
         click.echo(json.dumps(result.to_dict(), sort_keys=True))
-    elif result.ok:
-        click.echo(f"OK: {result.message}; {len(checkpoints)} checkpoint(s) extended")
     else:
-        where = f"record {result.first_bad_seq}" if result.first_bad_seq else "checkpoint"
-        click.echo(f"BROKEN at {where}: {result.reason}: {result.message}")
-        click.echo(f"({result.checked} records verified before it)")
+        click.echo(result.summary())
+        if not result.ok:
+            click.echo(f"({result.checked} records verified before it)")
     click.get_current_context().exit(0 if result.ok else 1)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _say(message: str) -> None:
@@ -56,10 +61,12 @@ def train(rows: int | None, seed: int, data: Path | None, out: Path, version: st
     from scoring.batch import read_table
     from scoring.train import train as train_model
 
+    description: dict[str, str | int]
     if data is not None:
         history = read_table(data)
         description = {"source": "file", "file": data.name}
     else:
+        assert rows is not None  # exactly one of the two was given
         history = _synthesise(rows, seed)
         description = {"source": "synthetic world (docs/synthetic-world.md)", "seed": seed}
     args = ["--data", str(data)] if data is not None else ["--rows", str(rows), "--seed", str(seed)]
@@ -87,6 +94,7 @@ def train(rows: int | None, seed: int, data: Path | None, out: Path, version: st
 def score(in_path: Path, out: Path, explain: bool, model_version: str | None,
           policy_version: str | None) -> None:
     """Decide every application in a file, vectorised, optionally with contributions."""
+    started = time.perf_counter()
     from scoring.batch import read_table, score_frame, write_table
     from scoring.engine import DecisionEngine
     from scoring.model import ModelError, load_model
@@ -101,5 +109,29 @@ def score(in_path: Path, out: Path, explain: bool, model_version: str | None,
     except (ModelError, PolicyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     write_table(result, out)
-    counts = result["outcome"].value_counts().to_dict()
-    _say(f"wrote {len(result):,} decisions to {out}: {counts}")
+    click.echo(score_summary(result, out, time.perf_counter() - started,
+                             model=engine.model.version, policy=engine.policy.version))
+
+
+OUTCOMES = ("approved", "declined", "deferred")
+
+
+def score_summary(result: pd.DataFrame, out: Path, elapsed_s: float, *, model: str,
+                  policy: str) -> str:
+    """Say in a few aligned lines what a batch decided and where it went."""
+    rows = len(result)
+    counts = result["outcome"].value_counts()
+    approved = result.loc[result["outcome"] == "approved", "credit_limit"]
+    digits = len(f"{rows:,}")
+    lines = [("rows scored", f"{rows:,} with model {model} and policy {policy}")]
+    for outcome in (*OUTCOMES, *sorted(set(counts.index) - set(OUTCOMES))):
+        n = int(counts.get(outcome, 0))
+        lines.append((outcome, f"{n:>{digits},}  {n / max(rows, 1):6.1%}"))
+    mean_pd = float(result["pd"].mean())
+    lines.append(("mean PD", "-" if math.isnan(mean_pd) else f"{mean_pd:.2%}"))
+    lines.append(("credit lines", f"¥{approved.sum():,.0f} in total, ¥{approved.mean():,.0f} "
+                  "per approval" if len(approved) else "none (no approval)"))
+    lines.append(("written to", str(out)))
+    lines.append(("elapsed", f"{elapsed_s:.1f} s"))
+    width = max(len(label) for label, _ in lines) + 2
+    return "\n".join(f"{label:<{width}}{value}" for label, value in lines)

@@ -94,6 +94,13 @@ def current_user() -> Principal | None:
     return user
 
 
+def signed_in_user() -> Principal:
+    """Return who is signed in, in a view that :func:`requires_role` has let through."""
+    user = current_user()
+    assert user is not None, "only views behind requires_role ask for the signed-in user"
+    return user
+
+
 def safe_next(target: str | None) -> str | None:
     """Return ``target`` if it is a path inside the console, else None (no open redirects)."""
     if not target:

@@ -124,7 +124,7 @@ def search_applications(engine: Engine, filters: ApplicationFilters, cursor: str
         where.append(t.application_id == filters.application_id)
     if filters.since:
         where.append(t.created_at >= _day_start(filters.since))
-    if filters.until:
+    if filters.until and filters.until < date.max:  # every time is before the last day ends
         where.append(t.created_at < _day_start(filters.until + timedelta(days=1)))
     if filters.reason:
         # The answer is stored compactly ("code":"K01"); the code's pattern has no wildcard.

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 
 from audit import AuditQuery, Pseudonymiser
 from datasources.identity import InvalidNationalId, parse_national_id
+from service.schemas import to_utc
 
 PAGE_SIZE = 50
 KINDS = ("consent.recorded", "consent.withdrawn", "application.received", "source.fetched",
          "decision.made", "review.requested", "review.resolved", "audit.queried",
-         "records.purged")
+         "records.purged", "key.created", "key.revoked")
 OUTCOMES = ("approved", "declined", "deferred")
 _SUBJECT = re.compile(r"^[0-9a-f]{64}$")
 _TEXT_LIMITS = {"application_id": 64, "actor": 128, "model_version": 64, "reason_code": 16}
@@ -63,7 +64,7 @@ def _time(raw: str) -> datetime:
     moment = datetime.fromisoformat(raw)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return to_utc(moment)
 
 
 def parse_filters(args: Mapping[str, str], pseudonymiser: Pseudonymiser | None = None
@@ -81,7 +82,8 @@ def parse_filters(args: Mapping[str, str], pseudonymiser: Pseudonymiser | None =
             try:
                 values[name] = _time(raw)
             except ValueError:
-                errors[name] = "must be a date and time, such as 2026-11-22T09:30"
+                errors[name] = ("must be a date and time between 0001-01-01 and 9999-12-31 "
+                                "in UTC, such as 2026-11-22T09:30")
     since, until = values.get("since"), values.get("until")
     if isinstance(since, datetime) and isinstance(until, datetime) and since >= until:
         errors["until"] = "must be after the start"

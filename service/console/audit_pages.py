@@ -11,19 +11,24 @@ from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
 
-from audit import InvalidCursor, compute_record_hash, load_checkpoints
+from audit import InvalidCursor, InvalidRange, compute_record_hash
 from audit.canonical import canonical_json, canonical_text, format_time, sha256_hex
-from service.console.access import AUDIT_PAGES, current_user, requires_role
+from service.console.access import AUDIT_PAGES, requires_role, signed_in_user
 from service.console.audit_filters import KINDS, OUTCOMES, PAGE_SIZE, AuditFilters, parse_filters
 from service.console.blueprint import bp
+from service.verification import (
+    answers_summary,
+    checkpoint_folder,
+    service_checkpoints,
+    verify_trail,
+)
 from service.views.audit import export_response
 from service.wiring import wiring
 
 
 def record_query(endpoint: str, details: dict[str, Any]) -> None:
     """Write ``audit.queried``: who looked at the log from the console, how, what came back."""
-    user = current_user()
-    assert user is not None
+    user = signed_in_user()
     wiring().store.append("audit.queried", {"endpoint": f"console.{endpoint}",
                                             "key_id": user.key_id, **details},
                           actor=user.actor)
@@ -46,7 +51,9 @@ def audit_search():
         filters, errors = parse_filters(request.form, wiring().pseudonymiser)
         if errors:
             return _render_search(filters, errors, 400)
-        return redirect(url_for("console.audit_search", **filters.query_args()), 303)
+        # Filter names only: none of them is one of url_for's own underscored options.
+        args: dict[str, Any] = filters.query_args()
+        return redirect(url_for("console.audit_search", **args), 303)
     filters, errors = parse_filters(request.args)
     if request.args.get("national_id"):
         errors["national_id"] = ("cannot be given in a link; type it into the form, which "
@@ -93,7 +100,8 @@ def audit_record(seq: int):
 @bp.route("/audit/verify", methods=["GET", "POST"])
 @requires_role(*AUDIT_PAGES)
 def audit_verify():
-    """Verify the hash chain (all, or a range) and every checkpoint the service holds."""
+    """Verify the hash chain (all, or a range) against the service's checkpoints and key,
+    and the applications' answers when asked."""
     if request.method == "GET":
         return render_template("console/verify.html", result=None, errors={}, form={})
     errors: dict[str, str] = {}
@@ -108,16 +116,27 @@ def audit_verify():
                 errors[name] = "must be a record number of 1 or more"
     if bounds["start"] and bounds["end"] and bounds["start"] > bounds["end"]:
         errors["end"] = "must not be before the first record"
+    if not errors:
+        wired = wiring()
+        answers = bool(request.form.get("applications"))
+        try:
+            result = verify_trail(
+                wired.store,
+                checkpoints=service_checkpoints(wired.store, checkpoint_folder(wired.settings)),
+                public_key=wired.checkpointer.public_key, start=bounds["start"],
+                end=bounds["end"], check_applications=answers)
+        except InvalidRange as exc:
+            errors[exc.parameter] = str(exc).removeprefix(f"{exc.parameter} ")
     if errors:
         return render_template("console/verify.html", result=None, errors=errors,
                                form=request.form), 400
-    folder = wiring().settings.var_dir / "checkpoints"
-    checkpoints = load_checkpoints([folder]) if folder.is_dir() else []
-    result = wiring().store.verify(bounds["start"], bounds["end"], checkpoints)
-    record_query("verify", {"start": bounds["start"], "end": bounds["end"], "ok": result.ok,
+    record_query("verify", {"start": bounds["start"], "end": bounds["end"],
+                            "applications": answers, "ok": result.ok,
                             "first_bad_seq": result.first_bad_seq})
     return render_template("console/verify.html", result=result, errors={}, form=request.form,
-                           checkpoints=len(checkpoints))
+                           checkpoints=result.checkpoints,
+                           answers=(answers_summary(result.applications)
+                                    if result.applications is not None else None))
 
 
 @bp.route("/audit/export.<fmt>")

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.console.access import CSRF_FIELD, ROLE_LABELS, csrf_token, current_user
 from service.console.formatting import FILTERS
@@ -72,19 +72,18 @@ def error_page(status: int, message: str, headers: dict | None = None):
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
-    return error_page(exc.status, exc.message)
+    # Retry-After of a 429 or 503 reaches the browser too.
+    return error_page(exc.status, exc.message, exc.headers)
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     status = exc.code or 500
     headers = {}
-    if status == 405 and getattr(exc, "valid_methods", None):
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         headers["Allow"] = ", ".join(exc.valid_methods)
     message = (exc.description if status < 500 and exc.description
                else "The console could not answer; try again in a moment.")
-    if status == 429:
-        message = "Too many requests from this key; wait a minute and try again."
     return error_page(status, message, headers)
 
 

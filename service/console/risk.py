@@ -13,8 +13,8 @@ from service.console.access import (
     AUDIT_PAGES,
     RESOLVERS,
     RISK_PAGES,
-    current_user,
     requires_role,
+    signed_in_user,
 )
 from service.console.app_search import (
     OUTCOMES,
@@ -81,7 +81,7 @@ def applications():
 @requires_role(*RISK_PAGES)
 def application(application_id: str):
     """One application: decision, notice, reasons, sources, timeline, chart and features."""
-    user = current_user()
+    user = signed_in_user()
     book = wiring().applications
     row = book.visible(user, application_id)
     answer = loads(row.answer)
@@ -119,7 +119,7 @@ def review_queue():
     if state not in ("open", "resolved"):
         abort(400, description="state must be open or resolved.")
     page = wiring().reviews.list(state, REVIEW_PAGE_SIZE, request.args.get("cursor") or None)
-    user = current_user()
+    user = signed_in_user()
     return render_template("console/reviews.html", state=state, page=page,
                            can_resolve=user.role in RESOLVERS,
                            paged=bool(request.args.get("cursor")))
@@ -139,7 +139,7 @@ def resolve_review(review_id: str):
         flash("Write a note of 1 to 2000 characters: the applicant's file keeps it.", "error")
         return redirect(back, 303)
     try:
-        review = wiring().reviews.resolve(current_user(), review_id, outcome, note)
+        review = wiring().reviews.resolve(signed_in_user(), review_id, outcome, note)
     except ApiError as exc:
         if exc.status >= 500:
             raise

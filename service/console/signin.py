@@ -20,17 +20,18 @@ from service.console.access import (
 )
 from service.console.blueprint import bp
 from service.errors import ApiError
-from service.limits import per_key
+from service.limits import client_address, per_key
 from service.wiring import wiring
 
 log = logging.getLogger("flashloan.console")
 
 
-def _render_sign_in(error: str | None = None, status: int = 200):
+def _render_sign_in(error: str | None = None, status: int = 200,
+                    headers: dict[str, str] | None = None):
     settings = wiring().settings
     dev_keys = None if settings.is_production else str(settings.var_dir / "dev-keys.txt")
     return render_template("console/sign_in.html", error=error, dev_keys=dev_keys,
-                           next=safe_next(request.values.get("next"))), status
+                           next=safe_next(request.values.get("next"))), status, headers or {}
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -46,8 +47,12 @@ def sign_in():
     if not key:
         return _render_sign_in("Paste an API key to sign in.", 400)
     try:
-        principal = wiring().keys.authenticate(f"Bearer {key}")
-    except ApiError:
+        principal = wiring().keys.authenticate(f"Bearer {key}", client_address())
+    except ApiError as exc:
+        if exc.status == 429:
+            wait = exc.headers.get("Retry-After", "60")
+            return _render_sign_in("Too many keys that are not valid came from this address. "
+                                   f"Try again in {wait} seconds.", 429, exc.headers)
         return _render_sign_in("That API key is not valid. Check that it was copied whole, "
                                "and that it has not been revoked.", 401)
     if principal.role not in CONSOLE_ROLES:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 
 from flask import Response, request
-from flask_smorest import Blueprint
 
 from service.applications import ApplicationBook
 from service.auth import current, requires
 from service.charts import waterfall_svg
-from service.errors import ApiError
+from service.errors import ApiError, may_answer
 from service.notice import build_notice
 from service.schemas import ApplicationIn, ApplicationOut, ExplanationOut, NoticeOut
+from service.views import examples
+from service.views.blueprint import Blueprint
 from service.wiring import wiring
 
 blp = Blueprint("applications", __name__, url_prefix="/v1/applications",
@@ -21,16 +22,33 @@ blp = Blueprint("applications", __name__, url_prefix="/v1/applications",
 _KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": False,
                       "description": "Retries with the same key and body return the first "
-                                     "answer; another body is a 409.",
+                                     "answer; another body is a 409. A retry while the first "
+                                     "request is deciding waits for its answer (409 "
+                                     "in_progress if too long); a key left by a request that "
+                                     "died expires and the next retry decides. Keys are kept "
+                                     "24 hours by default.",
                       "schema": {"type": "string", "minLength": 1, "maxLength": 128,
                                  "pattern": "^[\\x21-\\x7e]+$"}}
+NOT_SCORED = ("Also for an application deferred before it was scored, which has no explanation "
+              "(`not_scored`).")
 
 
 @blp.route("", methods=["POST"])
 @requires("channel")
-@blp.arguments(ApplicationIn())
+@blp.arguments(ApplicationIn(), example=examples.APPLICATION)
 @blp.response(201, ApplicationOut)
 @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+@may_answer(why={
+    409: "Here: the Idempotency-Key was used with another body, or the request that first "
+         "used it is still deciding (`in_progress`): retry later with the same key.",
+    422: "Here also: the consent is not one of this channel's, belongs to another applicant, "
+         "is not live (`consent_invalid`) or does not cover the sources the policy needs "
+         "(`consent_insufficient`); or the Idempotency-Key is not 1 to 128 visible ASCII "
+         "characters.",
+    503: "Here also: the decision could not be recorded, so none was issued "
+         "(`audit_unavailable`); or whether it was recorded is unknown (`outcome_unknown`): "
+         "a retry with the same Idempotency-Key returns it if it was.",
+})
 def apply(body: dict):
     """Decide an application: approved, declined or deferred, with reasons and a timeline."""
     key = request.headers.get("Idempotency-Key")
@@ -55,6 +73,7 @@ def read_application(application_id: str):
 @blp.route("/<application_id>/explanation", methods=["GET"])
 @requires("risk_officer", "auditor")
 @blp.response(200, ExplanationOut)
+@may_answer(why={404: NOT_SCORED})
 def explanation(application_id: str):
     """Read the full explanation recorded at decision time (TreeSHAP contributions)."""
     return ApplicationBook.explanation(wiring().applications.visible(current(), application_id))
@@ -63,6 +82,7 @@ def explanation(application_id: str):
 @blp.route("/<application_id>/explanation.svg", methods=["GET"])
 @requires("risk_officer", "auditor")
 @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
+@may_answer(why={404: NOT_SCORED})
 def explanation_svg(application_id: str):
     """Draw the explanation as a waterfall from the base value to the final score."""
     data = ApplicationBook.explanation(wiring().applications.visible(current(), application_id))

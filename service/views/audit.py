@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask import Response, stream_with_context
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from audit import AuditQuery, InvalidCursor, load_checkpoints
+from audit import AuditQuery, InvalidCursor, InvalidRange
 from service.auth import current, requires
-from service.errors import ApiError
+from service.errors import ApiError, may_answer
 from service.replay import ReplayError
 from service.schemas import (
     AuditExportArgs,
@@ -19,6 +18,13 @@ from service.schemas import (
     VerifyArgs,
     VerifyOut,
 )
+from service.verification import (
+    Verification,
+    checkpoint_folder,
+    service_checkpoints,
+    verify_trail,
+)
+from service.views.blueprint import Blueprint
 from service.wiring import wiring
 
 blp = Blueprint("audit", __name__, url_prefix="/v1/audit",
@@ -71,8 +77,17 @@ def read_record(seq: int):
     return record.to_dict()
 
 
-def checkpoint_dir():
-    return wiring().settings.var_dir / "checkpoints"
+def run_verification(start: int | None, end: int | None, applications: bool) -> Verification:
+    """Verify with the service's checkpoints, under its own public key; a range that holds no
+    record is a 422 naming the bound."""
+    wired = wiring()
+    checkpoints = service_checkpoints(wired.store, checkpoint_folder(wired.settings))
+    try:
+        return verify_trail(wired.store, checkpoints=checkpoints,
+                            public_key=wired.checkpointer.public_key, start=start, end=end,
+                            check_applications=applications)
+    except InvalidRange as exc:
+        raise ApiError(422, str(exc), fields={exc.parameter: [str(exc)]}) from None
 
 
 @blp.route("/verify", methods=["GET"])
@@ -80,14 +95,12 @@ def checkpoint_dir():
 @blp.arguments(VerifyArgs(), location="query", unknown=RAISE)
 @blp.response(200, VerifyOut)
 def verify(args: dict):
-    """Verify the hash chain (all or a range) and every checkpoint the service holds."""
-    folder = checkpoint_dir()
-    checkpoints = load_checkpoints([folder]) if folder.is_dir() else []
-    result = wiring().store.verify(args.get("start"), args.get("end"), checkpoints)
-    body = {**result.to_dict(), "checkpoints": len(checkpoints)}
+    """Verify the hash chain against the service's checkpoints and key (and the answers)."""
+    result = run_verification(args.get("start"), args.get("end"), args["applications"])
     _record_query("verify", {"start": args.get("start"), "end": args.get("end"),
-                             "ok": result.ok, "first_bad_seq": result.first_bad_seq})
-    return body
+                             "applications": args["applications"], "ok": result.ok,
+                             "first_bad_seq": result.first_bad_seq})
+    return result.to_dict()
 
 
 @blp.route("/export", methods=["GET"])
@@ -117,6 +130,8 @@ def export_response(query: AuditQuery, fmt: str) -> Response:
 @blp.route("/replay/<application_id>", methods=["POST"])
 @requires("auditor")
 @blp.response(200, ReplayOut)
+@may_answer(why={404: "Here: no decision is recorded for the application, its record was "
+                      "purged, or the model or policy version that made it is gone."})
 def replay(application_id: str):
     """Re-run a recorded decision through its recorded model and policy versions."""
     try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from service.auth import current, requires
 from service.consents import to_view
 from service.schemas import ConsentIn, ConsentOut
+from service.views import examples
+from service.views.blueprint import Blueprint
 from service.wiring import wiring
 
 blp = Blueprint("consents", __name__, url_prefix="/v1/consents",
@@ -15,7 +15,7 @@ blp = Blueprint("consents", __name__, url_prefix="/v1/consents",
 
 @blp.route("", methods=["POST"])
 @requires("channel")
-@blp.arguments(ConsentIn())
+@blp.arguments(ConsentIn(), example=examples.CONSENT)
 @blp.response(201, ConsentOut)
 def record_consent(body: dict):
     """Record a consent the applicant gave in the channel's front-end."""

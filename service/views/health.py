@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
-from service.auth import requires
-from service.errors import ApiError
+from service.auth import document_roles, requires
+from service.errors import ApiError, may_answer
 from service.schemas import HealthOut
+from service.views.blueprint import Blueprint
 from service.wiring import wiring
 
 blp = Blueprint("health", __name__, description="Health and metrics")
@@ -17,6 +17,7 @@ blp = Blueprint("health", __name__, description="Health and metrics")
 @blp.route("/healthz", methods=["GET"])
 @blp.response(200, HealthOut)
 @blp.doc(security=[])
+@document_roles()
 def healthz():
     """Say that the process is alive (no authentication, no dependencies)."""
     return {"status": "ok", "checks": {}}
@@ -25,6 +26,9 @@ def healthz():
 @blp.route("/readyz", methods=["GET"])
 @blp.response(200, HealthOut)
 @blp.doc(security=[])
+@document_roles()
+@may_answer(why={503: "Here: the database cannot be reached, so this worker is not ready "
+                      "(`not_ready`)."})
 def readyz():
     """Say whether this worker can decide: model loaded, database reachable."""
     wired = wiring()

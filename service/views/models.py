@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from scoring.model import ModelError, list_versions, read_card
 from service.auth import requires
 from service.errors import ApiError
 from service.schemas import ModelCardOut, ModelListOut
+from service.views.blueprint import Blueprint
 from service.wiring import wiring
 
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model cards")

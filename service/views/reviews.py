@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from service.auth import current, requires
+from service.errors import may_answer
 from service.schemas import (
     ResolutionIn,
     ReviewListArgs,
     ReviewOut,
     ReviewPageOut,
     ReviewRequestIn,
+    ReviewRequestOut,
 )
+from service.views import examples
+from service.views.blueprint import Blueprint
 from service.wiring import wiring
 
 blp = Blueprint("reviews", __name__, description="Human review of automated decisions")
@@ -20,8 +23,11 @@ blp = Blueprint("reviews", __name__, description="Human review of automated deci
 
 @blp.route("/v1/applications/<application_id>/review-requests", methods=["POST"])
 @requires("channel")
-@blp.arguments(ReviewRequestIn())
-@blp.response(201, ReviewOut)
+@blp.arguments(ReviewRequestIn(), example=examples.REVIEW_REQUEST)
+@blp.response(201, ReviewRequestOut)
+@may_answer(why={409: "Here: the application was deferred, so it has no decision to review; "
+                      "its decision was already made by a person; or a review of it is "
+                      "already open."})
 def request_review(body: dict, application_id: str):
     """Ask for a person to review an automated decision, with the applicant's reason."""
     return wiring().reviews.request(current(), application_id, body["reason"])
@@ -46,8 +52,10 @@ def read_review(review_id: str):
 
 @blp.route("/v1/reviews/<review_id>/resolution", methods=["POST"])
 @requires("risk_officer")
-@blp.arguments(ResolutionIn())
+@blp.arguments(ResolutionIn(), examples=examples.RESOLUTION)
 @blp.response(200, ReviewOut)
+@may_answer(why={409: "Here: the review is already resolved, or the outcome `overturned` "
+                      "names a decision that is not a decline."})
 def resolve_review(body: dict, review_id: str):
     """Resolve a review: uphold the decision, or overturn a decline into an approval."""
     return wiring().reviews.resolve(current(), review_id, body["outcome"], body["note"])

@@ -108,7 +108,10 @@ def stage(site: Site) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    from service.migrations import upgrade
+
     workdir = tmp_path_factory.mktemp("console")
+    upgrade(f"sqlite:///{workdir / 'flashloan.db'}")
     server = GunicornServer("console", workdir, {
         "FLASHLOAN_ENV": "test",
         "FLASHLOAN_DATABASE_URL": f"sqlite:///{workdir / 'flashloan.db'}",

@@ -104,14 +104,14 @@ class Deployment:
 
 
 def create_keys(database_url: str) -> dict[str, str]:
-    """Migrate the database and create one API key per caller; return the keys."""
+    """Upgrade the database to head and create one API key per caller; return the keys."""
     from audit import AuditStore
     from service.auth import create_key
-    from service.db import migrate
+    from service.migrations import upgrade
 
+    upgrade(database_url)
     store = AuditStore.from_url(database_url)
     try:
-        migrate(store.engine)
         return {caller: create_key(store.engine, role, name)
                 for caller, (role, name) in KEYS.items()}
     finally:
@@ -144,8 +144,10 @@ def deployment(request: pytest.FixtureRequest,
             "FLASHLOAN_DATABASE_URL": url,
             "FLASHLOAN_PII_KEY": PII_KEY,
             "FLASHLOAN_STUB_FIXTURES": str(write_fixtures(workdir / "fixtures.json")),
-            # Rate limits are not under test here; schemathesis alone sends hundreds of calls.
+            # Rate limits are not under test here (test_rate_limits has servers of its own);
+            # schemathesis alone sends hundreds of calls, the role matrix many without a key.
             "FLASHLOAN_RATE_LIMIT": "100000/minute",
+            "FLASHLOAN_AUTH_FAILURE_LIMIT": "100000/minute",
         }
         main = GunicornServer("main", workdir, common)
         degraded = GunicornServer("degraded", workdir, {
@@ -158,7 +160,7 @@ def deployment(request: pytest.FixtureRequest,
             server.spawn()
         for server in (main, degraded):
             server.wait_ready()
-        store = AuditStore.from_url(url, create=False)
+        store = AuditStore.from_url(url)
         stack.callback(store.dispose)
         session = stack.enter_context(requests.Session())
         yield Deployment(backend, url, main, degraded, keys, session, store)

@@ -1,16 +1,23 @@
-"""Idempotency-Key across gunicorn workers: concurrent retries decide once, another body is 409."""
+"""Idempotency-Key across gunicorn workers: concurrent retries decide once, another body is 409,
+and a key whose worker was killed mid-decision is taken over by a retry once it expires."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
+import signal
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import text
 
-from tests.e2e.applicants import REPEATED, application_body
+from tests.e2e.applicants import APPROVED, REPEATED, application_body
 from tests.e2e.conftest import (
     CHANNEL,
     HTTP_TIMEOUT_S,
@@ -20,6 +27,7 @@ from tests.e2e.conftest import (
     count_rows,
     record_consent,
 )
+from tests.e2e.gunicorn_server import GunicornServer
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +122,130 @@ def test_keys_belong_to_their_api_key(deployment: Deployment) -> None:
         assert response.status_code == 201, response.text
         ids.add(response.json()["application_id"])
     assert len(ids) == 2
+
+
+# A server whose sources answer slowly, so that a decision is in flight long enough to kill
+# its worker; and a short claim expiry: the deadline plus the commit timeout.
+SLOW_SOURCES_MS = 2000
+SLOW_DEADLINE_S = 4.0
+SLOW_COMMIT_TIMEOUT_S = 2.0
+CLAIM_EXPIRY_S = SLOW_DEADLINE_S + SLOW_COMMIT_TIMEOUT_S
+
+
+def _children(parent: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[1]) == parent:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _socket_inode(server_port: int, client_port: int) -> str | None:
+    """The inode of the server's end of the TCP connection from ``client_port``."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if (int(local.rsplit(":", 1)[1], 16) == server_port
+                    and int(remote.rsplit(":", 1)[1], 16) == client_port):
+                return inode
+    return None
+
+
+def worker_serving(server: GunicornServer, client_port: int) -> int | None:
+    """The pid of the gunicorn worker holding the connection from ``client_port``."""
+    assert server.process is not None
+    inode = _socket_inode(server.port, client_port)
+    if inode is None:
+        return None
+    for pid in _children(server.process.pid):
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def claim_state(deployment: Deployment, key: str) -> str | None:
+    with deployment.store.engine.connect() as conn:
+        return conn.execute(text("SELECT state FROM idempotency_keys WHERE idempotency_key = :k"),
+                            {"k": key}).scalar_one_or_none()
+
+
+@pytest.fixture
+def slow_server(deployment: Deployment, tmp_path: Path):
+    """A third gunicorn on the deployment's database, with slow sources and a short expiry."""
+    settings = {name: value for name, value in deployment.main.settings.items()
+                if name != "FLASHLOAN_VAR_DIR"}
+    server = GunicornServer("slow", tmp_path, {
+        **settings,
+        "FLASHLOAN_STUB_LATENCY_MS": str(SLOW_SOURCES_MS),
+        "FLASHLOAN_DEADLINE_S": str(SLOW_DEADLINE_S),
+        "FLASHLOAN_COMMIT_TIMEOUT_S": str(SLOW_COMMIT_TIMEOUT_S),
+    })
+    server.spawn()
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        code = server.stop()
+    assert code == 0, f"the slow server exited with {code}:\n{server.log_text()[-4000:]}"
+
+
+def test_a_key_whose_worker_was_killed_mid_decision_is_decided_by_a_retry(
+        deployment: Deployment, slow_server: GunicornServer) -> None:
+    consent_id = record_consent(deployment.client("channel"), APPROVED)
+    body = application_body(APPROVED, consent_id)
+    key = f"e2e-killed-{uuid.uuid4().hex}"
+    headers = {"Authorization": f"Bearer {deployment.keys['channel']}",
+               "Content-Type": "application/json", "Idempotency-Key": key}
+
+    first = http.client.HTTPConnection("127.0.0.1", slow_server.port, timeout=HTTP_TIMEOUT_S)
+    try:
+        first.connect()
+        client_port = first.sock.getsockname()[1]
+        first.request("POST", "/v1/applications", body=json.dumps(body), headers=headers)
+        # Once the key is claimed the decision is in flight, waiting for the slow sources.
+        deadline = time.monotonic() + 10
+        pid = None
+        while pid is None or claim_state(deployment, key) != "in_progress":
+            assert time.monotonic() < deadline, "the decision never started"
+            time.sleep(0.02)
+            pid = pid or worker_serving(slow_server, client_port)
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            first.getresponse()
+    finally:
+        first.close()
+    assert claim_state(deployment, key) == "in_progress", "the dead worker left its claim"
+    assert count_rows(deployment.store, "applications", "consent_id = :c", c=consent_id) == 0
+
+    # The retry waits for the claim to expire, then takes it over and decides. (A connection
+    # of its own: one kept alive by a shared session may have been the killed worker's.)
+    retry = requests.post(slow_server.url("/v1/applications"), json=body, headers=headers,
+                          timeout=HTTP_TIMEOUT_S)
+    assert retry.status_code == 201, retry.text
+    assert time.monotonic() - killed_at < CLAIM_EXPIRY_S + 20
+    application_id = retry.json()["application_id"]
+    assert retry.json()["status"] == "approved"
+    with deployment.store.engine.connect() as conn:
+        state = conn.execute(text("SELECT state, application_id FROM idempotency_keys "
+                                  "WHERE idempotency_key = :k"), {"k": key}).all()
+    assert [tuple(row) for row in state] == [("done", application_id)]
+    assert decisions_citing(deployment, consent_id) == [application_id]
+    again = deployment.client("channel").post("/v1/applications", json=body,
+                                              headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.json() == retry.json()
+    verdict = deployment.store.verify()
+    assert verdict.ok, verdict

@@ -1,4 +1,5 @@
-"""Every endpoint × every caller answers with its documented status and the one error envelope.
+"""Every endpoint × every caller answers with its documented status and the one error envelope,
+and /openapi.json lists every status the matrix sees.
 
 The matrix is data: to cover a new endpoint, add one ``Endpoint`` to ``ENDPOINTS`` (a test
 fails until every operation of /openapi.json is there).
@@ -34,7 +35,8 @@ class Endpoint:
     ``own``: a channel sees only its own resources; another channel's key gets a 404, as if
     the resource did not exist. ``other_channel``: what another channel gets instead, when
     that is neither the success nor a 404. ``fresh``: the call uses its resource up (a
-    withdrawal, a review request, a resolution), so each call gets a new one.
+    withdrawal, a review request, a resolution, a key's revocation), so each call gets a new
+    one.
     """
 
     method: str
@@ -44,7 +46,7 @@ class Endpoint:
     content_type: str = "application/json"
     own: bool = False
     body: str | None = None           # a key of BODIES
-    fresh: str | None = None          # "consent" | "application" | "review"
+    fresh: str | None = None          # "consent" | "application" | "review" | "key"
     other_channel: int | None = None
 
     @property
@@ -89,6 +91,9 @@ ENDPOINTS = (
     Endpoint("GET", "/v1/models", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models/{version}", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/metrics", _roles("admin", "auditor"), content_type="text/plain"),
+    Endpoint("GET", "/v1/keys", _roles("admin")),
+    Endpoint("POST", "/v1/keys", _roles("admin"), 201, body="key"),
+    Endpoint("DELETE", "/v1/keys/{key_id}", _roles("admin"), fresh="key"),
     Endpoint("GET", "/healthz", _roles()),
     Endpoint("GET", "/readyz", _roles()),
     Endpoint("GET", "/openapi.json", _roles()),
@@ -135,6 +140,7 @@ class Resources:
 
     def __init__(self, deployment: Deployment) -> None:
         self.channel = deployment.client("channel")
+        self.admin = deployment.client("admin")
         self.values: dict[str, Any] = {"seq": 1}
         self.values.update(self.fresh("review"))
         models = deployment.client("admin").get("/v1/models")
@@ -143,9 +149,14 @@ class Resources:
                                       if m["active"])
 
     def fresh(self, kind: str | None) -> dict[str, Any]:
-        """New resources up to ``kind``: a consent, its decided application, a review of it."""
+        """New resources up to ``kind``: a consent, its decided application, a review of it;
+        or a key."""
         if kind is None:
             return {}
+        if kind == "key":
+            key = self.admin.post("/v1/keys", json=BODIES["key"](CHANNEL, {}))
+            assert key.status_code == 201, key.text
+            return {"key_id": key.json()["key_id"]}
         made = {"consent_id": record_consent(self.channel, ROLE_MATRIX)}
         if kind == "consent":
             return made
@@ -169,12 +180,32 @@ BODIES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "review_request": lambda channel, ids: {"reason": "我的收入最近提高了，请人工复核。"},
     "resolution": lambda channel, ids: {"outcome": "upheld",
                                         "note": "Sources and features checked again."},
+    "key": lambda channel, ids: {"role": "risk_officer", "name": "e2e-matrix-officer"},
 }
 
 
 @pytest.fixture(scope="module")
 def resources(deployment: Deployment) -> Resources:
     return Resources(deployment)
+
+
+@pytest.fixture(scope="module")
+def documented(deployment: Deployment) -> dict[tuple[str, str], set[int]]:
+    """The statuses /openapi.json lists for each of its operations."""
+    spec = deployment.client(None).get("/openapi.json").json()
+    return {(method.upper(), path): {int(status) for status in op["responses"]}
+            for path, item in spec["paths"].items() for method, op in item.items()
+            if method in ("get", "post", "put", "patch", "delete")}
+
+
+def assert_documented(documented: dict[tuple[str, str], set[int]], endpoint: Endpoint,
+                      response: requests.Response) -> None:
+    """Assert that the document lists the status ``endpoint`` answered (if it documents the
+    operation: /openapi.json and /docs are not in it)."""
+    listed = documented.get((endpoint.method, endpoint.path))
+    if listed is not None:
+        assert response.status_code in listed, (endpoint.label, response.status_code,
+                                                sorted(listed))
 
 
 def call(deployment: Deployment, endpoint: Endpoint, caller: str,
@@ -195,11 +226,12 @@ CASES = [pytest.param(e, c, id=f"{e.label}-{c}") for e in ENDPOINTS for c in CAL
 
 
 @pytest.mark.parametrize(("endpoint", "caller"), CASES)
-def test_access(deployment: Deployment, resources: Resources, endpoint: Endpoint,
-                caller: str) -> None:
+def test_access(deployment: Deployment, resources: Resources, documented: dict,
+                endpoint: Endpoint, caller: str) -> None:
     ids = {**resources.values, **resources.fresh(endpoint.fresh)}
     response = call(deployment, endpoint, caller, ids)
     status = expected_status(endpoint, caller)
+    assert_documented(documented, endpoint, response)
     if status < 400:
         assert response.status_code == status, response.text
         assert response.headers["Content-Type"].split(";")[0] == endpoint.content_type
@@ -219,12 +251,14 @@ ADDRESSED = [pytest.param(e, id=e.label) for e in ENDPOINTS if "{" in e.path]
 
 @pytest.mark.parametrize("endpoint", ADDRESSED)
 def test_unknown_resources_are_not_found(deployment: Deployment, resources: Resources,
-                                         endpoint: Endpoint) -> None:
+                                         documented: dict, endpoint: Endpoint) -> None:
     caller = min(endpoint.roles)  # any role that may call it
     unknown = {"consent_id": f"c_{uuid.uuid4().hex}", "application_id": f"a_{uuid.uuid4().hex}",
-               "review_id": f"r_{uuid.uuid4().hex}", "version": "v999", "seq": 10**9}
+               "review_id": f"r_{uuid.uuid4().hex}", "version": "v999", "seq": 10**9,
+               "key_id": uuid.uuid4().hex[:12]}
     response = call(deployment, endpoint, caller, {**resources.values, **unknown})
     assert_envelope(response, 404, "not_found")
+    assert_documented(documented, endpoint, response)
 
 
 def test_matrix_covers_every_documented_operation(deployment: Deployment) -> None:
@@ -233,6 +267,16 @@ def test_matrix_covers_every_documented_operation(deployment: Deployment) -> Non
                   for method in item if method in ("get", "post", "put", "patch", "delete")}
     covered = {(e.method, e.path) for e in ENDPOINTS}
     assert documented <= covered, f"add these to ENDPOINTS: {sorted(documented - covered)}"
+
+
+def test_the_document_names_the_roles_the_matrix_holds(deployment: Deployment) -> None:
+    spec = deployment.client(None).get("/openapi.json").json()
+    named = {(method.upper(), path): frozenset(op["x-roles"])
+             for path, item in spec["paths"].items() for method, op in item.items()
+             if method in ("get", "post", "put", "patch", "delete")}
+    for endpoint in ENDPOINTS:
+        if (endpoint.method, endpoint.path) in named:
+            assert named[(endpoint.method, endpoint.path)] == endpoint.roles, endpoint.label
 
 
 def test_unrouted_method_is_405_with_allow(deployment: Deployment) -> None:

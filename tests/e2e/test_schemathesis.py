@@ -1,7 +1,10 @@
-"""Schemathesis against /openapi.json of the live server: no 5xx, every answer as documented."""
+"""Schemathesis against /openapi.json of the live server, as each role, and with live consents
+so that generated applications are decided: no 5xx, every answer as documented."""
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from typing import Any
 
 import jsonschema_rs
@@ -9,21 +12,23 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from tests.e2e.applicants import APPROVED, DEFERRED, SCORE_DECLINED
+from tests.e2e.applicants import APPROVED, DEFERRED, KNOCKED_OUT, SCORE_DECLINED, Applicant
 from tests.e2e.conftest import Deployment, apply, assert_envelope, record_consent
 
 pytestmark = pytest.mark.slow
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
-          content_type_conformance]
+          content_type_conformance, response_headers_conformance]
 # gunicorn's limit_request_line: a longer request line is refused by gunicorn itself, with
 # an HTML 414 the application never sees.
 MAX_REQUEST_LINE = 4094
@@ -33,6 +38,10 @@ MAX_SEQ = 2**63 - 1
 # resources that exist (random identifiers almost never name one).
 EXAMPLES: dict[Any, int] = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 10,
                             "known": 5}
+# Generated applications that cite a live consent of their applicant, and so are decided.
+DECISIONS = 40
+# Applicants whom the stub world approves, declines on the score, and knocks out.
+CITED = (APPROVED, SCORE_DECLINED, KNOCKED_OUT)
 
 
 def request_line(case: Any, base_url: str) -> str:
@@ -42,10 +51,12 @@ def request_line(case: Any, base_url: str) -> str:
 
 
 def fuzz(operation: Any, strategy: Any, deployment: Deployment, caller: str,
-         examples: int) -> None:
-    """Send ``examples`` generated requests to one operation and check every answer."""
+         examples: int) -> list[Any]:
+    """Send ``examples`` generated requests to one operation, check every answer and return
+    the answers."""
     base_url = deployment.main.base_url
     headers = {"Authorization": f"Bearer {deployment.keys[caller]}"}
+    answers: list[Any] = []  # schemathesis' responses
 
     @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -57,12 +68,14 @@ def fuzz(operation: Any, strategy: Any, deployment: Deployment, caller: str,
             response = case.call(base_url=base_url, headers=headers)
             assert response.status_code == 414, response.text
             return
-        case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
+        answers.append(case.call_and_validate(base_url=base_url, headers=headers,
+                                              checks=CHECKS))
 
     check()
+    return answers
 
 
-@pytest.mark.parametrize("caller", ["channel", "risk_officer", "auditor"])
+@pytest.mark.parametrize("caller", ["channel", "risk_officer", "auditor", "admin"])
 def test_answers_conform_to_the_schema(deployment: Deployment, known: dict[str, Any],
                                        caller: str, subtests: Any) -> None:
     api = schemathesis.openapi.from_url(deployment.main.url("/openapi.json"))
@@ -81,6 +94,45 @@ def test_answers_conform_to_the_schema(deployment: Deployment, known: dict[str, 
                 strategy = operation.as_strategy(
                     path_parameters={name: known[name] for name in names})
                 fuzz(operation, strategy, deployment, caller, EXAMPLES["known"])
+
+
+# -- the decision path, which random consent ids never reach -------------------------------
+
+@pytest.fixture(scope="module")
+def consents(deployment: Deployment) -> list[tuple[Applicant, str]]:
+    """A live consent of each cited applicant, recorded by the channel."""
+    channel = deployment.client("channel")
+    return [(applicant, record_consent(channel, applicant)) for applicant in CITED]
+
+
+def citing(drawn: tuple[Any, tuple[Applicant, str]]) -> Any:
+    """Make a generated application a cited applicant's, citing their live consent; the
+    name, mobile, amount, term and purpose stay as generated.
+
+    A generated Idempotency-Key gets a unique suffix: generated keys repeat (with another
+    body, a 409), and every application here is to be decided.
+    """
+    case, (applicant, consent_id) = drawn
+    case.body = {**case.body, "consent_id": consent_id,
+                 "applicant": {**case.body["applicant"], "national_id": applicant.national_id}}
+    key = (case.headers or {}).get("Idempotency-Key")
+    if key is not None:
+        case.headers = {**case.headers, "Idempotency-Key": f"{key[:95]}-{uuid.uuid4().hex}"}
+    return case
+
+
+def test_generated_applications_citing_a_live_consent_are_decided(
+        deployment: Deployment, consents: list[tuple[Applicant, str]]) -> None:
+    api = schemathesis.openapi.from_url(deployment.main.url("/openapi.json"))
+    operation = api["/v1/applications"]["POST"]
+    strategy = st.tuples(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                         st.sampled_from(consents)).map(citing)
+    answers = fuzz(operation, strategy, deployment, "channel", DECISIONS)
+    assert len(answers) >= DECISIONS // 2, len(answers)
+    for response in answers:
+        assert response.status_code == 201, (response.status_code, response.text)
+    outcomes = Counter(response.json()["status"] for response in answers)
+    assert {"approved", "declined"} <= set(outcomes), outcomes
 
 
 # -- real resources, which random identifiers rarely reach ----------------------------------

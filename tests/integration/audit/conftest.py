@@ -7,11 +7,14 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from audit.store import AuditStore
+from service.migrations import upgrade
 
 
 @pytest.fixture
 def make_store(database_url: str) -> Iterator[Callable[..., AuditStore]]:
-    """Open stores on the test database (SQLite, then PostgreSQL); dispose them afterwards."""
+    """Open stores on the test database (SQLite, then PostgreSQL), upgraded to head; dispose
+    them afterwards."""
+    upgrade(database_url)
     opened: list[AuditStore] = []
 
     def make(**options) -> AuditStore:
@@ -26,5 +29,5 @@ def make_store(database_url: str) -> Iterator[Callable[..., AuditStore]]:
 
 @pytest.fixture
 def store(make_store: Callable[..., AuditStore]) -> AuditStore:
-    """A migrated, empty store on the test database."""
+    """An empty store on the test database, at head."""
     return make_store()

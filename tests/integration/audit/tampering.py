@@ -128,3 +128,30 @@ def _rewritten(rows: Iterable, seq: int, new_payload: str) -> Iterable[tuple]:
         if number == seq:
             payload, payload_hash = new_payload, sha256_hex(new_payload.encode("utf-8"))
         yield number, at, kind, app, actor, payload, payload_hash
+
+
+def delete_and_renumber(engine: Engine, seq: int) -> None:
+    """Delete record ``seq``, move every later record down by one and re-chain them all, so
+    that the shorter chain is whole again, as a forger would."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_records WHERE seq = :seq"), {"seq": seq})
+        rows = conn.execute(
+            text(
+                "SELECT seq, recorded_at, kind, application_id, actor, payload_hash "
+                "FROM audit_records WHERE seq > :seq ORDER BY seq"
+            ),
+            {"seq": seq},
+        ).all()
+        prev = conn.execute(
+            text("SELECT record_hash FROM audit_records WHERE seq = :seq"), {"seq": seq - 1}
+        ).scalar_one()
+        for old, at, kind, app, actor, payload_hash in rows:
+            record_hash = compute_record_hash(prev, old - 1, kind, at, app, actor, payload_hash)
+            conn.execute(
+                text(
+                    "UPDATE audit_records SET seq = :new, prev_hash = :prev, "
+                    "record_hash = :record_hash WHERE seq = :old"
+                ),
+                {"new": old - 1, "prev": prev, "record_hash": record_hash, "old": old},
+            )
+            prev = record_hash

@@ -74,6 +74,10 @@ def test_verify_exits_one_and_names_the_record_on_a_tampered_chain(cli, trail) -
         "first_bad_seq": 4,
         "reason": "record_altered",
         "message": "",
+        "checkpoint_held": None,
+        "checkpoint_failed": None,
+        "checkpoints": 0,
+        "applications": None,
     }
 
 
@@ -94,10 +98,56 @@ def test_checkpoint_writes_a_file_that_catches_truncation(cli, trail, tmp_path: 
 
     tampering.drop_guards(trail.engine)
     tampering.execute(trail.engine, "DELETE FROM audit_records WHERE seq >= 5")
-    assert cli("verify").exit_code == 0
-    caught = cli("verify", "--checkpoint", str(path.parent))
+    assert cli("verify", "--no-service-checkpoints").exit_code == 0
+    caught = cli("verify", "--no-service-checkpoints", "--checkpoint", str(path.parent))
     assert caught.exit_code == 1
-    assert "BROKEN at record 5: truncated" in caught.output
+    assert "BROKEN at record 1: records_missing" in caught.output
+
+
+def test_verify_uses_the_service_checkpoints_by_default(cli, trail, tmp_path: Path) -> None:
+    assert cli("checkpoint").exit_code == 0
+    intact = cli("verify")
+    assert intact.exit_code == 0 and "1 checkpoint(s) extended" in intact.output
+    tampering.drop_guards(trail.engine)
+    tampering.execute(trail.engine, "DELETE FROM audit_records WHERE seq >= 5")
+    caught = cli("verify")
+    assert caught.exit_code == 1, caught.output
+    assert "records_missing" in caught.output and "ends at record 4" in caught.output
+
+
+def test_verify_pins_the_service_public_key_by_default(cli, trail, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit.checkpoints import public_key_hex, sign_checkpoint, write_checkpoint
+
+    assert cli("checkpoint").exit_code == 0
+    folder = tmp_path / "var" / "checkpoints"
+    # A forger rewrites the log, then replaces the checkpoints with ones of their own key.
+    tampering.drop_guards(trail.engine)
+    tampering.rewrite_from(trail.engine, 3, '{"i":3,"forged":true}')
+    for old in folder.glob("*.json"):
+        old.unlink()
+    forger = Ed25519PrivateKey.generate()
+    write_checkpoint(sign_checkpoint(trail, forger), folder)
+    caught = cli("verify")
+    assert caught.exit_code == 1, caught.output
+    assert "checkpoint_invalid" in caught.output
+    named = cli("verify", "--public-key", public_key_hex(forger))
+    assert named.exit_code == 0, "a key given on the command line is the one trusted"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--start", "10", "--end", "5"), "end must not be before start; got start 10, end 5"),
+        (("--start", "7"), "start 7 is beyond the last record, 6"),
+        (("--start", "99", "--end", "120"), "start 99 is beyond the last record, 6"),
+    ],
+)
+def test_an_empty_or_inverted_range_is_a_usage_error(cli, trail, args, words) -> None:
+    result = cli("verify", *args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "OK" not in result.output
 
 
 def test_checkpoint_of_an_empty_chain_is_refused(cli, make_store) -> None:
@@ -163,7 +213,8 @@ def test_purge_inside_retention_is_refused(cli, trail) -> None:
 def test_missing_tables_are_reported_not_traced(cli, database_url: str) -> None:
     result = cli("verify")
     assert result.exit_code == 1
-    assert "cannot be read or written" in result.output
+    assert result.output.startswith("Error: database schema is at revision none, head is ")
+    assert result.output.rstrip().endswith(': run "flashloan db upgrade"')
 
 
 def test_bad_settings_are_reported(cli, trail) -> None:

@@ -7,6 +7,7 @@ import multiprocessing
 import pytest
 
 from audit.store import AuditStore
+from service.migrations import upgrade
 from tests.integration.audit.workers import append_records
 
 PROCESSES = 8
@@ -15,6 +16,7 @@ APPENDS_EACH = 500  # two records per decision: 250 decisions per process
 
 @pytest.mark.slow
 def test_processes_appending_at_once_make_one_gap_free_chain(database_url: str) -> None:
+    upgrade(database_url)
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     workers = [
@@ -29,7 +31,7 @@ def test_processes_appending_at_once_make_one_gap_free_chain(database_url: str) 
         process.join(timeout=240)
     assert [process.exitcode for process in workers] == [0] * PROCESSES
 
-    store = AuditStore.from_url(database_url, create=False)
+    store = AuditStore.from_url(database_url)
     try:
         records = list(store.iter_records())
         result = store.verify()
@@ -57,6 +59,7 @@ def test_sqlite_writers_take_turns_and_a_waiting_writer_gives_up_in_time(
     import audit.engine
     from audit.engine import writer_turn
 
+    upgrade(sqlite_url)
     store = AuditStore.from_url(sqlite_url)
     holding, release = threading.Event(), threading.Event()
 
@@ -120,9 +123,11 @@ def test_writers_fall_back_to_sqlites_lock_when_the_turn_file_cannot_be_opened(
 ) -> None:
     # Something else (here a directory) sits where the lock file would be.
     (tmp_path / "chain.db-writer-turn").mkdir()
-    store = AuditStore.from_url(f"sqlite:///{tmp_path / 'chain.db'}")
+    url = f"sqlite:///{tmp_path / 'chain.db'}"
+    store = AuditStore.from_url(url)
     try:
         with caplog.at_level("WARNING", logger="audit.engine"):
+            upgrade(url)
             for n in range(3):
                 store.append("test.appended", {"n": n})
         assert [r.seq for r in store.iter_records()] == [1, 2, 3] and store.verify().ok

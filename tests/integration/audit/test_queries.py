@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from audit.canonical import sha256_hex
-from audit.errors import InvalidCursor
+from audit.errors import InvalidCursor, InvalidRange
 from audit.queries import encode_cursor
 from audit.records import AuditQuery
 from audit.store import AuditStore
@@ -229,5 +229,6 @@ def test_sequence_numbers_beyond_64_bits_find_nothing(filled: AuditStore) -> Non
     assert seqs(filled, kinds=("decision.made",), end_seq=huge) == [3, 6, 9, 12]
     cursor = encode_cursor(AuditQuery(), huge, newest_first=False)
     assert filled.query(cursor=cursor).items == ()
-    assert filled.verify(start_seq=huge).checked == 0
+    with pytest.raises(InvalidRange, match="beyond the last record, 12"):
+        filled.verify(start_seq=huge)
     assert filled.verify(end_seq=huge).checked == 12

@@ -14,12 +14,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from audit.canonical import canonical_json, sha256_hex
 from audit.engine import create_audit_engine
-from audit.errors import AuditError
-from audit.migrations import MIGRATIONS, applied_versions, apply_migrations
 from audit.records import GENESIS_HASH, AuditQuery, compute_record_hash
 from audit.schema import metadata
 from audit.store import AuditStore
 from audit.writer import Entry
+from service.migrations import upgrade
 
 SUBJECT = "ab" * 32
 
@@ -82,13 +81,13 @@ def test_records_of_one_decision_commit_together(store: AuditStore) -> None:
 def test_failed_decision_leaves_no_record_and_no_gap(store: AuditStore) -> None:
     store.append("consent.recorded", {})
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE applications (id VARCHAR(20) PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE side_effects (id VARCHAR(20) PRIMARY KEY)")
     with pytest.raises(RuntimeError, match="scoring failed"), store.writer() as writer:
-        writer.connection.execute(text("INSERT INTO applications (id) VALUES ('app-1')"))
+        writer.connection.execute(text("INSERT INTO side_effects (id) VALUES ('app-1')"))
         writer.append("application.received", {}, application_id="app-1")
         raise RuntimeError("scoring failed")
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM applications").scalar_one() == 0
+        assert conn.exec_driver_sql("SELECT count(*) FROM side_effects").scalar_one() == 0
     assert store.append("consent.recorded", {}).seq == 2
     assert store.verify().ok
 
@@ -204,11 +203,20 @@ def test_database_refuses_changes_other_than_a_purge(store: AuditStore, statemen
     assert store.get(1).payload == {"outcome": "approved", "reason_codes": ["R1"]}
 
 
-def test_database_allows_setting_a_payload_to_null(store: AuditStore) -> None:
-    store.append("decision.made", {"outcome": "approved"})
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE audit_records SET payload = NULL WHERE seq = 1")
+def test_database_sets_a_payload_to_null_only_under_a_purge_record_naming_it(
+    store: AuditStore,
+) -> None:
+    store.append("decision.made", {"outcome": "approved"},
+                 recorded_at=datetime(2020, 1, 1, tzinfo=UTC))
+    erase = "UPDATE audit_records SET payload = NULL WHERE seq = 1"
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.exec_driver_sql(erase)
+    with store.writer() as writer:
+        writer.append("records.purged", {"before": "2021-01-01T00:00:00.000000Z", "purged": 1,
+                                         "first_seq": 1, "last_seq": 1, "retention_years": 5})
+        writer.connection.exec_driver_sql(erase)
     assert store.get(1).payload is None
+    assert store.verify().ok
 
 
 def test_database_refuses_a_second_record_with_the_same_seq(store: AuditStore) -> None:
@@ -222,12 +230,6 @@ def test_database_refuses_a_second_record_with_the_same_seq(store: AuditStore) -
             {"h": "1" * 64, "p": "2" * 64, "r": "3" * 64},
         )
     assert store.head() == first
-
-
-def test_schema_creation_is_idempotent_and_recorded(store: AuditStore) -> None:
-    assert store.create_schema() == []
-    assert apply_migrations(store.engine) == []
-    assert applied_versions(store.engine) == {m.version for m in MIGRATIONS}
 
 
 def test_schema_matches_the_query_tables(store: AuditStore) -> None:
@@ -245,16 +247,6 @@ def test_schema_matches_the_query_tables(store: AuditStore) -> None:
     } <= indexed
 
 
-def test_database_newer_than_the_code_is_refused(store: AuditStore) -> None:
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO schema_migrations (component, version, description, applied_at) "
-            "VALUES ('audit', 99, 'from the future', '2030-01-01T00:00:00.000000Z')"
-        )
-    with pytest.raises(AuditError, match=r"at most version 1 .* got version 99"):
-        store.create_schema()
-
-
 def test_query_by_national_id_uses_the_pseudonymiser(store: AuditStore) -> None:
     from audit.privacy import Pseudonymiser
 
@@ -268,8 +260,8 @@ def test_query_by_national_id_uses_the_pseudonymiser(store: AuditStore) -> None:
 
 @pytest.mark.postgres
 def test_writer_sees_the_committed_head_under_repeatable_read(postgres_url: str) -> None:
+    upgrade(postgres_url)
     store = AuditStore(create_audit_engine(postgres_url, isolation_level="REPEATABLE READ"))
-    store.create_schema()
     inside, release, appended = threading.Event(), threading.Event(), []
 
     def first() -> None:

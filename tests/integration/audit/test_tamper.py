@@ -121,11 +121,40 @@ def test_second_genesis_is_caught(chain: AuditStore) -> None:
     assert_broken(chain, 6, "fork")
 
 
-def test_truncated_tail_is_caught_with_a_checkpoint(chain: AuditStore) -> None:
+def test_a_shorter_chain_is_caught_with_a_checkpoint(chain: AuditStore) -> None:
     signed = sign_checkpoint(chain, Ed25519PrivateKey.generate())
     tampering.execute(chain.engine, "DELETE FROM audit_records WHERE seq >= 8")
     assert chain.verify().ok, "without a checkpoint a shorter chain is a valid chain"
-    assert_broken(chain, 8, "truncated", checkpoints=[signed])
+    # Nothing tells a cut at the end from a deletion before it with the rest renumbered,
+    # and no checkpoint that still holds vouches for any record.
+    result = chain.verify(checkpoints=[signed])
+    assert (result.ok, result.first_bad_seq, result.reason) == (False, 1, "records_missing")
+    assert (result.checkpoint_held, result.checkpoint_failed) == (None, N)
+    assert "ends at record 7" in result.message and "record 10" in result.message
+
+
+def test_a_chain_cut_at_a_checkpoint_that_holds_is_truncated(chain: AuditStore) -> None:
+    key = Ed25519PrivateKey.generate()
+    early = _checkpoint_at(chain, key, 7)
+    late = sign_checkpoint(chain, key)
+    tampering.execute(chain.engine, "DELETE FROM audit_records WHERE seq >= 8")
+    result = chain.verify(checkpoints=[early, late])
+    assert (result.ok, result.first_bad_seq, result.reason) == (False, 8, "truncated")
+    assert (result.checkpoint_held, result.checkpoint_failed) == (7, N)
+    assert "records 8..10 were removed from the end" in result.message
+
+
+def test_a_deleted_and_renumbered_record_is_not_called_a_truncation(chain: AuditStore) -> None:
+    key = Ed25519PrivateKey.generate()
+    early = _checkpoint_at(chain, key, 3)
+    late = sign_checkpoint(chain, key)
+    tampering.delete_and_renumber(chain.engine, 5)
+    assert chain.verify().ok, "the renumbered chain is internally consistent"
+    result = chain.verify(checkpoints=[early, late])
+    assert (result.ok, result.first_bad_seq, result.reason) == (False, 4, "records_missing")
+    assert (result.checkpoint_held, result.checkpoint_failed) == (3, N)
+    assert "truncat" not in result.message
+    assert "checkpoint of record 3" in result.message and "record 10" in result.message
 
 
 def test_rewritten_history_is_caught_with_a_checkpoint(chain: AuditStore) -> None:
@@ -135,7 +164,12 @@ def test_rewritten_history_is_caught_with_a_checkpoint(chain: AuditStore) -> Non
     tampering.rewrite_from(chain.engine, 5, '{"n":5,"outcome":"declined"}')
     assert chain.verify().ok, "a rewrite with fresh hashes is internally consistent"
     assert chain.verify(checkpoints=[early]).ok, "the history up to 3 is untouched"
-    assert_broken(chain, N, "checkpoint_mismatch", checkpoints=[early, late])
+    # Reported where the doubt begins, after the last checkpoint that holds, not at the
+    # checkpoint that found it.
+    result = chain.verify(checkpoints=[early, late])
+    assert (result.ok, result.first_bad_seq, result.reason) == (False, 4, "checkpoint_mismatch")
+    assert (result.checkpoint_held, result.checkpoint_failed) == (3, N)
+    assert "records 4..10" in result.message and "rewritten" in result.message
 
 
 def test_checkpoint_with_a_bad_signature_is_refused(chain: AuditStore) -> None:

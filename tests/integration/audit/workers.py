@@ -8,7 +8,7 @@ from audit.store import AuditStore
 
 
 def append_records(url: str, worker: int, decisions: int, barrier: Any) -> None:
-    """Open the store (migrating it if no one has), then append two records per decision."""
+    """Open the store (at head already), then append two records per decision."""
     store = AuditStore.from_url(url)
     try:
         barrier.wait(timeout=60)

@@ -12,6 +12,7 @@ from datasources import SCOPES
 from datasources.stub.world import population_ids
 from service.app import create_app
 from service.auth import create_key
+from service.migrations import upgrade
 
 ROLES = ("channel", "risk_officer", "auditor", "admin")
 CHANNEL = "bank-app"
@@ -119,6 +120,7 @@ def make_console(tmp_path, sqlite_url) -> Iterator:
     made = []
 
     def build(url: str | None = None, **settings) -> Console:
+        upgrade(url or sqlite_url)
         app = create_app({"database_url": url or sqlite_url, "env": "test",
                           "var_dir": tmp_path, **settings})
         made.append(app)

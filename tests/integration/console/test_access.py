@@ -154,10 +154,14 @@ def test_the_session_cookie_is_httponly_strict_and_never_holds_the_key(console):
 def test_in_production_the_cookie_is_secure_and_no_key_file_is_mentioned(tmp_path):
     from service.app import create_app
     from service.auth import create_key
+    from service.migrations import upgrade
 
+    upgrade(f"sqlite:///{tmp_path / 'p.db'}")
     app = create_app({"env": "production", "database_url": f"sqlite:///{tmp_path / 'p.db'}",
-                      "var_dir": tmp_path, "pii_key": "p" * 40, "signing_key": "s" * 64,
-                      "sources": "http", "sources_url": "http://127.0.0.1:9"})
+                      "var_dir": tmp_path,
+                      "pii_key": "Qm7f3Kx9-Lr2_Vb8Nc1Wd6Zt4Yh5Jg0Ps-Ea7Uo3Ri9",
+                      "signing_key": "5e" * 32, "sources": "http",
+                      "sources_url": "http://127.0.0.1:9"})
     try:
         key = create_key(app.extensions["flashloan"].store.engine, "auditor", "auditor")
         client = app.test_client()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,13 +14,15 @@ from click.testing import CliRunner
 from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, load_model
 from scoring.policy import REGULATORY_MAX_APR, REGULATORY_MAX_LINE
 from service.cli import main
+from service.commands.model import score_summary
 from tests.treeshap import ReferenceExplainer
 
 SHIPPED = MODELS_DIR / DEFAULT_MODEL_VERSION
 
 
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory) -> pd.DataFrame:
+def scoring_run(tmp_path_factory) -> tuple[pd.DataFrame, str, Path]:
+    """``flashloan score --explain`` on a synthetic file: the file it wrote, its stdout, path."""
     folder = tmp_path_factory.mktemp("batch")
     runner = CliRunner()
     result = runner.invoke(main, ["synth", "--rows", "2000", "--seed", "21",
@@ -27,7 +31,12 @@ def scored(tmp_path_factory) -> pd.DataFrame:
     result = runner.invoke(main, ["score", "--in", str(folder / "in.csv"),
                                   "--out", str(folder / "out.csv"), "--explain"])
     assert result.exit_code == 0, result.output
-    return pd.read_csv(folder / "out.csv")
+    return pd.read_csv(folder / "out.csv"), result.stdout, folder / "out.csv"
+
+
+@pytest.fixture(scope="module")
+def scored(scoring_run) -> pd.DataFrame:
+    return scoring_run[0]
 
 
 def test_the_shipped_card_is_within_003_of_the_oracle_auc():
@@ -83,6 +92,44 @@ def test_no_approval_exceeds_the_regulatory_caps(scored):
 def test_declines_carry_at_most_four_reasons(scored):
     counts = scored["reasons"].fillna("").str.split(";").map(len)
     assert counts.max() <= 4
+
+
+def test_the_score_command_ends_with_a_summary_of_what_it_wrote(scoring_run):
+    frame, stdout, out = scoring_run
+    lines = stdout.splitlines()
+    labels = [re.split(r"\s{2,}", line, maxsplit=1)[0] for line in lines]
+    assert labels == ["rows scored", "approved", "declined", "deferred", "mean PD",
+                      "credit lines", "written to", "elapsed"], stdout
+    width = len(lines[0]) - len(lines[0][len(labels[0]):].lstrip())
+    assert all(line[:width] == label.ljust(width) for line, label
+               in zip(lines, labels, strict=True)), f"the values are not aligned:\n{stdout}"
+    said = {label: line[len(label):].strip() for line, label in zip(lines, labels, strict=True)}
+    rows = len(frame)
+    assert said["rows scored"] == f"{rows:,} with model {DEFAULT_MODEL_VERSION} and policy " \
+                                  f"{frame['policy_version'].iloc[0]}"
+    counts = frame["outcome"].value_counts()
+    assert counts.get("approved", 0) > 0 and counts.get("declined", 0) > 0
+    for outcome in ("approved", "declined", "deferred"):
+        n = int(counts.get(outcome, 0))
+        assert said[outcome].split() == [f"{n:,}", f"{n / rows:.1%}"], said[outcome]
+    assert said["mean PD"] == f"{frame['pd'].mean():.2%}"
+    lines_granted = frame.loc[frame["outcome"] == "approved", "credit_limit"]
+    assert said["credit lines"] == (f"¥{lines_granted.sum():,.0f} in total, "
+                                    f"¥{lines_granted.mean():,.0f} per approval")
+    assert said["written to"] == str(out)
+    assert re.fullmatch(r"\d+\.\d s", said["elapsed"]), said["elapsed"]
+
+
+def test_the_summary_of_a_batch_without_approvals(tmp_path):
+    frame = pd.DataFrame({"outcome": ["declined", "deferred", "deferred"],
+                          "pd": [0.2, np.nan, np.nan], "credit_limit": [0.0, 0.0, 0.0]})
+    text = score_summary(frame, tmp_path / "out.csv", 1.04, model="m", policy="p")
+    assert "deferred      2   66.7%" in text
+    assert "approved      0    0.0%" in text
+    assert "mean PD       20.00%" in text
+    assert "credit lines  none (no approval)" in text
+    assert f"written to    {tmp_path / 'out.csv'}" in text
+    assert text.endswith("elapsed       1.0 s")
 
 
 def test_a_bad_input_file_is_a_clear_error(tmp_path):

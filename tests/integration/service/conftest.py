@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask, Response, request
 
 from datasources import SCOPES
 from datasources.stub.world import population_ids
 from service.app import create_app
 from service.auth import create_key
+from service.migrations import upgrade
 
 ROLES = ("channel", "risk_officer", "auditor", "admin")
 
@@ -73,9 +76,38 @@ def people() -> list[str]:
     return population_ids(40, 99)
 
 
+def openapi_path(rule: str) -> str:
+    """The OpenAPI path of a Flask URL rule: ``/v1/audit/records/<int:seq>`` →
+    ``/v1/audit/records/{seq}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def record_answers(app: Flask) -> list[tuple[str, str, int]]:
+    """Record the operation (method, OpenAPI path) and status of every answer ``app`` gives."""
+    answers: list[tuple[str, str, int]] = []
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        if request.url_rule is not None:
+            answers.append((request.method.lower(), openapi_path(request.url_rule.rule),
+                            response.status_code))
+        return response
+
+    return answers
+
+
+def undocumented_answers(app: Flask, answers: list[tuple[str, str, int]]) -> set:
+    """The answers of documented operations whose status their operation does not document."""
+    spec = app.test_client().get("/openapi.json").get_json()
+    return {(method, path, status) for method, path, status in answers
+            if method in spec["paths"].get(path, {})
+            and str(status) not in spec["paths"][path][method]["responses"]}
+
+
 def _app(url: str, tmp_path, **settings):
     fixtures = tmp_path / "fixtures.json"
     fixtures.write_text(json.dumps(settings.pop("fixtures", {})), encoding="utf-8")
+    upgrade(url)
     app = create_app({"database_url": url, "env": "test", "var_dir": tmp_path,
                       "stub_fixtures": str(fixtures), **settings})
     return app
@@ -83,17 +115,24 @@ def _app(url: str, tmp_path, **settings):
 
 @pytest.fixture
 def make_client(tmp_path, sqlite_url):
-    """Build a client on SQLite with extra settings (fixtures, faults, deadline)."""
+    """Build a client on SQLite with extra settings (fixtures, faults, deadline).
+
+    Every answer the tests get from an operation of the API must be one that the OpenAPI
+    document lists for it: checked once the test is done.
+    """
     made = []
 
     def build(url: str | None = None, **settings) -> Client:
         app = _app(url or sqlite_url, tmp_path, **settings)
-        made.append(app)
+        made.append((app, record_answers(app)))
         return Client(app)
 
     yield build
-    for app in made:
+    undocumented = set()
+    for app, answers in made:
+        undocumented |= undocumented_answers(app, answers)
         app.extensions["flashloan"].close()
+    assert not undocumented, f"answers the API document does not list: {sorted(undocumented)}"
 
 
 @pytest.fixture

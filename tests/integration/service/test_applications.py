@@ -16,6 +16,11 @@ def records(client, **filters):
     return list(client.app.extensions["flashloan"].store.iter_records(AuditQuery(**filters)))
 
 
+def kinds_besides_keys(client) -> list[str]:
+    """The kinds of the records, less the fixture's keys (recorded as they were made)."""
+    return [rec.kind for rec in records(client) if not rec.kind.startswith("key.")]
+
+
 def count_applications(client) -> int:
     with client.app.extensions["flashloan"].store.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(applications)).scalar_one()
@@ -126,7 +131,97 @@ def test_bad_applications_name_the_field_and_leave_nothing(client, people, chang
     assert r.status_code == 422, r.get_json()
     assert field in r.get_json()["error"]["fields"]
     assert count_applications(client) == 0
-    assert [rec.kind for rec in records(client)] == ["consent.recorded"]
+    assert kinds_besides_keys(client) == ["consent.recorded"]
+
+
+# What a front-end may get wrong, as a change to the request given the policy in force, with
+# the field that must be named and what its message must offer instead.
+OUTSIDE_THE_PRODUCT = {
+    "amount as a string": lambda p: ({"amount": "30000"}, "request.amount", ["number"]),
+    "amount as a boolean": lambda p: ({"amount": True}, "request.amount", ["number"]),
+    "amount above the range": lambda p: ({"amount": p.amount_range[1] + 1}, "request.amount",
+                                         [f"{v:g}" for v in p.amount_range]),
+    "amount below the range": lambda p: ({"amount": p.amount_range[0] - 0.01},
+                                         "request.amount", [f"{v:g}" for v in p.amount_range]),
+    "term not offered": lambda p: ({"term_months": 7}, "request.term_months",
+                                   [str(t) for t in p.terms_months]),
+    "term as a string": lambda p: ({"term_months": "12"}, "request.term_months", ["integer"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTSIDE_THE_PRODUCT))
+def test_requests_outside_the_product_are_refused_and_leave_nothing(client, people, case):
+    policy = client.app.extensions["flashloan"].engine.policy
+    change, field, offered = OUTSIDE_THE_PRODUCT[case](policy)
+    assert change.get("term_months") not in policy.terms_months
+    consent = client.consent(people[9])
+    body = client.application(people[9], consent["consent_id"], **change)
+    r = client.post("/v1/applications", body, headers={"Idempotency-Key": "front-end-bug"})
+    assert r.status_code == 422, r.get_json()
+    error = r.get_json()["error"]
+    assert list(error["fields"]) == [field], error
+    message = " ".join(error["fields"][field])
+    assert all(value in message for value in offered), (message, offered)
+    # No decision, no audit record of one, and the key is free for the corrected request.
+    assert count_applications(client) == 0
+    assert kinds_besides_keys(client) == ["consent.recorded"]
+    fixed = client.application(people[9], consent["consent_id"])
+    r = client.post("/v1/applications", fixed, headers={"Idempotency-Key": "front-end-bug"})
+    assert r.status_code == 201, r.get_json()
+
+
+def test_the_ends_of_the_range_and_every_offered_term_are_decided(client, people):
+    policy = client.app.extensions["flashloan"].engine.policy
+    low, high = policy.amount_range
+    requests = [{"amount": low, "term_months": policy.terms_months[0]},
+                {"amount": int(high), "term_months": policy.terms_months[-1]},
+                *({"term_months": t} for t in policy.terms_months[1:-1])]
+    for nid, request in zip(people[30:], requests, strict=False):
+        r = client.apply(nid, **request)
+        assert r.status_code == 201, (request, r.get_json())
+        codes = [reason["code"] for reason in r.get_json()["decision"]["reasons"]]
+        assert policy.rule("term").code not in codes
+
+
+def test_the_range_and_terms_come_from_the_policy_in_force(make_client, people, tmp_path):
+    import json
+
+    from scoring.policy import REGULATORY_MAX_LINE, load_policy
+
+    doc = json.loads(json.dumps(load_policy().doc))
+    doc.update(version="test-narrow", terms_months=[6, 12])
+    doc["limit"].update(min_line=5000, max_line=50_000)
+    assert doc["limit"]["max_line"] < REGULATORY_MAX_LINE
+    path = tmp_path / "narrow.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    client = make_client(policy=str(path))
+
+    spec = client.get("/openapi.json", who=None).get_json()
+    properties = spec["components"]["schemas"]["LoanRequestIn"]["properties"]
+    assert properties["amount"]["type"] == "number"
+    assert (properties["amount"]["minimum"], properties["amount"]["maximum"]) == (5000, 50_000)
+    assert properties["term_months"]["type"] == "integer"
+    assert properties["term_months"]["enum"] == [6, 12]
+
+    consent = client.consent(people[39])
+    for change, field in (({"term_months": 3}, "request.term_months"),
+                          ({"amount": 4999}, "request.amount"),
+                          ({"amount": 50_001}, "request.amount")):
+        r = client.post("/v1/applications",
+                        client.application(people[39], consent["consent_id"], **change))
+        assert r.status_code == 422 and list(r.get_json()["error"]["fields"]) == [field]
+    r = client.post("/v1/applications", client.application(
+        people[39], consent["consent_id"], amount=50_000, term_months=6))
+    assert r.status_code == 201, r.get_json()
+
+
+def test_the_shipped_policy_bounds_are_documented(client):
+    policy = client.app.extensions["flashloan"].engine.policy
+    spec = client.get("/openapi.json", who=None).get_json()
+    properties = spec["components"]["schemas"]["LoanRequestIn"]["properties"]
+    assert [properties["amount"]["minimum"], properties["amount"]["maximum"]] == list(
+        policy.amount_range)
+    assert properties["term_months"]["enum"] == list(policy.terms_months)
 
 
 def test_a_body_that_is_not_json_is_415_and_a_huge_one_413(client):

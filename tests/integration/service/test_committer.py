@@ -9,10 +9,12 @@ import pytest
 
 from audit import AuditQuery, AuditStore
 from service.committer import GroupCommitter
+from service.migrations import upgrade
 
 
 @pytest.fixture
 def store(database_url):
+    upgrade(database_url)
     s = AuditStore.from_url(database_url)
     yield s
     s.dispose()
