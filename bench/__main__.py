@@ -19,6 +19,7 @@ SECTIONS = [
     "bench.gather",
     "bench.batch",
     "bench.audit",
+    "bench.outage",
 ]
 
 REPORT = Path(__file__).with_name("REPORT.md")

@@ -92,6 +92,15 @@ class GatherResult:
         return {s: o.record for s, o in self.outcomes.items() if o.ok and o.record is not None}
 
     @property
+    def unknown_scopes(self) -> tuple[str, ...]:
+        """Return the sources that did not answer: what they would have said is unknown.
+
+        A typed "no account" is an answer, not unknown; a timeout, error, malformed answer,
+        refusal or open breaker is.
+        """
+        return tuple(s for s, o in self.outcomes.items() if not o.ok)
+
+    @property
     def missing_reasons(self) -> list[str]:
         """Return why the result is not enough to decide (empty when it is)."""
         return sufficiency(self.outcomes)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ import numpy as np
 from scoring.model import ModelArtifact, Scored
 from scoring.policy import Policy, PolicyResult
 from scoring.reasons import Reason, ReasonCoder
+from scoring.unknown import UnknownFeatures, unknown_features, unknown_income_scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class Decisions:
     policy_version: str
     policy_digest: str
     terms_months: tuple[int, ...]
+    unknown: UnknownFeatures = field(default_factory=lambda: UnknownFeatures((), (), ()))
 
     def row(self, i: int) -> dict[str, Any]:
         """Return decision i as plain values (for the API, the audit record and replay)."""
@@ -41,6 +43,11 @@ class Decisions:
             "margin": float(self.scored.margin[i]),
             "base_value": self.scored.base_value,
             "rules_fired": list(self.policy.rules_fired[i]),
+            "undetermined_rules": (list(self.policy.undetermined[i])
+                                   if self.policy.undetermined else []),
+            "unknown_sources": list(self.unknown.scopes),
+            "unknown_features": list(self.unknown.unknown),
+            "partial_features": list(self.unknown.partial),
             "reasons": [r.to_dict() for r in self.reasons[i]],
             "model_version": self.model.version,
             "model_sha256": self.model.sha256,
@@ -50,37 +57,82 @@ class Decisions:
 
 
 class DecisionEngine:
-    """A model and a policy wired together once, reused for every decision."""
+    """A model, its fallbacks and a policy wired together once, reused for every decision.
 
-    def __init__(self, model: ModelArtifact, policy: Policy) -> None:
+    ``fallbacks`` maps an income source to the model trained without it: it scores the
+    applications that source did not answer for, so that no score, contribution or reason
+    rests on data never received.
+    """
+
+    def __init__(self, model: ModelArtifact, policy: Policy,
+                 fallbacks: Mapping[str, ModelArtifact] | None = None) -> None:
         self.model = model
         self.policy = policy
-        self.reason_coder = ReasonCoder(model.spec, model.feature_names)
+        self.fallbacks = dict(fallbacks or {})
+        self._coders = {id(m): ReasonCoder(m.spec, m.feature_names)
+                        for m in (model, *self.fallbacks.values())}
+        self.reason_coder = self._coders[id(model)]
         self.spec_names = model.spec.names
+        # What each model's unknown sources leave unknown, and their columns: fixed per
+        # model, so worked out here rather than on every decision.
+        self._unknown: dict[frozenset[str], tuple[UnknownFeatures, list[int]]] = {}
+        for m in (model, *self.fallbacks.values()):
+            found = unknown_features(m.spec, m.without)
+            self._unknown[m.without] = (found, [self.spec_names.index(n) for n in found.unknown])
+
+    def model_for(self, unknown_scopes: Collection[str] = ()) -> ModelArtifact | None:
+        """Return the model trained for exactly these unknown sources, or None (defer).
+
+        Only income sources have fallbacks; without the credit report or the court
+        records there is no model to decide with.
+        """
+        lost = unknown_income_scopes(unknown_scopes)
+        if set(unknown_scopes) - lost:
+            return None
+        for model in (self.model, *self.fallbacks.values()):
+            if model.without == lost:
+                return model
+        return None
 
     def decide(self, features: np.ndarray, *, age: Any, purpose: Any, term_months: Any,
+               unknown_scopes: Collection[str] = (),
                on_step: Callable[[str], None] | None = None) -> Decisions:
         """Decide n applications from their spec-ordered features and application facts.
 
-        ``on_step`` is called after each stage ("scored", "policy_applied", "explained"),
-        for the timeline of a single decision.
+        ``unknown_scopes`` are the sources that did not answer (the same for all n rows):
+        their features are unknown, the model trained without them scores, and the policy
+        fires only on evidence received (see ``Policy.evaluate``). ``on_step`` is called
+        after each stage ("scored", "policy_applied", "explained"), for the timeline of a
+        single decision.
         """
         step = on_step or _ignore
-        x = np.atleast_2d(np.asarray(features, dtype=np.float64))
-        scored = self.model.score(x)
+        model = self.model_for(unknown_scopes)
+        if model is None:
+            raise ValueError(f"no model decides without {', '.join(sorted(unknown_scopes))}; "
+                             "such an application must be deferred")
+        # The model found is the one trained without exactly these (income) sources.
+        unknown, unknown_columns = self._unknown[model.without]
+        x = np.array(np.atleast_2d(np.asarray(features, dtype=np.float64)))
+        if unknown_columns:
+            # Whatever the caller passed, nothing of a source that did not answer is used.
+            x[:, unknown_columns] = np.nan
+        scored = model.score(x)
         step("scored")
         facts: dict[str, Any] = {name: x[:, j] for j, name in enumerate(self.spec_names)}
         n = x.shape[0]
         facts["age"] = np.broadcast_to(np.asarray(age, dtype=float), (n,))
         facts["purpose"] = np.broadcast_to(np.asarray(purpose, dtype=object), (n,))
         facts["term_months"] = np.broadcast_to(np.asarray(term_months, dtype=float), (n,))
-        result = self.policy.evaluate(facts, scored.pd)
+        result = self.policy.evaluate(facts, scored.pd, unknown.scopes)
         step("policy_applied")
-        reasons = self.reason_coder.reasons(scored.contributions, result.outcome == "approved",
-                                            result.rules_fired, self.policy)
+        reasons = self._coders[id(model)].reasons(
+            scored.contributions, result.outcome == "approved", result.rules_fired, self.policy)
+        # A deferral is no adverse decision: it gives no reasons (its explanation is kept).
+        reasons = [[] if outcome == "deferred" else r
+                   for outcome, r in zip(result.outcome, reasons, strict=True)]
         step("explained")
-        return Decisions(x, scored, result, reasons, self.model, self.policy.version,
-                         self.policy.digest, self.policy.terms_months)
+        return Decisions(x, scored, result, reasons, model, self.policy.version,
+                         self.policy.digest, self.policy.terms_months, unknown)
 
 
 def _ignore(_step: str) -> None:

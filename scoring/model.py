@@ -21,6 +21,8 @@ from scoring.spec import FeatureSpec, load_spec
 
 MODELS_DIR = Path(__file__).with_name("models")
 DEFAULT_MODEL_VERSION = "v1"
+# A fallback model's version: the main model's, this, and the income source it lacks.
+FALLBACK_INFIX = "-without-"
 
 
 class ModelError(ValueError):
@@ -49,6 +51,9 @@ class ModelArtifact:
         self.directory = directory
         self.card: dict[str, Any] = json.loads(card_path.read_text(encoding="utf-8"))
         self.version: str = self.card["version"]
+        # The income sources this model was trained without (a fallback model); empty for
+        # a model that reads every source.
+        self.without: frozenset[str] = frozenset(self.card.get("without", ()))
         self.sha256 = file_sha256(model_path)
         if self.sha256 != self.card["model_sha256"]:
             raise ModelError(f"model {self.version}: model.json SHA-256 {self.sha256} does not "
@@ -159,6 +164,29 @@ def list_versions(search: tuple[Path, ...] = ()) -> list[str]:
         if Path(folder).is_dir():
             found.update(p.name for p in Path(folder).iterdir() if (p / "card.json").is_file())
     return sorted(found)
+
+
+def fallback_version(version: str, scope: str) -> str:
+    """Return the version of a model's fallback trained without one income source."""
+    return f"{version}{FALLBACK_INFIX}{scope}"
+
+
+def load_fallbacks(model: ModelArtifact, scopes: tuple[str, ...], *, nthread: int = 1,
+                   search: tuple[Path, ...] = ()) -> dict[str, ModelArtifact]:
+    """Load the fallbacks shipped beside ``model``, one per scope it was trained without.
+
+    A scope without a fallback is left out: an application missing that source is deferred.
+    """
+    found = {}
+    for scope in scopes:
+        version = fallback_version(model.version, scope)
+        if version in list_versions(search):
+            fallback = load_model(version, nthread=nthread, search=search)
+            if fallback.without != {scope}:
+                raise ModelError(f"model {version} must be trained without {scope}; its card "
+                                 f"says without {sorted(fallback.without)}")
+            found[scope] = fallback
+    return found
 
 
 def read_card(version: str, search: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -8,8 +8,8 @@ constants that no policy file can raise.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,11 @@ KNOCKOUT_ORDER = ("court_listing", "overdue_now", "bad_debt", "age", "purpose",
 _NUMERIC_FACTS = ("age", "term_months", "court_adverse_listing", "cr_overdue_now", "cr_bad_debt",
                   "pf_months_continuous", "ss_months_continuous", "income_sources",
                   "income_verified_monthly", "debt_to_income")
+# The source each evidence rule reads: it cannot fire when that source did not answer.
+_RULE_SOURCE = {"court_listing": "court_records", "overdue_now": "credit_report",
+                "bad_debt": "credit_report"}
+_CONTRIBUTION_SCOPES = ("provident_fund", "social_security")
+_INCOME_SCOPES = ("provident_fund", "social_security", "income_tax")
 
 
 class PolicyError(ValueError):
@@ -58,11 +63,13 @@ class Rule:
 class PolicyResult:
     """Vectorised outcome of the policy for n applications."""
 
-    outcome: np.ndarray        # "approved" | "declined"
+    outcome: np.ndarray        # "approved" | "declined" | "deferred"
     grade: np.ndarray
-    credit_limit: np.ndarray   # 0 when declined
-    annual_rate: np.ndarray    # NaN when declined
+    credit_limit: np.ndarray   # 0 unless approved
+    annual_rate: np.ndarray    # NaN unless approved
     rules_fired: list[list[str]]
+    # Rules that a source that did not answer could have decided either way: they defer.
+    undetermined: list[list[str]] = field(default_factory=list)
 
 
 class Policy:
@@ -115,17 +122,26 @@ class Policy:
         if not 0 < self.max_dsr <= 1:
             raise PolicyError(f"max_debt_service_ratio must be in (0, 1]; got {self.max_dsr}")
 
-    def evaluate(self, facts: Mapping[str, Any], pd: np.ndarray) -> PolicyResult:
+    def evaluate(self, facts: Mapping[str, Any], pd: np.ndarray,
+                 unknown_scopes: Collection[str] = ()) -> PolicyResult:
         """Apply the policy to n applications.
+
+        A knock-out fires only on evidence received: one that holds on the sources that
+        answered but that a source in ``unknown_scopes`` could have lifted is undetermined.
+        With unknown sources an application is declined only by a knock-out that fired;
+        an undetermined rule, a PD above the cut-off or a line below the minimum defers it.
 
         Parameters
         ----------
         facts
-            Arrays of length n: every model feature by name, plus ``age`` (years),
-            ``purpose`` (string) and ``term_months``.
+            Arrays of length n: every model feature by name (NaN when unknown), plus
+            ``age`` (years), ``purpose`` (string) and ``term_months``.
         pd
             Calibrated probabilities of default, length n.
+        unknown_scopes
+            The sources that did not answer (timeout, error, malformed, breaker open).
         """
+        missing = frozenset(unknown_scopes)
         pd = np.asarray(pd, dtype=float)
         f = {k: np.asarray(facts[k], dtype=float) for k in _NUMERIC_FACTS}
         purpose = np.asarray(facts["purpose"], dtype=object)
@@ -135,6 +151,8 @@ class Policy:
         def flag(values: np.ndarray) -> np.ndarray:
             return np.nan_to_num(values, nan=0.0) > 0
 
+        n = len(pd)
+        none = np.zeros(n, dtype=bool)
         fired = {
             "court_listing": flag(f["court_adverse_listing"]),
             "overdue_now": flag(f["cr_overdue_now"]),
@@ -147,30 +165,57 @@ class Policy:
                                 >= self.min_income_sources),
             "term": ~offered,
         }
-        knocked = np.zeros(len(pd), dtype=bool)
+        undetermined = dict.fromkeys(fired, none)
+        for rule, scope in _RULE_SOURCE.items():
+            if scope in missing:
+                fired[rule], undetermined[rule] = none, np.ones(n, dtype=bool)
+        if missing & set(_CONTRIBUTION_SCOPES):
+            # The source that did not answer might show the months the other lacks.
+            undetermined["contribution_history"] = fired["contribution_history"]
+            fired["contribution_history"] = none
+        lost_income = len(missing & set(_INCOME_SCOPES))
+        if lost_income:
+            # Each income source that did not answer might have shown an income.
+            could_reach = (np.nan_to_num(f["income_sources"], nan=0.0) + lost_income
+                           >= self.min_income_sources)
+            undetermined["income_sources"] = fired["income_sources"] & could_reach
+            fired["income_sources"] = fired["income_sources"] & ~could_reach
+        knocked = np.zeros(n, dtype=bool)
+        pending = np.zeros(n, dtype=bool)
         for rule in KNOCKOUT_ORDER:
             knocked |= fired[rule]
+            pending |= undetermined[rule]
         grade_ix = np.searchsorted(self.grade_max_pd, pd, side="left").clip(
             0, len(self.grade_max_pd) - 1)
         score_decline = pd > self.pd_cutoff
         rate = np.minimum(self.grade_rate[grade_ix], REGULATORY_MAX_APR)
         line = self._credit_line(f, grade_ix, rate, term, offered)
         below_min = ~knocked & ~score_decline & ~(line >= self.min_line)
-        approved = ~knocked & ~score_decline & ~below_min
-        rules_fired = []
-        for i in range(len(pd)):
+        approved = ~knocked & ~pending & ~score_decline & ~below_min
+        # With a source unknown, the score and the line rest on part of the evidence: what
+        # they would decline is undetermined, never a decline.
+        partial = bool(missing)
+        deferred = ~knocked & ~approved if partial else ~knocked & pending
+        rules_fired, rules_undetermined = [], []
+        for i in range(n):
             names = [r for r in KNOCKOUT_ORDER if fired[r][i]]
-            if score_decline[i]:
-                names.append("score")
-            if below_min[i]:
-                names.append("line_below_minimum")
+            open_ = [r for r in KNOCKOUT_ORDER if undetermined[r][i] and not knocked[i]]
+            for rule, holds in (("score", score_decline[i]), ("line_below_minimum",
+                                                              below_min[i])):
+                if holds and not partial:
+                    names.append(rule)
+                elif holds and not knocked[i]:
+                    open_.append(rule)
             rules_fired.append(names)
+            rules_undetermined.append(open_)
         return PolicyResult(
-            outcome=np.where(approved, "approved", "declined").astype(object),
+            outcome=np.where(approved, "approved",
+                             np.where(deferred, "deferred", "declined")).astype(object),
             grade=self.grade_names[grade_ix],
             credit_limit=np.where(approved, line, 0.0),
             annual_rate=np.where(approved, rate, np.nan),
             rules_fired=rules_fired,
+            undetermined=rules_undetermined,
         )
 
     @property

@@ -16,11 +16,14 @@ import pandas as pd
 import xgboost as xgb
 from pandas.api.types import is_numeric_dtype
 
+from datasources.base import INCOME_SCOPES
+from datasources.records import raw_columns
 from scoring.canonical import file_sha256
 from scoring.features import features_for_frame
 from scoring.metrics import summary
 from scoring.scaling import PlattCalibration, ScoreScaling
 from scoring.spec import load_spec
+from scoring.unknown import unknown_features
 
 PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",
@@ -83,28 +86,50 @@ def _missing(value: Any) -> bool:
         isinstance(value, float) and value != value)
 
 
+def without_source(history: pd.DataFrame, scope: str) -> pd.DataFrame:
+    """Return the history as if ``scope`` had not answered: its raw columns all missing."""
+    blank = history.copy()
+    for column in raw_columns(scope):
+        blank[column] = None if blank[column].dtype == object else np.nan
+    return blank
+
+
 def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed: int = 0,
           data_description: dict[str, Any] | None = None, command: str | None = None,
-          progress: Callable[[str], None] = lambda _msg: None, nthread: int = 0) -> dict:
-    """Train on a raw history (source columns, application, ``defaulted``); write the artifact."""
+          progress: Callable[[str], None] = lambda _msg: None, nthread: int = 0,
+          without: str | None = None, baseline: Any = None) -> dict:
+    """Train on a raw history (source columns, application, ``defaulted``); write the artifact.
+
+    With ``without`` (an income source), train a fallback model: every row's features are
+    built as if that source had not answered, and the features it leaves unknown are not
+    model inputs. ``baseline`` (a ``ModelArtifact`` trained on the same history and seed)
+    is scored on the same held-out rows, with every source, for the card's comparison.
+    """
     if "defaulted" not in history.columns:
         raise ValueError("training data must have a 'defaulted' column (0/1)")
+    if without is not None and without not in INCOME_SCOPES:
+        raise ValueError(f"without must be one of {', '.join(INCOME_SCOPES)}; got {without!r}")
     y = history["defaulted"].to_numpy().astype(int)
     if set(np.unique(y)) - {0, 1}:
         raise ValueError("defaulted must be 0 or 1 in every row")
     spec = load_spec()
     started = time.perf_counter()
-    progress(f"building {len(spec.names)} features for {len(history):,} rows")
-    x = features_for_frame(history, spec).to_numpy()
+    unknown = unknown_features(spec, () if without is None else (without,))
+    names = [n for n in spec.names if n not in unknown.unknown]
+    progress(f"building {len(names)} features for {len(history):,} rows"
+             + (f" as if {without} had not answered" if without else ""))
+    frame = history if without is None else without_source(history, without)
+    full = features_for_frame(history, spec)
+    x = full.to_numpy() if without is None else features_for_frame(frame, spec)[names].to_numpy()
     true_pd = history["true_pd"].to_numpy() if "true_pd" in history.columns else None
+    data_digest = frame_digest(history)
     train_ix, valid_ix, test_ix = stratified_split(y, seed)
     progress(f"split: train {len(train_ix):,}, validation {len(valid_ix):,}, "
              f"test {len(test_ix):,} (default rate {y.mean():.2%})")
-    names = spec.names
     dtrain = xgb.DMatrix(x[train_ix], label=y[train_ix], missing=np.nan, feature_names=names)
     dvalid = xgb.DMatrix(x[valid_ix], label=y[valid_ix], missing=np.nan, feature_names=names)
     dtest = xgb.DMatrix(x[test_ix], missing=np.nan, feature_names=names)
-    monotone = spec.monotone_constraints()
+    monotone = spec.monotone_constraints(names)
     params = {**PARAMS, "seed": seed, "nthread": nthread,
               "base_score": float(np.clip(y[train_ix].mean(), 1e-4, 1 - 1e-4)),
               "monotone_constraints": "(" + ",".join(map(str, monotone)) + ")"}
@@ -119,6 +144,13 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
     metrics = summary(y[test_ix], test_pd, None if true_pd is None else true_pd[test_ix])
     progress(f"test AUC {metrics['auc']:.4f} (oracle {metrics['oracle_auc']}), "
              f"KS {metrics['ks']:.4f}, Brier {metrics['brier']:.5f}")
+    comparison = None
+    if baseline is not None:
+        comparison = _compare(baseline, full.to_numpy()[test_ix], y[test_ix], metrics["auc"],
+                              seed, data_digest)
+        progress(f"main model {baseline.version} on the same test rows with every source: "
+                 f"AUC {comparison['main_auc']:.4f} (this model loses "
+                 f"{comparison['auc_lost']:.4f})")
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,6 +162,11 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
         "version": version or out.name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
+        **({"without": [without], "unknown_features": list(unknown.unknown),
+            "partial_features": list(unknown.partial),
+            "fallback_for": (f"applications whose {without} source did not answer: its "
+                             "features are unknown, the cross-source features come from the "
+                             "other income sources")} if without else {}),
         "features": names,
         "monotone_constraints": monotone,
         "spec_version": spec.version,
@@ -138,7 +175,7 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
             **(data_description or {}),
             "rows": len(history),
             "default_rate": round(float(y.mean()), 6),
-            "digest": frame_digest(history),
+            "digest": data_digest,
             "split": {"train": len(train_ix), "validation": len(valid_ix), "test": len(test_ix),
                       "method": "stratified by defaulted", "seed": seed},
         },
@@ -151,6 +188,7 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
         "base_value_meaning": "expected margin (log-odds) over the training data: the "
                               "reference every contribution is measured from",
         "metrics": metrics,
+        **({"compared_with_main": comparison} if comparison else {}),
         "model_sha256": file_sha256(model_path),
         "libraries": training_libraries(),
         "training_seconds": round(time.perf_counter() - started, 1),
@@ -159,6 +197,29 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
                                    encoding="utf-8")
     progress(f"wrote {model_path} and card.json")
     return card
+
+
+# A fallback may lose at most this much AUC against the main model on the same rows.
+FALLBACK_AUC_TOLERANCE = 0.02
+
+
+def _compare(baseline: Any, x_test: np.ndarray, y_test: np.ndarray, auc: float,
+             seed: int, data_digest: str) -> dict[str, Any]:
+    """Return the main model's AUC on the same held-out rows beside this model's."""
+    data = baseline.card.get("training_data", {})
+    main_seed = data.get("split", {}).get("seed")
+    if main_seed != seed or data.get("digest") != data_digest:
+        raise ValueError(f"the main model {baseline.version} must be trained on the same data "
+                         f"and split seed to compare on the same rows; its card says seed "
+                         f"{main_seed}, data digest {data.get('digest')}")
+    main_auc = summary(y_test, baseline.calibration.pd(baseline.predict_margin(x_test)),
+                       None)["auc"]
+    lost = round(main_auc - auc, 4)
+    return {"main_model": baseline.version, "main_auc": main_auc, "auc": auc,
+            "auc_lost": lost, "tolerance": FALLBACK_AUC_TOLERANCE,
+            "within_tolerance": bool(lost <= FALLBACK_AUC_TOLERANCE),
+            "test_rows": "the same held-out rows as the main model (same data digest, seed "
+                         "and stratified split)"}
 
 
 def training_libraries() -> dict[str, str]:

@@ -56,11 +56,12 @@ class FlashloanApi(Api):
 def build_wiring(settings: Settings) -> Wiring:
     """Build everything a worker needs, once: store, keys, sources, gatherer, model, flow."""
     from audit import AuditStore, Pseudonymiser, load_signing_key
+    from datasources.base import INCOME_SCOPES
     from datasources.consent import ConsentGate
     from datasources.factory import build_sources
     from datasources.gather import Gatherer
     from scoring.engine import DecisionEngine
-    from scoring.model import load_model
+    from scoring.model import load_fallbacks, load_model
     from scoring.policy import load_policy
     from service.applications import ApplicationBook
     from service.auth import KeyRing
@@ -72,7 +73,9 @@ def build_wiring(settings: Settings) -> Wiring:
     from service.metrics import Metrics
     from service.migrations import require_head
     from service.replay import Replayer
+    from service.retries import RetryDesk
     from service.reviews import ReviewDesk
+    from service.sealing import ApplicantSeal
     from service.verification import checkpoint_folder
 
     store = AuditStore.from_url(settings.database_url)
@@ -92,8 +95,9 @@ def build_wiring(settings: Settings) -> Wiring:
     # Five source calls per request thread of the worker (gunicorn threads).
     gatherer = Gatherer(sources, ConsentGate(consents.lookup), deadline_s=settings.deadline_s,
                         max_workers=5 * settings.threads, on_outcome=metrics.source)
-    engine = DecisionEngine(load_model(settings.model_version, search=settings.model_search),
-                            load_policy(settings.policy))
+    model = load_model(settings.model_version, search=settings.model_search)
+    engine = DecisionEngine(model, load_policy(settings.policy),
+                            load_fallbacks(model, INCOME_SCOPES, search=settings.model_search))
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
                         gatherer=gatherer, engine=engine,
                         idempotency=IdempotencyKeys(
@@ -101,7 +105,8 @@ def build_wiring(settings: Settings) -> Wiring:
                             retention_s=settings.idempotency_retention_h * 3600,
                             wait_s=settings.deadline_s + 20),
                         metrics=metrics,
-                        committer=GroupCommitter(store, timeout_s=settings.commit_timeout_s))
+                        committer=GroupCommitter(store, timeout_s=settings.commit_timeout_s),
+                        seal=ApplicantSeal(settings.pii_key))
     replayer = Replayer(store, settings.model_search)
     checkpointer = Checkpointer(
         store, load_signing_key(settings.signing_key, settings.var_dir, settings.is_production),
@@ -112,14 +117,23 @@ def build_wiring(settings: Settings) -> Wiring:
                   limits=limits, consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
                   replayer=replayer, reviews=ReviewDesk(store, replayer),
-                  applications=ApplicationBook(store.engine), checkpointer=checkpointer)
+                  applications=ApplicationBook(store.engine), checkpointer=checkpointer,
+                  retries=RetryDesk(flow))
 
 
 def warm_up(wired: Wiring) -> None:
-    """Run the model and explainer once so the first request pays no start-up cost."""
-    spec_width = len(wired.engine.model.spec.names)
-    wired.engine.decide(np.full((1, spec_width), np.nan), age=30, purpose="travel",
-                        term_months=12)
+    """Run the model and each fallback once, so no first decision pays a start-up cost.
+
+    Records in ``wired.warmed_models`` the version of each model that decided.
+    """
+    engine = wired.engine
+    spec_width = len(engine.model.spec.names)
+    decided = []
+    for unknown in ((), *((scope,) for scope in engine.fallbacks)):
+        decisions = engine.decide(np.full((1, spec_width), np.nan), age=30, purpose="travel",
+                                  term_months=12, unknown_scopes=unknown)
+        decided.append(decisions.model.version)
+    wired.warmed_models = tuple(decided)
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:

@@ -53,11 +53,15 @@ def waterfall_svg(explanation: dict[str, Any], spec: FeatureSpec, *, top: int = 
     title = (f"Application {explanation['application_id']}: {explanation['outcome']}, "
              f"score {explanation['score']} (grade {explanation['grade']}), "
              f"PD {explanation['pd'] * 100:.2f}%")
+    unknown = explanation.get("unknown_sources") or []
+    # The drawn heading stays short; the unknown sources get a line of their own below it.
+    full_title = (f"{title}; unknown (did not answer): {', '.join(unknown)}" if unknown
+                  else title)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="t d" '
         'font-family="system-ui, sans-serif" font-size="12">',
-        f'<title id="t">{escape(title)}</title>',
+        f'<title id="t">{escape(full_title)}</title>',
         '<desc id="d">Each bar is one feature\'s TreeSHAP contribution to the log-odds of '
         'default, from the model\'s base value to this application\'s margin. Red raises the '
         'risk, green lowers it.</desc>',
@@ -67,6 +71,13 @@ def waterfall_svg(explanation: dict[str, Any], spec: FeatureSpec, *, top: int = 
         f'policy {escape(explanation["policy_version"])}. Log-odds of default: red raises the '
         'risk, green lowers it.</text>',
     ]
+    if unknown:
+        partial = explanation.get("partial_features") or []
+        note = (f"Unknown (did not answer): {', '.join(unknown)}. "
+                f"{'Its' if len(unknown) == 1 else 'Their'} features are left out"
+                + (f"; {len(partial)} computed from the other sources only." if partial
+                   else "."))
+        out.append(f'<text x="16" y="62" fill="#8a5a00">{escape(note)}</text>')
     y = TOP
 
     def label(text: str, y0: float) -> None:

@@ -18,6 +18,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("service.commands.serve", "serve"),
     "keys": ("service.commands.keys", "keys"),
     "db": ("service.commands.db", "db"),
+    "applications": ("service.commands.applications", "applications"),
 }
 
 

@@ -13,7 +13,7 @@ from audit import AuditStore, Pseudonymiser
 from audit.canonical import parse_time
 from datasources.consent import Consent
 from service.auth import Principal
-from service.db import consents, dumps, loads, now_text, time_of
+from service.db import applications, consents, dumps, loads, now_text, time_of
 from service.errors import ApiError
 
 MAX_VALIDITY = timedelta(days=366)
@@ -98,6 +98,11 @@ class ConsentBook:
         with self.engine.connect() as conn:
             return conn.execute(_BY_ID, {"consent_id": consent_id}).first()
 
+    def cited(self, consent_id: str) -> Consent | None:
+        """Return the consent an application cites, as the consent gate's model."""
+        row = self.row(consent_id)
+        return None if row is None else to_consent(row)
+
     def visible(self, principal: Principal, consent_id: str):
         """Return a consent the caller may see, or a 404 (another channel's is not found)."""
         row = self.row(consent_id)
@@ -117,6 +122,11 @@ class ConsentBook:
             if row.withdrawn_at is None:
                 conn.execute(update(consents).where(consents.c.consent_id == consent_id)
                              .values(withdrawn_at=now_text(now)))
+                # A deferred application under it will not be decided: its sealed applicant
+                # goes with the consent.
+                conn.execute(update(applications).where(
+                    applications.c.consent_id == consent_id,
+                    applications.c.sealed_applicant.is_not(None)).values(sealed_applicant=None))
                 writer.append("consent.withdrawn",
                               {"consent_id": consent_id, "subject": row.subject,
                                "withdrawn_at": now_text(now)}, actor=principal.actor)

@@ -15,7 +15,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from audit.canonical import format_time, parse_time
 from audit.engine import write_mode, writer_turn
@@ -65,6 +76,9 @@ applications = Table(
     Column("answer", Text, nullable=False),       # the decision as returned to the channel
     Column("explanation", Text),                  # recorded at decision time, never recomputed
     Column("details", Text, nullable=False),      # sources, facts for notices and reviews
+    # A deferred application's applicant, encrypted (service.sealing), for the scheduler's
+    # retry; NULL once decided, and once its consent is withdrawn or expired.
+    Column("sealed_applicant", LargeBinary),
     Index("ix_applications_channel", "channel", "created_at"),
     Index("ix_applications_status", "status", "created_at"),
 )

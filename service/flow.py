@@ -30,6 +30,7 @@ from datasources.identity import parse_national_id
 from datasources.outcome import GatherResult
 from scoring.engine import DecisionEngine, Decisions
 from scoring.features import features_for_application
+from scoring.unknown import unknown_features
 from service.auth import Principal
 from service.committer import GroupCommitter
 from service.consents import ConsentBook, to_consent
@@ -38,6 +39,8 @@ from service.errors import ApiError
 from service.idempotency import Claim, ClaimLost, IdempotencyKeys, Replay, body_hash
 from service.metrics import Metrics
 from service.outcome import OutcomeUnknown, committed_answer
+from service.retries import Attempt, Superseded
+from service.sealing import ApplicantSeal
 from service.timeline import Timeline
 
 log = logging.getLogger("flashloan.flow")
@@ -55,7 +58,7 @@ class DecisionFlow:
 
     def __init__(self, *, store: AuditStore, consents: ConsentBook, pseudonymiser: Pseudonymiser,
                  gatherer: Gatherer, engine: DecisionEngine, idempotency: IdempotencyKeys,
-                 metrics: Metrics, committer: GroupCommitter) -> None:
+                 metrics: Metrics, committer: GroupCommitter, seal: ApplicantSeal) -> None:
         self.store = store
         self.consents = consents
         self.pseudonymiser = pseudonymiser
@@ -64,6 +67,7 @@ class DecisionFlow:
         self.idempotency = idempotency
         self.metrics = metrics
         self.committer = committer
+        self.seal = seal
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -88,6 +92,11 @@ class DecisionFlow:
                 log.error("could not release an idempotency key after a failed decision",
                           exc_info=True)
             raise
+
+    def decide_again(self, principal: Principal, body: dict, claim: Claim | None,
+                     attempt: Attempt) -> str:
+        """Decide a deferred application again (:mod:`service.retries`); return its answer."""
+        return self._decide(principal, body, claim, attempt)
 
     # -- the steps -----------------------------------------------------------------------------
 
@@ -115,8 +124,9 @@ class DecisionFlow:
                            fields={"consent_id": [f"missing scopes: {', '.join(missing)}"]})
         return consent
 
-    def _decide(self, principal: Principal, body: dict, claim: Claim | None) -> str:
-        tl = Timeline()
+    def _decide(self, principal: Principal, body: dict, claim: Claim | None,
+                attempt: Attempt | None = None) -> str:
+        tl = Timeline(attempt.earlier_steps if attempt is not None else ())
         applicant, request = body["applicant"], body["request"]
         nid = parse_national_id(applicant["national_id"])
         age = nid.age_on(date.today())
@@ -129,26 +139,34 @@ class DecisionFlow:
                                         channel=principal.name, consent=consent)
         tl.step("sources_gathered")
         decisions: Decisions | None = None
-        if gathered.sufficient:
+        # A source that did not answer is unknown, not absent: with one income source
+        # unknown the model trained without it decides; otherwise the application waits.
+        unknown = gathered.unknown_scopes
+        if gathered.sufficient and self.engine.model_for(unknown) is not None:
             features = features_for_application(gathered.records, request["amount"],
                                                 request["term_months"], self.engine.model.spec)
             tl.step("features_built")
             decisions = self.engine.decide(features, age=age, purpose=request["purpose"],
-                                           term_months=request["term_months"], on_step=tl.step)
-        application_id = f"a_{uuid.uuid4().hex}"
+                                           term_months=request["term_months"],
+                                           unknown_scopes=unknown, on_step=tl.step)
+        application_id = (attempt.application_id if attempt is not None
+                          else f"a_{uuid.uuid4().hex}")
         facts = {"age": age, "amount": request["amount"], "term_months": request["term_months"],
                  "purpose": request["purpose"]}
         row = decisions.row(0) if decisions is not None else None
         answer = self._answer(application_id, gathered, row, tl)
+        if attempt is not None:
+            attempt.continue_answer(answer)
         answer_text = self._record(principal, application_id, subject, applicant, consent,
-                                   facts, gathered, decisions, row, answer, tl, claim)
+                                   facts, gathered, decisions, row, answer, tl, claim, attempt)
         self.metrics.decision(answer["status"], tl.durations)
         return answer_text
 
     def _answer(self, application_id: str, gathered: GatherResult, row: dict | None,
                 tl: Timeline) -> dict:
         decision = None
-        if row is not None:
+        # A deferral decides nothing yet: its scoring stays in the record, not the answer.
+        if row is not None and row["outcome"] != "deferred":
             decision = {
                 "credit_limit": row["credit_limit"], "annual_rate": row["annual_rate"],
                 "terms_months": row["terms_months"], "score": row["score"],
@@ -170,17 +188,21 @@ class DecisionFlow:
 
     def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
                 consent, facts: dict, gathered: GatherResult, decisions: Decisions | None,
-                row: dict | None, answer: dict, tl: Timeline, claim: Claim | None) -> str:
+                row: dict | None, answer: dict, tl: Timeline, claim: Claim | None,
+                attempt: Attempt | None = None) -> str:
         """Write the application and its audit records in one transaction, or issue nothing.
 
-        Returns the answer's JSON text, as stored.
+        A retry (``attempt``) updates the application's row and links its decision record to
+        the one it follows. Returns the answer's JSON text, as stored.
         """
         sources = {scope: {"status": o.status, "latency_ms": round(o.latency_ms, 3),
                            "attempts": o.attempts, "error": o.error}
                    for scope, o in gathered.outcomes.items()}
         consent_ref = {"consent_id": consent.consent_id, "consent_digest": consent.digest()}
-        entries = [Entry("application.received", {
+        received = "application.received" if attempt is None else "application.retried"
+        entries = [Entry(received, {
             "application_id": application_id, "subject": subject, "channel": principal.name,
+            **(attempt.link if attempt is not None else {}),
             "applicant": {"name": mask_name(applicant["name"]),
                           "mobile": mask_mobile(applicant["mobile"])},
             "request": {k: facts[k] for k in ("amount", "term_months", "purpose")},
@@ -199,7 +221,12 @@ class DecisionFlow:
             "application_id": application_id, "subject": subject, "outcome": answer["status"],
             "decided_by": "model", "facts": facts, "sources": sources, **consent_ref,
             "missing_sources": answer["missing_sources"],
-            "missing_reasons": gathered.missing_reasons,
+            "missing_reasons": gathered.missing_reasons or (
+                [] if decisions is not None
+                else [f"no model decides without {', '.join(gathered.unknown_scopes)}"]),
+            "unknown_sources": list(gathered.unknown_scopes),
+            "unknown_features": list(unknown_features(self.engine.model.spec,
+                                                      gathered.unknown_scopes).unknown),
         }
         if decisions is not None and row is not None:
             model = decisions.model
@@ -214,7 +241,10 @@ class DecisionFlow:
                 "reason_codes": [r["code"] for r in row["reasons"]],
                 "decision": {k: row[k] for k in ("outcome", "credit_limit", "annual_rate",
                                                  "terms_months", "score", "grade", "pd",
-                                                 "rules_fired")},
+                                                 "rules_fired", "undetermined_rules")},
+                "undetermined_rules": row["undetermined_rules"],
+                "unknown_features": row["unknown_features"],
+                "partial_features": row["partial_features"],
                 "reasons": row["reasons"], "features": features,
                 "contributions": contributions, "base_value": row["base_value"],
                 "margin": row["margin"],
@@ -226,10 +256,16 @@ class DecisionFlow:
                 "outcome": row["outcome"], "base_value": row["base_value"],
                 "margin": row["margin"], "pd": row["pd"], "score": row["score"],
                 "grade": row["grade"], "rules_fired": row["rules_fired"],
+                "undetermined_rules": row["undetermined_rules"],
+                "unknown_sources": row["unknown_sources"],
+                "unknown_features": row["unknown_features"],
+                "partial_features": row["partial_features"],
                 "features": [{"name": n, "group": spec.by_name(n).group, "value": features[n],
                               "contribution": contributions[n]} for n in names],
                 "reasons": row["reasons"],
             }
+        if attempt is not None:
+            decision_payload.update(attempt.link)
         decision_payload["decided_ms"] = tl.elapsed_ms
         decision_entry = Entry("decision.made", decision_payload, application_id, principal.actor)
         details = {"sources": sources, "facts": facts, "missing_reasons": gathered.missing_reasons,
@@ -259,25 +295,35 @@ class DecisionFlow:
             "application_id": application_id, "channel": principal.name,
             "key_id": principal.key_id, "subject": subject, "consent_id": consent.consent_id,
             "status": answer["status"], "outcome": answer["status"],
-            "grade": row["grade"] if row else None,
+            "grade": row["grade"] if row and row["outcome"] != "deferred" else None,
             "model_version": row["model_version"] if row else None, "decided_by": "model",
             "created_at": answer["created_at"], "updated_at": now_text(),
             "answer": answer_text,
-            "explanation": explanation_text, "details": details_text}
+            "explanation": explanation_text, "details": details_text,
+            # Kept only while the application waits for a retry; a decision erases it.
+            "sealed_applicant": (self.seal.seal(application_id, applicant)
+                                 if answer["status"] == "deferred" else None)}
 
         def write(writer: ChainWriter) -> None:
             conn = writer.connection
             writer.append_many(prepared)
-            conn.execute(_INSERT_APPLICATION, application)
+            if attempt is None:
+                conn.execute(_INSERT_APPLICATION, application)
+            else:
+                attempt.update_row(conn, application)
             if claim is not None:
-                self.idempotency.complete(conn, claim, application_id, 201, answer_text)
+                self.idempotency.complete(conn, claim, application_id,
+                                          201 if attempt is None else 200, answer_text)
 
         try:
             # Committed together with the decisions of concurrent requests (group commit);
             # this returns only once this decision and its records are durable.
             self.committer.submit(write)
         except CommitOutcomeUnknown as exc:
-            return self._settle(application_id, exc)
+            return self._settle(application_id, exc,
+                                answer_text if attempt is not None else None)
+        except Superseded:
+            raise
         except ClaimLost as exc:
             log.warning("the Idempotency-Key claim expired and was taken over; decision "
                         "withheld", extra={"application_id": application_id})
@@ -288,8 +334,13 @@ class DecisionFlow:
             raise self._withheld("audit write failed", application_id, exc) from exc
         return answer_text
 
-    def _settle(self, application_id: str, exc: CommitOutcomeUnknown) -> str:
-        """Answer a decision whose commit raised: stored if committed, else a 503."""
+    def _settle(self, application_id: str, exc: CommitOutcomeUnknown,
+                retried: str | None = None) -> str:
+        """Answer a decision whose commit raised: stored if committed, else a 503.
+
+        A retry's application was stored before it: its decision was committed only if the
+        row holds its answer, ``retried``.
+        """
         try:
             stored = committed_answer(self.store.engine, application_id)
         except OutcomeUnknown as unknown:
@@ -303,7 +354,7 @@ class DecisionFlow:
                 "returns the decision if one was made (so does GET /v1/applications/"
                 f"{application_id} once the service can read it)",
                 code="outcome_unknown") from unknown
-        if stored is None:
+        if stored is None or (retried is not None and stored != retried):
             raise self._withheld("audit commit failed", application_id, exc) from exc
         log.warning("audit commit raised, but the decision was committed; answering it",
                     extra={"application_id": application_id,

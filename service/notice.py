@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from datasources.base import INCOME_SCOPES
+from datasources.consent import Consent
 from scoring.spec import FeatureSpec
+
+# Each source as the applicant knows it.
+SOURCE_NAMES = {
+    "provident_fund": ("住房公积金", "the housing provident fund"),
+    "social_security": ("社会保险", "social security"),
+    "income_tax": ("个人所得税", "income tax"),
+    "credit_report": ("人民银行征信报告", "the central bank's credit report"),
+    "court_records": ("法院执行记录", "court enforcement records"),
+}
 
 RIGHT_TO_REVIEW = {
     "zh": "本决定由系统自动作出。根据《个人信息保护法》第二十四条，您有权要求我们对决定予以说明，"
@@ -29,8 +41,21 @@ RULE_ADVICE = {
     "K05": ("连续缴纳住房公积金或社会保险满6个月后可再次申请。",
             "You may apply again after 6 months of continuous provident fund or social "
             "security contributions."),
-    "K07": ("授权更多可核实收入的数据来源（如个税）有助于审批。",
-            "Authorising more sources that show your income (such as income tax) helps."),
+}
+# K07 (too few sources show income): what helps depends on what the applicant authorised.
+AUTHORISE_INCOME = ("授权{zh}等可核实收入的数据来源有助于审批。",
+                    "Authorising {en}, which show{s} your income, helps.")
+INCOME_ON_RECORD = ("您已授权全部可核实收入的数据来源；这些来源能够核实的收入记录（如依法申报个税、"
+                    "连续缴纳公积金或社保）有助于今后的申请。",
+                    "You authorised every source that shows income; income those sources can "
+                    "confirm (income tax filed, provident fund or social security paid) helps a "
+                    "future application.")
+DEFERRED_REVIEW = {
+    "zh": "本申请尚未作出决定，因此暂无可供人工复核的决定。作出决定后，根据《个人信息保护法》"
+          "第二十四条，您有权要求我们予以说明，并有权申请人工复核。",
+    "en": "No decision has been made yet, so there is none for a person to review. Once it is "
+          "made, under Article 24 of the Personal Information Protection Law you may ask us to "
+          "explain it and have a person review it.",
 }
 
 
@@ -38,11 +63,79 @@ def _money(value: float) -> str:
     return f"¥{value:,.0f}"
 
 
+def _names(scopes: list[str]) -> tuple[str, str]:
+    """The sources, named for the applicant: ``("征信报告、…", "the credit report and …")``."""
+    zh = [SOURCE_NAMES[s][0] for s in scopes]
+    en = [SOURCE_NAMES[s][1] for s in scopes]
+    english = en[0] if len(en) == 1 else ", ".join(en[:-1]) + " and " + en[-1]
+    return "、".join(zh), english
+
+
+def _consent_state(consent: Consent | None) -> str | None:
+    if consent is None:
+        return None
+    now = datetime.now(UTC)
+    if consent.withdrawn_at is not None:
+        return "withdrawn"
+    return "live" if consent.is_live(now) else "expired" if now >= consent.expires_at \
+        else "not yet in force"
+
+
+def _deferred(missing: list[str], consent: Consent | None
+              ) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The summary and the next step of a deferred application: which source did not answer,
+    that it is not held against the applicant, and what happens now."""
+    zh, en = _names(missing) if missing else ("部分数据来源", "some data sources")
+    summary = {"zh": f"我们暂时无法作出决定：{zh}未能及时返回数据。这是数据来源的问题，"
+                     "不是对您的评价：不会对您产生任何不利记录，也不会影响您今后的申请。",
+               "en": f"We could not decide yet: {en} did not answer in time. This is a problem "
+                     "with the source, not a judgement of you: nothing adverse is recorded "
+                     "against you, and it does not count against any future application."}
+    state = _consent_state(consent)
+    if consent is not None and state == "live":
+        until = consent.expires_at.astimezone(UTC).strftime("%Y-%m-%d")
+        step = {"zh": f"您无需重新申请。在您的授权有效期内（至{until}），提交申请的渠道会在数据来源"
+                      "恢复后为您重新查询，并作出决定。",
+                "en": f"You need not apply again. While your authorisation lasts (until "
+                      f"{until}), the channel where you applied will ask again once the source "
+                      "answers, and you will get a decision."}
+    elif state is not None:
+        zh_state = {"withdrawn": "已撤回", "expired": "已过期"}.get(state, "尚未生效")
+        step = {"zh": f"您的授权{zh_state}，因此我们不会再查询您的数据，本申请也不会再作出决定。"
+                      "如需申请，请重新授权后再次提交。",
+                "en": f"Your authorisation is {state}, so we will not read your data again "
+                      "and this application will not be decided. To apply, authorise again "
+                      "and submit a new application."}
+    else:
+        step = {"zh": "提交申请的渠道会在数据来源恢复后为您重新查询，并作出决定。",
+                "en": "The channel where you applied will ask again once the source answers, "
+                      "and you will get a decision."}
+    return summary, [step]
+
+
+def _income_advice(consent: Consent | None) -> dict[str, str]:
+    """What helps when too few sources showed income: authorising one the applicant did not,
+    never one they did."""
+    unauthorised = [s for s in INCOME_SCOPES if consent is not None and s not in consent.scopes]
+    if not unauthorised:
+        return {"zh": INCOME_ON_RECORD[0], "en": INCOME_ON_RECORD[1]}
+    zh, en = _names(unauthorised)
+    return {"zh": AUTHORISE_INCOME[0].format(zh=zh),
+            "en": AUTHORISE_INCOME[1].format(en=en, s="" if len(unauthorised) > 1 else "s")}
+
+
 def build_notice(application_id: str, answer: dict[str, Any], explanation: dict | None,
-                 spec: FeatureSpec, decided_at: str) -> dict[str, Any]:
-    """Return the notice of an application for its applicant."""
+                 spec: FeatureSpec, decided_at: str, consent: Consent | None = None
+                 ) -> dict[str, Any]:
+    """Return the notice of an application for its applicant.
+
+    ``consent`` is the consent the application cites: what the applicant authorised, and
+    whether it still holds, decide what the notice advises.
+    """
     status = answer["status"]
     decision = answer.get("decision") or {}
+    missing = list(answer.get("missing_sources") or [])
+    advice: list[dict[str, str]] = []
     if status == "approved":
         summary = {
             "zh": f"您的申请已获批准：授信额度{_money(decision['credit_limit'])}，"
@@ -56,26 +149,27 @@ def build_notice(application_id: str, answer: dict[str, Any], explanation: dict 
                    "en": "We are sorry: your application was not approved, for the main "
                          "reasons below."}
     else:
-        summary = {"zh": "我们暂时无法作出决定：部分数据来源未能及时返回。"
-                         "此次申请不会对您产生不利记录，您可以稍后重新申请。",
-                   "en": "We could not decide yet because some data sources did not answer in "
-                         "time. Nothing adverse is recorded against you; you can apply again "
-                         "later."}
+        summary, advice = _deferred(missing, consent)
+    # A source that did not answer says nothing about the applicant: no reason or advice
+    # rests on its features.
+    unheard = {r["code"] for r in (explanation or {}).get("reasons", [])
+               if r.get("source") == "model" and r.get("group") in missing}
     reasons = [{"code": r["code"], "text_zh": r["text_zh"], "text_en": r["text_en"]}
-               for r in decision.get("reasons", [])]
-    advice: list[dict[str, str]] = []
+               for r in decision.get("reasons", []) if r["code"] not in unheard]
     if status == "declined" and explanation is not None:
         for reason in explanation["reasons"]:
-            if reason["source"] == "rule" and reason["code"] in RULE_ADVICE:
+            if reason["code"] in unheard:
+                continue
+            if reason["source"] == "rule" and reason["code"] == "K07":
+                advice.append(_income_advice(consent))
+            elif reason["source"] == "rule" and reason["code"] in RULE_ADVICE:
                 zh, en = RULE_ADVICE[reason["code"]]
                 advice.append({"zh": zh, "en": en})
             elif reason["source"] == "model" and spec.by_name(reason["feature"]).actionable:
                 advice.append({"zh": f"改善这一方面有助于今后的申请：{reason['text_zh']}。",
                                "en": f"Improving this may help a future application: "
                                      f"{reason['text_en']}."})
-    elif status == "deferred":
-        advice.append({"zh": "请稍后重新提交申请。", "en": "Please apply again later."})
-    right = dict(RIGHT_TO_REVIEW)
+    right = dict(DEFERRED_REVIEW if status == "deferred" else RIGHT_TO_REVIEW)
     if answer.get("decided_by") == "person":
         right = {"zh": REVIEWED["zh"] + right["zh"], "en": REVIEWED["en"] + " " + right["en"]}
     return {"application_id": application_id, "status": status,

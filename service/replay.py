@@ -14,7 +14,8 @@ from scoring.engine import DecisionEngine
 from scoring.model import ModelError, load_model
 from scoring.policy import PolicyError, load_policy
 
-COMPARED = ("outcome", "pd", "score", "grade", "credit_limit", "annual_rate", "reason_codes")
+COMPARED = ("outcome", "pd", "score", "grade", "credit_limit", "annual_rate", "reason_codes",
+            "undetermined_rules")
 PD_TOLERANCE = 1e-9
 
 
@@ -41,9 +42,12 @@ class Replayer:
             return self._engines[key]
 
     def recorded(self, application_id: str) -> dict[str, Any]:
-        """Return the payload of the application's ``decision.made`` record."""
+        """Return the payload of the application's latest ``decision.made`` record.
+
+        A deferred application decided again has one record per attempt; the latest decides.
+        """
         query = AuditQuery(application_id=application_id, kinds=("decision.made",))
-        records = list(self.store.iter_records(query))
+        records = self.store.query(query, limit=1, newest_first=True).items
         if not records:
             raise ReplayError(f"no decision is recorded for application {application_id}")
         payload = records[0].payload
@@ -54,9 +58,10 @@ class Replayer:
     def replay(self, application_id: str) -> dict[str, Any]:
         """Re-run the recorded decision and compare it with what was recorded."""
         payload = self.recorded(application_id)
-        if payload["outcome"] == "deferred":
+        if payload["outcome"] == "deferred" and "model_version" not in payload:
             same = {"outcome": "deferred", "missing_sources": payload["missing_sources"]}
-            return {"application_id": application_id, "match": True, "recorded": same,
+            return {"application_id": application_id, "attempt": payload.get("attempt", 1),
+                    "match": True, "recorded": same,
                     "replayed": same, "differences": [],
                     "note": "deferred before scoring: there is no model decision to replay"}
         try:
@@ -76,19 +81,26 @@ class Replayer:
         x = np.array([[np.nan if recorded_features.get(n) is None else recorded_features[n]
                        for n in names]], dtype=np.float64)
         facts = payload["facts"]
+        unknown = payload.get("unknown_sources", [])
+        if engine.model_for(unknown) is None:
+            raise ReplayError(f"model {model.version} does not decide without "
+                              f"{', '.join(unknown)}; the record is inconsistent")
         decisions = engine.decide(x, age=facts["age"], purpose=facts["purpose"],
-                                  term_months=facts["term_months"])
+                                  term_months=facts["term_months"], unknown_scopes=unknown)
         row = decisions.row(0)
         recorded = {**{k: payload["decision"][k] for k in ("outcome", "pd", "score", "grade",
                                                            "credit_limit", "annual_rate")},
-                    "reason_codes": payload["reason_codes"]}
+                    "reason_codes": payload["reason_codes"],
+                    "undetermined_rules": payload["decision"].get("undetermined_rules", [])}
         replayed = {**{k: row[k] for k in ("outcome", "pd", "score", "grade", "credit_limit",
                                            "annual_rate")},
-                    "reason_codes": [r["code"] for r in row["reasons"]]}
+                    "reason_codes": [r["code"] for r in row["reasons"]],
+                    "undetermined_rules": row["undetermined_rules"]}
         differences = problems + [
             {"field": k, "recorded": recorded[k], "replayed": replayed[k]}
             for k in COMPARED if not _same(k, recorded[k], replayed[k])]
-        return {"application_id": application_id, "match": not differences,
+        return {"application_id": application_id, "attempt": payload.get("attempt", 1),
+                "match": not differences,
                 "recorded": recorded, "replayed": replayed, "differences": differences,
                 "note": model.runtime_note()}
 

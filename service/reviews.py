@@ -57,7 +57,10 @@ class ReviewDesk:
             if app is None or app.channel != principal.name:
                 raise ApiError(404, "no such application")
             if app.status == "deferred":
-                raise ApiError(409, "a deferred application has no decision to review")
+                raise ApiError(409, "a deferred application has no decision to review: it is "
+                               "retried, not reviewed (POST /v1/applications/"
+                               f"{application_id}/retry decides it once its sources answer)",
+                               code="deferred")
             if app.decided_by == "person":
                 raise ApiError(409, "this decision was already made by a person")
             open_review = conn.execute(select(reviews.c.review_id).where(
@@ -136,7 +139,7 @@ class ReviewDesk:
             if outcome == "overturned" and app.status != "declined":
                 raise ApiError(409, "only a decline can be overturned; uphold an approval",
                                fields={"outcome": ["only a decline can be overturned"]})
-            values: dict[str, Any] = {"updated_at": now}
+            values: dict[str, Any] = {"updated_at": now, "sealed_applicant": None}
             change: dict[str, Any] = {}
             if outcome == "overturned":
                 change = self._approval(app.application_id, answer)

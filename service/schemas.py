@@ -227,6 +227,14 @@ class ReviewRefOut(Strict):
     outcome = fields.String(allow_none=True, required=True)
 
 
+class AttemptOut(Strict):
+    attempt = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["approved", "declined", "deferred"]))
+    missing_sources = fields.List(fields.String(), required=True)
+    decided_at = fields.String(required=True)
+
+
 class ApplicationOut(Strict):
     application_id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(
@@ -234,10 +242,22 @@ class ApplicationOut(Strict):
     decision = fields.Nested(DecisionOut, allow_none=True, required=True)
     decided_by = fields.String(required=True, validate=validate.OneOf(["model", "person"]))
     missing_sources = fields.List(fields.String(), required=True)
-    timeline = fields.List(fields.Nested(StepOut), required=True)
-    elapsed_ms = fields.Float(required=True)
+    timeline = fields.List(fields.Nested(StepOut), required=True, metadata={
+        "description": "the steps of every attempt, oldest first; a retry's steps follow a "
+                       "`retried` step"})
+    elapsed_ms = fields.Float(required=True, metadata={
+        "description": "the time the latest attempt took"})
     created_at = fields.String(required=True)
     review = fields.Nested(ReviewRefOut, allow_none=True)
+    attempts = fields.List(fields.Nested(AttemptOut), metadata={
+        "description": "once a deferred application was decided again: each attempt, oldest "
+                       "first, with its outcome"})
+
+
+class RetryIn(Strict):
+    applicant = fields.Nested(ApplicantIn, required=True, metadata={
+        "description": "the applicant, as in the application: the service keeps only a keyed "
+                       "digest of the national ID, which this must match"})
 
 
 class FeatureOut(Strict):
@@ -266,6 +286,19 @@ class ExplanationOut(Strict):
     score = fields.Integer(required=True)
     grade = fields.String(required=True)
     rules_fired = fields.List(fields.String(), required=True)
+    # Explanations recorded before decisions on partial data carry none of these: every
+    # source answered then, so each reads as empty.
+    unknown_sources = fields.List(fields.String(), required=True, dump_default=list, metadata={
+        "description": "the sources that did not answer (timeout, error, malformed answer, "
+                       "open breaker): what they would have said is unknown"})
+    unknown_features = fields.List(fields.String(), required=True, dump_default=list, metadata={
+        "description": "the features those sources leave unknown; the model that decided "
+                       "does not read them"})
+    partial_features = fields.List(fields.String(), required=True, dump_default=list, metadata={
+        "description": "cross-source features computed from the sources that did answer"})
+    undetermined_rules = fields.List(fields.String(), required=True, dump_default=list,
+                                     metadata={"description": "policy rules that the unknown "
+                                               "sources leave undetermined"})
     features = fields.List(fields.Nested(FeatureOut), required=True)
     reasons = fields.List(fields.Nested(FullReasonOut), required=True)
 
@@ -403,6 +436,8 @@ class VerifyOut(Strict):
 
 class ReplayOut(Strict):
     application_id = fields.String(required=True)
+    attempt = fields.Integer(required=True, metadata={
+        "description": "which attempt's decision was replayed: the application's latest"})
     match = fields.Boolean(required=True)
     recorded = fields.Dict(required=True)
     replayed = fields.Dict(required=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from service.db import now_text
@@ -11,11 +12,12 @@ from service.db import now_text
 class Timeline:
     """Steps with their times, measured on one monotonic clock from the request's start."""
 
-    def __init__(self) -> None:
+    def __init__(self, earlier: Iterable[dict] = ()) -> None:
+        """Start timing; ``earlier`` are the steps of an application's earlier attempts."""
         self.started_wall = datetime.now(UTC)
         self.started = time.perf_counter()
         self._last = self.started
-        self.steps: list[dict] = []
+        self.steps: list[dict] = list(earlier)
         self.durations: dict[str, float] = {}
 
     def step(self, name: str) -> None:

@@ -18,6 +18,7 @@ from service.flow import DecisionFlow
 from service.limits import RateLimits
 from service.metrics import Metrics
 from service.replay import Replayer
+from service.retries import RetryDesk
 from service.reviews import ReviewDesk
 from service.settings import Settings
 
@@ -44,6 +45,9 @@ class Wiring:
     reviews: ReviewDesk
     applications: ApplicationBook
     checkpointer: Checkpointer
+    retries: RetryDesk
+    # The versions of the models run once at start (the main model, then each fallback).
+    warmed_models: tuple[str, ...] = ()
 
     def close(self) -> None:
         from datasources.factory import close_sources

@@ -54,12 +54,27 @@ def _synthesise(rows: int, seed: int):
               callback=_table_path, help="a history file instead of a synthetic one")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--version", "version", help="model version (default: the name of --out)")
-def train(rows: int | None, seed: int, data: Path | None, out: Path, version: str | None) -> None:
+@click.option("--without", type=click.Choice(["provident_fund", "social_security", "income_tax"]),
+              help="train a fallback model for applications this income source did not "
+                   "answer for (its version: the main one's, then -without-SCOPE)")
+@click.option("--main", "main_version",
+              help="with --without: the main model (version or directory) trained on the "
+                   "same data and seed, whose AUC on the same held-out rows the card records")
+def train(rows: int | None, seed: int, data: Path | None, out: Path, version: str | None,
+          without: str | None, main_version: str | None) -> None:
     """Train a model and write model.json and card.json into --out."""
     if (rows is None) == (data is None):
         raise click.UsageError("give exactly one of --rows or --data")
+    if main_version is not None and without is None:
+        raise click.UsageError("--main is for a fallback model: give --without too")
     from scoring.batch import read_table
+    from scoring.model import ModelError, load_model
     from scoring.train import train as train_model
+
+    try:
+        baseline = load_model(main_version) if main_version is not None else None
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from None
 
     description: dict[str, str | int]
     if data is not None:
@@ -73,15 +88,22 @@ def train(rows: int | None, seed: int, data: Path | None, out: Path, version: st
     if data is not None:
         args += ["--seed", str(seed)]
     args += ["--out", str(out)] + (["--version", version] if version else [])
+    args += (["--without", without] if without else []) + (
+        ["--main", main_version] if main_version else [])
     command = "flashloan train " + " ".join(shlex.quote(a) for a in args)
     try:
         card = train_model(history, out, version=version, seed=seed,
-                           data_description=description, command=command, progress=_say)
+                           data_description=description, command=command, progress=_say,
+                           without=without, baseline=baseline)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     m = card["metrics"]
     click.echo(f"model {card['version']}: test AUC {m['auc']:.4f}, oracle AUC {m['oracle_auc']}, "
                f"KS {m['ks']:.4f}, Gini {m['gini']:.4f}, Brier {m['brier']:.5f}")
+    if "compared_with_main" in card:
+        c = card["compared_with_main"]
+        click.echo(f"main model {c['main_model']} on the same test rows: AUC {c['main_auc']:.4f} "
+                   f"(lost {c['auc_lost']:.4f}, tolerance {c['tolerance']})")
 
 
 @click.command()

@@ -16,9 +16,9 @@ from datasources.identity import InvalidNationalId, parse_national_id
 from service.schemas import to_utc
 
 PAGE_SIZE = 50
-KINDS = ("consent.recorded", "consent.withdrawn", "application.received", "source.fetched",
-         "decision.made", "review.requested", "review.resolved", "audit.queried",
-         "records.purged", "key.created", "key.revoked")
+KINDS = ("consent.recorded", "consent.withdrawn", "application.received",
+         "application.retried", "source.fetched", "decision.made", "review.requested",
+         "review.resolved", "audit.queried", "records.purged", "key.created", "key.revoked")
 OUTCOMES = ("approved", "declined", "deferred")
 _SUBJECT = re.compile(r"^[0-9a-f]{64}$")
 _TEXT_LIMITS = {"application_id": 64, "actor": 128, "model_version": 64, "reason_code": 16}

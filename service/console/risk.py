@@ -89,18 +89,24 @@ def application(application_id: str):
     details = loads(row.details)
     spec = wiring().engine.model.spec
     chart = features = None
+    # Sources that did not answer; before scoring only the answer names them.
+    unknown_sources = (explanation.get("unknown_sources", []) if explanation is not None
+                       else answer.get("missing_sources", []))
     if explanation is not None:
         # The chart is our own SVG; every text in it is escaped where it is drawn.
         chart = Markup(waterfall_svg(explanation, spec))
+        partial = set(explanation.get("partial_features", []))
         features = []
         for f in sorted(explanation["features"], key=lambda f: (-abs(f["contribution"]),
                                                                  f["name"])):
-            feature = spec.by_name(f["name"])
-            group = spec.groups.get(f["group"])
-            features.append({**f, "description": feature.description,
-                             "group_label": group.en if group else f["group"],
-                             "group_zh": group.zh if group else ""})
-    notice = build_notice(application_id, answer, explanation, spec, row.updated_at)
+            features.append(_feature_row(spec, f, "partial" if f["name"] in partial else "ok"))
+        # The model that decided does not read these: listed so that none is taken for 0.
+        for name in explanation.get("unknown_features", []):
+            features.append(_feature_row(spec, {"name": name, "group": spec.by_name(name).group,
+                                                "value": None, "contribution": None},
+                                         "unknown"))
+    notice = build_notice(application_id, answer, explanation, spec, row.updated_at,
+                          wiring().consents.cited(row.consent_id))
     with wiring().store.engine.connect() as conn:
         review_rows = conn.execute(select(reviews).where(
             reviews.c.application_id == application_id).order_by(reviews.c.created_at)).all()
@@ -108,7 +114,15 @@ def application(application_id: str):
         "console/application.html", row=row, answer=answer, decision=answer.get("decision"),
         explanation=explanation, details=details, chart=chart, features=features,
         notice=notice, reviews=[review_view(r) for r in review_rows], sources=SOURCES,
-        can_audit=user.role in AUDIT_PAGES)
+        unknown_sources=unknown_sources, can_audit=user.role in AUDIT_PAGES)
+
+
+def _feature_row(spec, f: dict, known: str) -> dict:
+    """One row of the features table; ``known`` is "ok", "partial" or "unknown"."""
+    group = spec.groups.get(f["group"])
+    return {**f, "description": spec.by_name(f["name"]).description, "known": known,
+            "group_label": group.en if group else f["group"],
+            "group_zh": group.zh if group else ""}
 
 
 @bp.route("/reviews")

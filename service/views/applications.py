@@ -11,7 +11,7 @@ from service.auth import current, requires
 from service.charts import waterfall_svg
 from service.errors import ApiError, may_answer
 from service.notice import build_notice
-from service.schemas import ApplicationIn, ApplicationOut, ExplanationOut, NoticeOut
+from service.schemas import ApplicationIn, ApplicationOut, ExplanationOut, NoticeOut, RetryIn
 from service.views import examples
 from service.views.blueprint import Blueprint
 from service.wiring import wiring
@@ -62,6 +62,44 @@ def apply(body: dict):
     return Response(answer, status, mimetype="application/json")
 
 
+@blp.route("/<application_id>/retry", methods=["POST"])
+@requires("channel")
+@blp.arguments(RetryIn(), example={"applicant": examples.APPLICATION["applicant"]})
+@blp.response(200, ApplicationOut, description=(
+    "The application's answer: the new decision of a deferred application, recorded against "
+    "it (its `attempts` and `timeline` show every attempt); or, for an application that is "
+    "no longer deferred, its current answer, unchanged."))
+@blp.doc(parameters=[IDEMPOTENCY_HEADER], description=(
+    "Gathers the sources again under the consent the application cites, which must still "
+    "be live, and decides. The channel sends the applicant again, as in the application "
+    "(`national_id`, `name`, `mobile`): the national ID must be the one the application was "
+    "made with. The request (amount, term, purpose) and the consent are the application's. "
+    "A channel retries its own applications only. The scheduler (`flashloan applications "
+    "retry-deferred`) runs the same retry with the applicant kept encrypted while the "
+    "application is deferred; applications deferred before applicants were kept are left "
+    "to their channel."))
+@may_answer(why={
+    409: "Here: the Idempotency-Key was used with another body, or the request that first "
+         "used it is still deciding (`in_progress`); or the application's decision record "
+         "was purged, so it cannot be decided again (`not_retryable`).",
+    422: "Here also: the national ID is not the application's applicant's "
+         "(`applicant_mismatch`); the consent the application cites is withdrawn, expired or "
+         "not yet in force (`consent_invalid`, naming its state) or no longer covers the "
+         "sources the policy needs (`consent_insufficient`).",
+    503: "Here also: the decision could not be recorded, so none was issued "
+         "(`audit_unavailable`); or whether it was recorded is unknown (`outcome_unknown`): "
+         "a retry with the same Idempotency-Key returns it if it was.",
+})
+def retry(body: dict, application_id: str):
+    """Decide a deferred application again, once its sources can answer."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _KEY.match(key):
+        raise ApiError(422, "Idempotency-Key must be 1 to 128 visible ASCII characters",
+                       fields={"Idempotency-Key": ["must be 1 to 128 visible ASCII characters"]})
+    answer = wiring().retries.retry(current(), application_id, body["applicant"], key)
+    return Response(answer, 200, mimetype="application/json")
+
+
 @blp.route("/<application_id>", methods=["GET"])
 @requires("channel", "risk_officer", "auditor")
 @blp.response(200, ApplicationOut)
@@ -100,4 +138,4 @@ def notice(application_id: str):
     explanation_data = (ApplicationBook.explanation(row) if row.explanation is not None
                         else None)
     return build_notice(application_id, answer, explanation_data, wiring().engine.model.spec,
-                        row.updated_at)
+                        row.updated_at, wiring().consents.cited(row.consent_id))

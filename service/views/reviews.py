@@ -25,9 +25,10 @@ blp = Blueprint("reviews", __name__, description="Human review of automated deci
 @requires("channel")
 @blp.arguments(ReviewRequestIn(), example=examples.REVIEW_REQUEST)
 @blp.response(201, ReviewRequestOut)
-@may_answer(why={409: "Here: the application was deferred, so it has no decision to review; "
-                      "its decision was already made by a person; or a review of it is "
-                      "already open."})
+@may_answer(why={409: "Here: the application was deferred, so it has no decision to review: "
+                      "a deferred application is retried (`POST /v1/applications/"
+                      "{application_id}/retry`), not reviewed (`deferred`); its decision was "
+                      "already made by a person; or a review of it is already open."})
 def request_review(body: dict, application_id: str):
     """Ask for a person to review an automated decision, with the applicant's reason."""
     return wiring().reviews.request(current(), application_id, body["reason"])

@@ -79,6 +79,8 @@ ENDPOINTS = (
     Endpoint("GET", APP + "/notice", _roles("channel", "risk_officer"), own=True),
     Endpoint("POST", APP + "/review-requests", _roles("channel"), 201, own=True,
              body="review_request", fresh="application"),
+    # The matrix's applications are decided, so a retry answers them as they stand.
+    Endpoint("POST", APP + "/retry", _roles("channel"), own=True, body="retry"),
     Endpoint("GET", "/v1/reviews", _roles("risk_officer")),
     Endpoint("GET", "/v1/reviews/{review_id}", _roles("risk_officer")),
     Endpoint("POST", "/v1/reviews/{review_id}/resolution", _roles("risk_officer"),
@@ -178,6 +180,8 @@ BODIES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "consent": lambda channel, ids: consent_body(ROLE_MATRIX, channel),
     "application": lambda channel, ids: application_body(ROLE_MATRIX, ids["consent_id"]),
     "review_request": lambda channel, ids: {"reason": "我的收入最近提高了，请人工复核。"},
+    "retry": lambda channel, ids: {
+        "applicant": application_body(ROLE_MATRIX, ids["consent_id"])["applicant"]},
     "resolution": lambda channel, ids: {"outcome": "upheld",
                                         "note": "Sources and features checked again."},
     "key": lambda channel, ids: {"role": "risk_officer", "name": "e2e-matrix-officer"},

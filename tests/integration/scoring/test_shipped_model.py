@@ -11,13 +11,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, load_model
+from datasources.base import INCOME_SCOPES
+from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, fallback_version, load_model
 from scoring.policy import REGULATORY_MAX_APR, REGULATORY_MAX_LINE
 from service.cli import main
 from service.commands.model import score_summary
 from tests.treeshap import ReferenceExplainer
 
 SHIPPED = MODELS_DIR / DEFAULT_MODEL_VERSION
+FALLBACKS = [fallback_version(DEFAULT_MODEL_VERSION, scope) for scope in INCOME_SCOPES]
 
 
 @pytest.fixture(scope="module")
@@ -141,15 +143,41 @@ def test_a_bad_input_file_is_a_clear_error(tmp_path):
     assert "raw source columns" in result.output
 
 
+@pytest.mark.parametrize("version", FALLBACKS)
+def test_each_fallback_is_compared_with_the_main_model_on_the_same_held_out_rows(version):
+    main_card = json.loads((SHIPPED / "card.json").read_text(encoding="utf-8"))
+    card = json.loads((MODELS_DIR / version / "card.json").read_text(encoding="utf-8"))
+    scope = version.removeprefix(f"{DEFAULT_MODEL_VERSION}-without-")
+    assert card["without"] == [scope]
+    assert card["training_data"]["digest"] == main_card["training_data"]["digest"]
+    assert card["training_data"]["split"] == main_card["training_data"]["split"]
+    assert card["metrics"]["n"] == main_card["metrics"]["n"]
+    assert card["metrics"]["defaults"] == main_card["metrics"]["defaults"]
+    compared = card["compared_with_main"]
+    assert compared["main_model"] == DEFAULT_MODEL_VERSION
+    assert compared["main_auc"] == pytest.approx(main_card["metrics"]["auc"], abs=1e-6)
+    assert compared["main_auc"] - card["metrics"]["auc"] <= 0.02
+    # The fallback reads nothing of the source it was trained without.
+    model = load_model(version)
+    assert not {n for n in model.feature_names if model.spec.by_name(n).group == scope}
+    assert model.without == {scope}
+    assert f"--without {scope}" in card["command"]
+
+
 @pytest.mark.slow
-def test_the_card_command_reproduces_the_shipped_model(tmp_path):
-    card = json.loads((SHIPPED / "card.json").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("version", [DEFAULT_MODEL_VERSION, *FALLBACKS])
+def test_the_card_command_reproduces_the_shipped_model(tmp_path, version):
+    card = json.loads((MODELS_DIR / version / "card.json").read_text(encoding="utf-8"))
     args = card["command"].split()[1:]
     out_index = args.index("--out") + 1
-    args[out_index] = str(tmp_path / DEFAULT_MODEL_VERSION)
+    args[out_index] = str(tmp_path / version)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    again = json.loads((tmp_path / DEFAULT_MODEL_VERSION / "card.json").read_text("utf-8"))
+    again = json.loads((tmp_path / version / "card.json").read_text("utf-8"))
     assert again["metrics"]["auc"] == pytest.approx(card["metrics"]["auc"], abs=1e-3)
     assert again["metrics"]["oracle_auc"] == card["metrics"]["oracle_auc"]
     assert again["training_data"]["digest"] == card["training_data"]["digest"]
+    assert again["features"] == card["features"]
+    if "compared_with_main" in card:
+        assert again["compared_with_main"]["main_auc"] == pytest.approx(
+            card["compared_with_main"]["main_auc"], abs=1e-3)

@@ -54,6 +54,7 @@ def test_every_error_is_documented_with_the_envelope_and_none_by_default(client)
 # arguments give every operation alike.
 OWN_ERRORS = {
     ("post", "/v1/applications"): {409, 422, 503},
+    ("post", "/v1/applications/{application_id}/retry"): {409, 422, 503},
     ("post", "/v1/applications/{application_id}/review-requests"): {409},
     ("post", "/v1/reviews/{review_id}/resolution"): {409},
     ("get", "/readyz"): {503},
