@@ -9,10 +9,8 @@ before answering (:mod:`service.outcome`).
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
 
 from audit import (
     AuditStore,
@@ -20,9 +18,6 @@ from audit import (
     CommitOutcomeUnknown,
     Entry,
     Pseudonymiser,
-    digest_source_answer,
-    mask_mobile,
-    mask_name,
     prepare,
 )
 from datasources.gather import Gatherer
@@ -30,11 +25,11 @@ from datasources.identity import parse_national_id
 from datasources.outcome import GatherResult
 from scoring.engine import DecisionEngine, Decisions
 from scoring.features import features_for_application
-from scoring.unknown import unknown_features
 from service.auth import Principal
 from service.committer import GroupCommitter
 from service.consents import ConsentBook, to_consent
 from service.db import ANSWER_HASH, answer_hash, applications, dumps, now_text
+from service.decision_records import build_records
 from service.errors import ApiError
 from service.idempotency import Claim, ClaimLost, IdempotencyKeys, Replay, body_hash
 from service.metrics import Metrics
@@ -47,10 +42,6 @@ log = logging.getLogger("flashloan.flow")
 
 # Statements on the hot path are built once; each execution only binds its values.
 _INSERT_APPLICATION = applications.insert()
-
-
-def _finite(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
 
 
 class DecisionFlow:
@@ -195,81 +186,14 @@ class DecisionFlow:
         A retry (``attempt``) updates the application's row and links its decision record to
         the one it follows. Returns the answer's JSON text, as stored.
         """
-        sources = {scope: {"status": o.status, "latency_ms": round(o.latency_ms, 3),
-                           "attempts": o.attempts, "error": o.error}
-                   for scope, o in gathered.outcomes.items()}
-        consent_ref = {"consent_id": consent.consent_id, "consent_digest": consent.digest()}
-        received = "application.received" if attempt is None else "application.retried"
-        entries = [Entry(received, {
-            "application_id": application_id, "subject": subject, "channel": principal.name,
-            **(attempt.link if attempt is not None else {}),
-            "applicant": {"name": mask_name(applicant["name"]),
-                          "mobile": mask_mobile(applicant["mobile"])},
-            "request": {k: facts[k] for k in ("amount", "term_months", "purpose")},
-            "age": facts["age"], **consent_ref}, application_id, principal.actor)]
-        for scope, outcome in gathered.outcomes.items():
-            entries.append(Entry("source.fetched", {
-                "application_id": application_id, "subject": subject, "scope": scope,
-                "status": outcome.status, "attempts": outcome.attempts,
-                "latency_ms": round(outcome.latency_ms, 3), "error": outcome.error,
-                "consent_id": outcome.consent_id, "consent_digest": outcome.consent_digest,
-                "answer_digest": (digest_source_answer(outcome.record.to_dict())
-                                  if outcome.record is not None else None),
-            }, application_id, principal.actor))
-        explanation = None
-        decision_payload: dict[str, Any] = {
-            "application_id": application_id, "subject": subject, "outcome": answer["status"],
-            "decided_by": "model", "facts": facts, "sources": sources, **consent_ref,
-            "missing_sources": answer["missing_sources"],
-            "missing_reasons": gathered.missing_reasons or (
-                [] if decisions is not None
-                else [f"no model decides without {', '.join(gathered.unknown_scopes)}"]),
-            "unknown_sources": list(gathered.unknown_scopes),
-            "unknown_features": list(unknown_features(self.engine.model.spec,
-                                                      gathered.unknown_scopes).unknown),
-        }
-        if decisions is not None and row is not None:
-            model = decisions.model
-            names = model.feature_names
-            values = model.select(decisions.features)[0]
-            contribs = decisions.scored.contributions[0]
-            features = {n: _finite(values[j]) for j, n in enumerate(names)}
-            contributions = {n: float(contribs[j]) for j, n in enumerate(names)}
-            decision_payload.update({
-                "model_version": model.version, "model_sha256": model.sha256,
-                "policy_version": row["policy_version"], "policy_digest": row["policy_digest"],
-                "reason_codes": [r["code"] for r in row["reasons"]],
-                "decision": {k: row[k] for k in ("outcome", "credit_limit", "annual_rate",
-                                                 "terms_months", "score", "grade", "pd",
-                                                 "rules_fired", "undetermined_rules")},
-                "undetermined_rules": row["undetermined_rules"],
-                "unknown_features": row["unknown_features"],
-                "partial_features": row["partial_features"],
-                "reasons": row["reasons"], "features": features,
-                "contributions": contributions, "base_value": row["base_value"],
-                "margin": row["margin"],
-            })
-            spec = model.spec
-            explanation = {
-                "application_id": application_id, "model_version": model.version,
-                "model_sha256": model.sha256, "policy_version": row["policy_version"],
-                "outcome": row["outcome"], "base_value": row["base_value"],
-                "margin": row["margin"], "pd": row["pd"], "score": row["score"],
-                "grade": row["grade"], "rules_fired": row["rules_fired"],
-                "undetermined_rules": row["undetermined_rules"],
-                "unknown_sources": row["unknown_sources"],
-                "unknown_features": row["unknown_features"],
-                "partial_features": row["partial_features"],
-                "features": [{"name": n, "group": spec.by_name(n).group, "value": features[n],
-                              "contribution": contributions[n]} for n in names],
-                "reasons": row["reasons"],
-            }
-        if attempt is not None:
-            decision_payload.update(attempt.link)
+        built = build_records(principal=principal, application_id=application_id,
+                              subject=subject, applicant=applicant, consent=consent,
+                              facts=facts, gathered=gathered, decisions=decisions, row=row,
+                              answer=answer, spec=self.engine.model.spec, attempt=attempt)
+        entries, decision_payload = built.entries, built.decision
+        explanation, details = built.explanation, built.details
         decision_payload["decided_ms"] = tl.elapsed_ms
         decision_entry = Entry("decision.made", decision_payload, application_id, principal.actor)
-        details = {"sources": sources, "facts": facts, "missing_reasons": gathered.missing_reasons,
-                   "consent_id": consent.consent_id}
         # Everything costly is built here, before the chain lock: the records' canonical
         # form and hashes, and the application's row. The step "audited" ends when they are
         # ready but for the decision's record, which fixes the answer: it takes the hash of the

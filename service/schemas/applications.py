@@ -1,0 +1,192 @@
+"""Consents, applications and what is read back of them: answers, explanations, notices."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from datasources import SCOPES
+from scoring.policy import PURPOSES
+from service.schemas.common import (
+    MOBILE_SHAPE,
+    NATIONAL_ID_SHAPE,
+    OfferedTerm,
+    RequestedAmount,
+    Strict,
+    UtcDateTime,
+    valid_national_id,
+)
+
+
+class ConsentIn(Strict):
+    national_id = fields.String(required=True, validate=[NATIONAL_ID_SHAPE, valid_national_id])
+    scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
+                         validate=validate.Length(min=1, max=len(SCOPES)))
+    purpose = fields.String(required=True, validate=validate.OneOf(["credit_application"]))
+    granted_at = UtcDateTime(required=True)
+    expires_at = UtcDateTime(required=True)
+    text_version = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    channel = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+    @validates_schema
+    def _check(self, data, **kwargs):
+        if len(set(data["scopes"])) != len(data["scopes"]):
+            raise ValidationError("scopes must not repeat", "scopes")
+        if data["expires_at"] <= data["granted_at"]:
+            raise ValidationError("expires_at must be after granted_at", "expires_at")
+
+
+class ConsentOut(Strict):
+    consent_id = fields.String(required=True)
+    scopes = fields.List(fields.String(), required=True)
+    purpose = fields.String(required=True)
+    granted_at = fields.String(required=True)
+    expires_at = fields.String(required=True)
+    text_version = fields.String(required=True)
+    channel = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["live", "expired",
+                                                                   "withdrawn", "pending"]))
+    withdrawn_at = fields.String(allow_none=True, required=True)
+    created_at = fields.String(required=True)
+
+
+class ApplicantIn(Strict):
+    national_id = fields.String(required=True, validate=[NATIONAL_ID_SHAPE, valid_national_id])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    mobile = fields.String(required=True, validate=MOBILE_SHAPE)
+
+
+class LoanRequestIn(Strict):
+    # The bounds are the policy's: checked, and documented, for the policy in force.
+    amount = RequestedAmount(required=True, metadata={
+        "description": "CNY, a JSON number within the product's credit-line range"})
+    term_months = OfferedTerm(required=True, metadata={
+        "description": "months, one of the terms the product offers"})
+    purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
+
+
+class ApplicationIn(Strict):
+    applicant = fields.Nested(ApplicantIn, required=True)
+    request = fields.Nested(LoanRequestIn, required=True)
+    consent_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+
+
+class ReasonOut(Strict):
+    code = fields.String(required=True)
+    text_zh = fields.String(required=True)
+    text_en = fields.String(required=True)
+
+
+class DecisionOut(Strict):
+    credit_limit = fields.Float(required=True)
+    annual_rate = fields.Float(allow_none=True, required=True)
+    terms_months = fields.List(fields.Integer(), required=True)
+    score = fields.Integer(required=True)
+    grade = fields.String(required=True)
+    pd = fields.Float(required=True)
+    reasons = fields.List(fields.Nested(ReasonOut), required=True)
+    model_version = fields.String(required=True)
+    policy_version = fields.String(required=True)
+
+
+class StepOut(Strict):
+    step = fields.String(required=True)
+    at = fields.String(required=True)
+    ms = fields.Float(required=True)
+
+
+class ReviewRefOut(Strict):
+    review_id = fields.String(required=True)
+    state = fields.String(required=True)
+    outcome = fields.String(allow_none=True, required=True)
+
+
+class AttemptOut(Strict):
+    attempt = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["approved", "declined", "deferred"]))
+    missing_sources = fields.List(fields.String(), required=True)
+    decided_at = fields.String(required=True)
+
+
+class ApplicationOut(Strict):
+    application_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["approved", "declined", "deferred"]))
+    decision = fields.Nested(DecisionOut, allow_none=True, required=True)
+    decided_by = fields.String(required=True, validate=validate.OneOf(["model", "person"]))
+    missing_sources = fields.List(fields.String(), required=True)
+    timeline = fields.List(fields.Nested(StepOut), required=True, metadata={
+        "description": "the steps of every attempt, oldest first; a retry's steps follow a "
+                       "`retried` step"})
+    elapsed_ms = fields.Float(required=True, metadata={
+        "description": "the time the latest attempt took"})
+    created_at = fields.String(required=True)
+    review = fields.Nested(ReviewRefOut, allow_none=True)
+    attempts = fields.List(fields.Nested(AttemptOut), metadata={
+        "description": "once a deferred application was decided again: each attempt, oldest "
+                       "first, with its outcome"})
+
+
+class RetryIn(Strict):
+    applicant = fields.Nested(ApplicantIn, required=True, metadata={
+        "description": "the applicant, as in the application: the service keeps only a keyed "
+                       "digest of the national ID, which this must match"})
+
+
+class FeatureOut(Strict):
+    name = fields.String(required=True)
+    group = fields.String(required=True)
+    value = fields.Float(allow_none=True, required=True)
+    contribution = fields.Float(required=True)
+
+
+class FullReasonOut(ReasonOut):
+    group = fields.String(required=True)
+    source = fields.String(required=True)
+    feature = fields.String(allow_none=True, required=True)
+    contribution = fields.Float(allow_none=True, required=True)
+
+
+class ExplanationOut(Strict):
+    application_id = fields.String(required=True)
+    model_version = fields.String(required=True)
+    model_sha256 = fields.String(required=True)
+    policy_version = fields.String(required=True)
+    outcome = fields.String(required=True)
+    base_value = fields.Float(required=True)
+    margin = fields.Float(required=True)
+    pd = fields.Float(required=True)
+    score = fields.Integer(required=True)
+    grade = fields.String(required=True)
+    rules_fired = fields.List(fields.String(), required=True)
+    # Explanations recorded before decisions on partial data carry none of these: every
+    # source answered then, so each reads as empty.
+    unknown_sources = fields.List(fields.String(), required=True, dump_default=list, metadata={
+        "description": "the sources that did not answer (timeout, error, malformed answer, "
+                       "open breaker): what they would have said is unknown"})
+    unknown_features = fields.List(fields.String(), required=True, dump_default=list, metadata={
+        "description": "the features those sources leave unknown; the model that decided "
+                       "does not read them"})
+    partial_features = fields.List(fields.String(), required=True, dump_default=list, metadata={
+        "description": "cross-source features computed from the sources that did answer"})
+    undetermined_rules = fields.List(fields.String(), required=True, dump_default=list,
+                                     metadata={"description": "policy rules that the unknown "
+                                               "sources leave undetermined"})
+    features = fields.List(fields.Nested(FeatureOut), required=True)
+    reasons = fields.List(fields.Nested(FullReasonOut), required=True)
+
+
+class TextOut(Strict):
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+
+
+class NoticeOut(Strict):
+    application_id = fields.String(required=True)
+    status = fields.String(required=True)
+    decided_by = fields.String(required=True)
+    summary = fields.Nested(TextOut, required=True)
+    reasons = fields.List(fields.Nested(ReasonOut), required=True)
+    what_you_can_do = fields.List(fields.Nested(TextOut), required=True)
+    right_to_review = fields.Nested(TextOut, required=True)
+    decided_at = fields.String(required=True)

@@ -1,0 +1,138 @@
+"""What every schema shares: strictness, identity and time fields, the policy's bounds on
+requests, and the error envelope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import has_app_context
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from datasources.identity import InvalidNationalId, parse_national_id
+from scoring.policy import Policy, load_policy
+
+# Shapes for the OpenAPI document; the validators below check the rest (GB 11643 checksum).
+NATIONAL_ID_SHAPE = validate.Regexp(r"^\d{17}[\dXx]$", error="national ID must be 17 digits "
+                                    "followed by a digit or X")
+MOBILE_SHAPE = validate.Regexp(r"^1[3-9]\d{9}$",
+                               error="mobile must be 11 digits starting with 13-19")
+KIND_SHAPE = validate.Regexp(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$",
+                        error="must be dotted lower-case words like decision.made")
+TOKEN_SHAPE = validate.Regexp(r"^[A-Za-z0-9._:\-]+$",
+                         error="must be letters, digits and . _ : - only")
+
+
+def valid_national_id(value: str) -> None:
+    try:
+        parse_national_id(value)
+    except InvalidNationalId as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+def to_utc(moment: datetime) -> datetime:
+    """Return an aware ``moment`` in UTC, or raise ValueError if UTC cannot hold it.
+
+    An offset can carry a time of 0001-01-01 or 9999-12-31 outside the calendar Python
+    (and the audit log) can represent.
+    """
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must fall between 0001-01-01 and 9999-12-31 in UTC") from None
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with an offset, read as UTC; one UTC cannot hold is invalid."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return to_utc(moment)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def policy_in_force() -> Policy:
+    """The policy the serving app decides with (outside an app, the shipped default)."""
+    if has_app_context():
+        from service.wiring import wiring
+
+        return wiring().engine.policy
+    return load_policy()
+
+
+_JSON_TYPES = {str: "a string", bool: "a boolean", list: "an array", dict: "an object"}
+
+
+class RequestedAmount(fields.Float):
+    """The amount asked for: a JSON number (never a string) in the product's line range."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_nan=False, error_messages={
+            "invalid": "must be a JSON number; got {kind}",
+            "range": "must be a number from {low:g} to {high:g}; got {value:g}"}, **kwargs)
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid", kind=_JSON_TYPES.get(type(value), "another value"))
+        low, high = policy_in_force().amount_range
+        if not low <= value <= high:  # also NaN and the infinities
+            raise self.make_error("range", low=low, high=high, value=value)
+        return super()._validated(value)
+
+
+class OfferedTerm(fields.Integer):
+    """The term asked for: a JSON integer of months, one the product offers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, error_messages={
+            "invalid": "must be a whole number of months (a JSON integer)",
+            "offered": "must be one of {terms} (months); got {value}"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> int:
+        months = super()._deserialize(value, attr, data, **kwargs)
+        terms = policy_in_force().terms_months
+        if months not in terms:
+            raise self.make_error("offered", terms=", ".join(map(str, terms)), value=months)
+        return months
+
+
+def document_policy(converter: Any, policy: Policy) -> None:
+    """Teach an apispec converter the bounds ``policy`` sets on requests (once per converter).
+
+    The bounds are the policy's, known only once the app has chosen it, so they are added to
+    the OpenAPI document as it is built rather than written into the fields.
+    """
+    if getattr(converter, "policy_bounds", None) is not None:
+        return
+
+    def policy_bounds(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+        if isinstance(field, RequestedAmount):
+            low, high = policy.amount_range
+            return {"minimum": low, "maximum": high}
+        if isinstance(field, OfferedTerm):
+            return {"enum": list(policy.terms_months)}
+        return {}
+
+    converter.add_attribute_function(policy_bounds)
+
+
+class ErrorBody(Strict):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    # Named apart from Schema.fields, the schema's own table of fields.
+    fields_ = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                          required=True, data_key="fields", attribute="fields")
+
+
+class ErrorSchema(Strict):
+    """The one error envelope."""
+
+    error = fields.Nested(ErrorBody, required=True)

@@ -1,0 +1,54 @@
+"""Human review: requests, resolutions and the review queue."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from service.schemas.applications import ApplicationOut, ExplanationOut
+from service.schemas.common import (
+    Strict,
+)
+
+
+class ReviewRequestIn(Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ResolutionIn(Strict):
+    outcome = fields.String(required=True, validate=validate.OneOf(["upheld", "overturned"]))
+    note = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ReviewListArgs(Strict):
+    state = fields.String(validate=validate.OneOf(["open", "resolved"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=[validate.Length(min=1, max=300),
+                                     validate.Regexp(r"^[A-Za-z0-9_\-=]+$",
+                                                     error="not a cursor")])
+
+
+class ReviewRequestOut(Strict):
+    """A review as the applicant's channel sees it: its state and the applicant-facing answer,
+    never the explanation's features, contributions or model hash."""
+
+    review_id = fields.String(required=True)
+    application_id = fields.String(required=True)
+    state = fields.String(required=True)
+    reason = fields.String(required=True)
+    outcome = fields.String(allow_none=True, required=True)
+    created_at = fields.String(required=True)
+    resolved_at = fields.String(allow_none=True, required=True)
+    application = fields.Nested(ApplicationOut, required=True)
+
+
+class ReviewOut(ReviewRequestOut):
+    """A review as risk officers see it: also who resolved it, their note, the explanation."""
+
+    note = fields.String(allow_none=True, required=True)
+    resolved_by = fields.String(allow_none=True, required=True)
+    explanation = fields.Nested(ExplanationOut, allow_none=True)
+
+
+class ReviewPageOut(Strict):
+    items = fields.List(fields.Nested(ReviewOut), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
