@@ -24,6 +24,7 @@ from flask import Flask
 from marshmallow.utils import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from audit.queries import storable
 from service.errors import HEADERS, MEANINGS, ApiError, may_answer
 from service.schemas import ErrorSchema, document_policy
 from service.wiring import KEY
@@ -85,13 +86,46 @@ def parse_json_body(data: bytes) -> Any:
         raise json.JSONDecodeError(str(exc), text, 0) from None
 
 
+def unstorable_text(value: Any, path: str = "") -> str | None:
+    """Return the dotted path of the first string (or key) in ``value`` that no database can
+    store — one with a NUL character or a lone surrogate, both valid JSON — else None."""
+    if isinstance(value, str):
+        return None if storable(value) else path or "$"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            # A key that cannot be stored is named escaped, so that the answer can carry it.
+            name = key if storable(key) else key.encode("utf-8", "backslashreplace").decode()
+            where = f"{path}.{name}" if path else name
+            if name is not key:
+                return where
+            found = unstorable_text(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = unstorable_text(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
 class BodyParser(FlaskParser):
-    """webargs' Flask parser, reading JSON bodies with :func:`parse_json_body`."""
+    """webargs' Flask parser, reading JSON bodies with :func:`parse_json_body`.
+
+    Text that neither database can store is refused here, for every body and field alike,
+    as a 422 naming the field, rather than failing at the database.
+    """
 
     def _raw_load_json(self, req) -> Any:
         if not is_json_request(req):
             return missing
-        return parse_json_body(req.get_data(cache=True))
+        body = parse_json_body(req.get_data(cache=True))
+        where = unstorable_text(body)
+        if where is not None:
+            raise ApiError(422, f"{where} holds a NUL character or a lone surrogate, which "
+                           "no text may hold", fields={where: ["must not hold a NUL character "
+                                                               "or a lone surrogate"]})
+        return body
 
     def _handle_invalid_json_error(self, error, req, *args: Any, **kwargs: Any) -> NoReturn:
         if isinstance(error, UnicodeDecodeError):
