@@ -26,6 +26,7 @@ COPY service ./service
 COPY scoring ./scoring
 COPY datasources ./datasources
 COPY audit ./audit
+COPY canonical ./canonical
 RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --no-deps /wheels/flashloan-*.whl
 # XGBoost 3 depends on NVIDIA's NCCL (~470 MB) for multi-GPU work. It is loaded on demand only,

@@ -32,7 +32,7 @@ serve: $(STAMP)
 	$(BIN)/flashloan db upgrade
 	$(BIN)/flashloan serve --host $(HOST) --port $(PORT)
 
-# The static gates: lint, types, and the design's import arrows between the four packages.
+# The static gates: lint, types, and the design's import arrows between the packages.
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy

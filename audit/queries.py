@@ -20,7 +20,7 @@ from sqlalchemy import (
     select,
 )
 
-from audit.canonical import format_time, parse_time
+from audit.canonical import canonical_json, format_time, parse_time
 from audit.errors import InvalidCursor
 from audit.records import MAX_SEQ, AuditQuery, AuditRecord
 from audit.schema import CHAINED_COLUMNS, audit_reason_codes, audit_records
@@ -160,7 +160,7 @@ def _fetch(conn: Connection, statement: Select[Any]) -> list[Any]:
 def encode_cursor(query: AuditQuery, last_seq: int, newest_first: bool) -> str:
     """Return the opaque cursor of the page after the record ``last_seq``."""
     body = {"after": last_seq, "q": query.fingerprint(), "desc": newest_first}
-    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode("ascii")
+    raw = canonical_json(body)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 

@@ -106,6 +106,22 @@ class Server:
         rows = [out[i:i + 3] for i in range(0, len(out), 3)]
         return [int(rss) / 1024 for pid, ppid, rss in rows if int(ppid) == self.proc.pid]
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time used so far by the master and its live workers."""
+        ticks = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # the process ended between the listing and the read
+                continue
+            # After the parenthesised command name: state, ppid, ..., utime (14th), stime (15th).
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(entry.name) == self.proc.pid or int(fields[1]) == self.proc.pid:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -122,11 +138,7 @@ class Server:
         self.stop()
 
 
-def gunicorn_argv(app: str, port: int, *, conf: bool) -> list[str]:
-    """The same gunicorn settings for the service and the reference."""
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-            "--worker-class", "gthread", "--threads", os.environ.get("BENCH_THREADS", "8"),
-            "--access-logfile", "/dev/null"]
-    if conf:
-        argv += ["--config", str(ROOT / "service" / "gunicorn_conf.py")]
-    return [*argv, app]
+def gunicorn_argv(app: str, port: int, *options: str) -> list[str]:
+    """A gunicorn command serving ``app`` on ``port`` with ``options``, its access log dropped."""
+    return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+            "--access-logfile", "/dev/null", *options, app]

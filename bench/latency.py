@@ -8,6 +8,8 @@ from audit import AuditQuery
 from bench.common import in_process_app, pct, prepare_bodies, table
 from datasources.stub.world import population_ids
 
+GOAL_MS = 50  # p99 of a decision beyond its slowest source
+
 
 def run(quick: bool) -> str:
     latency = "lognormal:150:800"
@@ -28,9 +30,10 @@ def run(quick: bool) -> str:
     store = app.extensions["flashloan"].store
     slowest, elapsed, overhead = [], [], []
     for answer in answers:
-        fetched = store.iter_records(AuditQuery(application_id=answer["application_id"],
-                                                kinds=("source.fetched",)))
-        worst = max(r.payload["latency_ms"] for r in fetched)
+        # The decision's one record carries every source's outcome, its latency among them.
+        record = next(store.iter_records(AuditQuery(application_id=answer["application_id"],
+                                                    kinds=("decision.made",))))
+        worst = max(s["latency_ms"] for s in record.payload["sources"].values())
         slowest.append(worst)
         elapsed.append(answer["elapsed_ms"])
         overhead.append(answer["elapsed_ms"] - worst)
@@ -39,7 +42,7 @@ def run(quick: bool) -> str:
             for name, v in (("slowest source of the request", slowest),
                             ("whole decision", elapsed),
                             ("decision − its slowest source", overhead))]
-    verdict = ("within" if pct(overhead, 99) <= 100 else "NOT within")
+    verdict = ("within" if pct(overhead, 99) <= GOAL_MS else "NOT within")
     return "\n".join([
         "## 4. End to end with realistic source latency",
         "",
@@ -51,5 +54,5 @@ def run(quick: bool) -> str:
         table(["", "p50 ms", "p99 ms"], rows),
         "",
         f"p99 of the decision beyond its slowest source: {pct(overhead, 99):.1f} ms — "
-        f"{verdict} the 100 ms goal.",
+        f"{verdict} the {GOAL_MS} ms goal.",
     ])

@@ -1,9 +1,10 @@
 """The reference: the cost a user would pay for the model alone.
 
 A minimal Flask app serving the same ``model.json``: for one posted feature vector it returns
-XGBoost's margin and its ``pred_contribs``, nothing else. It runs under the same gunicorn
-settings as the service, so the ratio of their throughputs is the price of everything else
-a decision does (validation, consent, sources, policy, reasons, audit).
+XGBoost's margin and its ``pred_contribs``, nothing else. It runs under gunicorn at its own
+fastest setting (sync workers) and the service at its production settings, two workers each,
+so the ratio of their throughputs is the price of everything else a decision does
+(validation, consent, sources, policy, reasons, audit).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from datasources import SCOPES
+from datasources.identity import NationalId
 from datasources.records import (
     CourtRecord,
     CreditReportRecord,
@@ -45,8 +46,8 @@ class Source(Protocol):
 
     scope: str
 
-    def fetch(self, national_id: str, *, timeout: float) -> SourceRecord:
-        """Return this source's record of the person with ``national_id``."""
+    def fetch(self, national_id: NationalId | str, *, timeout: float) -> SourceRecord:
+        """Return this source's record of the person with ``national_id`` (parsed or not)."""
         ...
 
 

@@ -1,15 +1,21 @@
-"""The consent model and the gate every source query passes before any I/O (DESIGN §1 step 2)."""
+"""The consent model and the gate every source query passes before any I/O (DESIGN §1 step 2).
+
+The consent rule is stated once, in :meth:`Consent.check_for`: a consent allows a query or an
+application only if it is this channel's, this applicant's, for a credit application, live at
+the moment asked, and covers the scopes asked for. The gate asks it for each source call, one
+scope at a time; the decision flow asks it for the application, with every scope the policy
+needs. A refusal says which part failed (:class:`ConsentRefused`).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from canonical import digest
 from datasources import SCOPES
 from datasources.errors import ConsentMissing
 
@@ -20,6 +26,34 @@ PURPOSE = "credit_application"
 # against the stored consent after the person withdraws it.
 _DIGEST_FIELDS = ("consent_id", "subject", "scopes", "purpose", "granted_at", "expires_at",
                   "text_version", "channel")
+
+
+# Why a consent refuses: stable codes for metrics, the audit log and the flow's answer.
+OTHER_CHANNEL = "other_channel"
+OTHER_SUBJECT = "other_subject"
+OTHER_PURPOSE = "other_purpose"
+WITHDRAWN = "withdrawn"
+NOT_YET_VALID = "not_yet_valid"
+EXPIRED = "expired"
+SCOPE_NOT_COVERED = "scope_not_covered"
+# A consent's state at a moment: live, or the reason it is not.
+LIVE = "live"
+_NOT_LIVE = {WITHDRAWN: "consent was withdrawn", NOT_YET_VALID: "consent is not yet in force",
+             EXPIRED: "consent has expired"}
+
+
+class ConsentRefused(Exception):
+    """The consent does not allow what was asked; ``why`` names the part of the rule that failed.
+
+    ``detail`` says it for people (never the subject); ``missing`` lists the scopes asked for
+    that the consent does not cover, in the order asked (``why`` is ``scope_not_covered``).
+    """
+
+    def __init__(self, why: str, detail: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(f"consent refused ({why}): {detail}")
+        self.why = why
+        self.detail = detail
+        self.missing = missing
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -39,12 +73,6 @@ def parse_iso(value: str) -> datetime:
     """Parse an ISO 8601 timestamp with a zone (``Z`` or an offset) into UTC."""
     parsed = datetime.fromisoformat(value)
     return _utc(parsed, "timestamp")
-
-
-def canonical_json(value: Any) -> bytes:
-    """Encode JSON canonically: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +113,62 @@ class Consent:
             object.__setattr__(self, "withdrawn_at",
                                _utc(self.withdrawn_at, "consent withdrawn_at"))
 
-    def is_live(self, at: datetime) -> bool:
-        """Return whether the consent is in force at ``at`` (granted, unexpired, not withdrawn)."""
+    def state_at(self, at: datetime) -> str:
+        """Return ``live``, or why the consent is not in force at ``at``: ``withdrawn`` (from
+        the moment of withdrawal), ``not_yet_valid`` (before ``granted_at``) or ``expired``
+        (from ``expires_at`` on)."""
         at = _utc(at, "at")
         if self.withdrawn_at is not None and self.withdrawn_at <= at:
-            return False
-        return self.granted_at <= at < self.expires_at
+            return WITHDRAWN
+        if at < self.granted_at:
+            return NOT_YET_VALID
+        if at >= self.expires_at:
+            return EXPIRED
+        return LIVE
+
+    def is_live(self, at: datetime) -> bool:
+        """Return whether the consent is in force at ``at`` (granted, unexpired, not withdrawn)."""
+        return self.state_at(at) == LIVE
 
     def covers(self, scope: str, at: datetime) -> bool:
         """Return whether the consent is live at ``at`` and names ``scope``."""
         return scope in self.scopes and self.is_live(at)
+
+    def check_for(self, *, subject: str, channel: str | None, scopes: Iterable[str],
+                  now: datetime) -> None:
+        """Raise ConsentRefused unless the consent allows querying ``scopes`` now.
+
+        Parameters
+        ----------
+        subject
+            The pseudonymised national ID of the applicant the query is for.
+        channel
+            The channel asking; it must be the one that recorded the consent. None only
+            where no channel acts (the source tools and benchmarks).
+        scopes
+            Every scope asked for: one for a source call, all the policy needs for an
+            application. Each must be covered.
+        now
+            The moment of the query: the consent must be live then.
+
+        The parts are checked in this order, so that a consent of another channel is
+        refused as such before anything about it is told: channel, applicant, purpose,
+        liveness, scopes.
+        """
+        if channel is not None and self.channel != channel:
+            raise ConsentRefused(OTHER_CHANNEL, "consent was made by another channel")
+        if not hmac.compare_digest(self.subject.encode(), subject.encode()):
+            raise ConsentRefused(OTHER_SUBJECT, "consent belongs to another person")
+        if self.purpose != PURPOSE:
+            raise ConsentRefused(OTHER_PURPOSE,
+                                 f"consent purpose must be {PURPOSE}; got {self.purpose!r}")
+        state = self.state_at(now)
+        if state != LIVE:
+            raise ConsentRefused(state, _NOT_LIVE[state])
+        missing = tuple(dict.fromkeys(s for s in scopes if s not in self.scopes))
+        if missing:
+            raise ConsentRefused(SCOPE_NOT_COVERED,
+                                 f"consent does not cover {', '.join(missing)}", missing=missing)
 
     def withdraw(self, at: datetime) -> Consent:
         """Return this consent withdrawn at ``at`` (an earlier withdrawal stands)."""
@@ -128,9 +202,9 @@ class Consent:
         if self._digest is None:
             terms = {name: value for name, value in self.to_dict().items()
                      if name in _DIGEST_FIELDS}
-            digest = hashlib.sha256(canonical_json(terms)).hexdigest()
-            object.__setattr__(self, "_digest", digest)
-            return digest
+            terms_digest = digest(terms)
+            object.__setattr__(self, "_digest", terms_digest)
+            return terms_digest
         return self._digest
 
     def _values(self) -> dict[str, Any]:
@@ -182,22 +256,11 @@ class ConsentGate:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got {scope!r}")
         if consent is None:
             raise ConsentMissing(scope, "no_consent", "no consent with this id")
-        now = self._clock()
         if consent.consent_id != consent_id:
             raise ConsentMissing(scope, "no_consent", "lookup returned another consent")
-        if not hmac.compare_digest(consent.subject.encode(), subject.encode()):
-            raise ConsentMissing(scope, "other_subject", "consent belongs to another person")
-        if channel is not None and consent.channel != channel:
-            raise ConsentMissing(scope, "other_channel", "consent was made by another channel")
-        if consent.purpose != PURPOSE:
-            raise ConsentMissing(scope, "other_purpose",
-                                 f"consent purpose must be {PURPOSE}; got {consent.purpose!r}")
-        if scope not in consent.scopes:
-            raise ConsentMissing(scope, "scope_not_covered", f"consent does not cover {scope}")
-        if consent.withdrawn_at is not None and consent.withdrawn_at <= now:
-            raise ConsentMissing(scope, "withdrawn", "consent was withdrawn")
-        if now < consent.granted_at:
-            raise ConsentMissing(scope, "not_yet_valid", "consent is not yet in force")
-        if now >= consent.expires_at:
-            raise ConsentMissing(scope, "expired", "consent has expired")
+        now = self._clock()
+        try:
+            consent.check_for(subject=subject, channel=channel, scopes=(scope,), now=now)
+        except ConsentRefused as refused:
+            raise ConsentMissing(scope, refused.why, refused.detail) from refused
         return Authorisation(consent.consent_id, consent.digest(), scope, now)

@@ -21,7 +21,7 @@ from datasources.errors import (
     SourceTimeout,
     SourceUnavailable,
 )
-from datasources.identity import parse_national_id
+from datasources.identity import NationalId, parse_national_id
 from datasources.outcome import GatherResult, SourceOutcome, status_of
 from datasources.records import SourceRecord
 
@@ -165,8 +165,9 @@ class Gatherer:
                 self._pid = os.getpid()
             return self._executor
 
-    def gather(self, national_id: str, subject: str, consent_id: str, scopes: Iterable[str], *,
-               channel: str | None = None, consent: Consent | None = None) -> GatherResult:
+    def gather(self, national_id: NationalId | str, subject: str, consent_id: str,
+               scopes: Iterable[str], *, channel: str | None = None,
+               consent: Consent | None = None) -> GatherResult:
         """Query every scope in parallel and return each one's outcome by the deadline.
 
         ``subject`` is the pseudonymised national ID the consent must name; ``channel``,
@@ -174,7 +175,8 @@ class Gatherer:
         read it, authorises the first call of each source without reading it again; every
         retry reads it afresh, so a withdrawal still stops the next call.
         """
-        nid = parse_national_id(national_id).number
+        nid = (national_id if isinstance(national_id, NationalId)
+               else parse_national_id(national_id))
         wanted = list(dict.fromkeys(check_scope(s) for s in scopes))
         pool = self._pool()
         start = self._clock()
@@ -219,7 +221,7 @@ class Gatherer:
             self._report(outcome)
         return GatherResult(ordered, (self._clock() - start) * 1000)
 
-    def _query(self, scope: str, source: Source, nid: str, subject: str, consent_id: str,
+    def _query(self, scope: str, source: Source, nid: NationalId, subject: str, consent_id: str,
                channel: str | None, start: float, deadline: float,
                progress: _Progress, consent: Consent | None = None) -> SourceOutcome:
         with self._lock:
@@ -236,7 +238,7 @@ class Gatherer:
             with self._lock:
                 self._in_flight -= 1
 
-    def _attempts(self, scope: str, source: Source, nid: str, subject: str, consent_id: str,
+    def _attempts(self, scope: str, source: Source, nid: NationalId, subject: str, consent_id: str,
                   channel: str | None, start: float, deadline: float,
                   progress: _Progress, consent: Consent | None = None) -> SourceOutcome:
         breaker = self._breakers[scope]

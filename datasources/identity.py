@@ -66,6 +66,17 @@ def parse_national_id(value: object, *, today: date | None = None) -> NationalId
     return NationalId(number, number[:6], born, number[14:17])
 
 
+def national_id_number(value: NationalId | object) -> str:
+    """Return the number of an ID parsed already, or parse and validate ``value`` first.
+
+    A request's national ID is parsed once, where it enters; the gatherer and the sources it
+    calls take the parsed ID and do not parse it again.
+    """
+    if isinstance(value, NationalId):
+        return value.number
+    return parse_national_id(value).number
+
+
 def make_national_id(region: str, birth_date: date, sequence: int) -> str:
     """Build a valid national ID from a region code, a birth date and a sequence (0-999)."""
     if not (len(region) == 6 and region.isdigit() and region[:2] in PROVINCE_CODES):

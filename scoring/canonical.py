@@ -1,24 +1,21 @@
-"""Digests of JSON documents, stable across runs and machines."""
+"""Digests of the model's documents: the spec and the policy by their canonical JSON, a file
+by its bytes.
+
+The canonical JSON is the project's one form (:mod:`canonical`), the same the audit trail
+hashes, so that a policy digest recorded in a decision can be recomputed by the same rules.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
+from os import PathLike
+
+from canonical import digest
+
+__all__ = ["digest", "file_sha256"]
 
 
-def canonical_bytes(obj: Any) -> bytes:
-    """Encode a JSON-ready object with sorted keys, no whitespace, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
-
-
-def digest(obj: Any) -> str:
-    """Return the SHA-256 hex digest of an object's canonical JSON."""
-    return hashlib.sha256(canonical_bytes(obj)).hexdigest()
-
-
-def file_sha256(path) -> str:
+def file_sha256(path: str | PathLike[str]) -> str:
     """Return the SHA-256 hex digest of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -1,13 +1,21 @@
-"""The decision engine: features → score → policy → reasons, for one application or a batch."""
+"""The decision engine: features → score → policy → reasons, for one application or a batch.
+
+A decision's record is built here, from the decisions themselves (:meth:`Decisions.record`):
+everything the policy read, the model's exact contributions and what came of them, so that
+replay needs nothing else. Its explanation is a reading of that record
+(:func:`scoring.explanation.explanation_of`), never a second copy.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from scoring.explanation import explanation_of
 from scoring.model import ModelArtifact, Scored
 from scoring.policy import Policy, PolicyResult
 from scoring.reasons import Reason, ReasonCoder
@@ -27,6 +35,8 @@ class Decisions:
     policy_digest: str
     terms_months: tuple[int, ...]
     unknown: UnknownFeatures = field(default_factory=lambda: UnknownFeatures((), (), ()))
+    # The application facts the policy read besides the features: age, purpose, term_months.
+    facts: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def row(self, i: int) -> dict[str, Any]:
         """Return decision i as plain values (for the API, the audit record and replay)."""
@@ -54,6 +64,62 @@ class Decisions:
             "policy_version": self.policy_version,
             "policy_digest": self.policy_digest,
         }
+
+    def record(self, i: int, row: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Return what decision i's audit record holds of the decision, as plain values.
+
+        Every fact the policy read (all features of the spec, unknown ones as null, and the
+        application facts), the model and policy that decided with their digests, the exact
+        contributions (they add up to ``margin`` with ``base_value``), the outcome, reasons
+        and what was unknown. ``row`` is :meth:`row` of ``i`` when the caller has it already.
+        """
+        row = self.row(i) if row is None else row
+        model = self.model
+        spec_names = model.spec.names
+        values = self.features[i]
+        contribs = self.scored.contributions[i]
+        facts = {name: _plain(self.facts[name][i]) for name in _POLICY_FACTS
+                 if name in self.facts}
+        return {
+            "outcome": row["outcome"],
+            "model_version": model.version, "model_sha256": model.sha256,
+            "policy_version": self.policy_version, "policy_digest": self.policy_digest,
+            "decision": {k: row[k] for k in _DECISION_FIELDS},
+            "reason_codes": [r["code"] for r in row["reasons"]],
+            "reasons": row["reasons"],
+            "undetermined_rules": row["undetermined_rules"],
+            "unknown_sources": row["unknown_sources"],
+            "unknown_features": row["unknown_features"],
+            "partial_features": row["partial_features"],
+            "facts": facts,
+            "features": {n: _finite(values[j]) for j, n in enumerate(spec_names)},
+            "contributions": {n: float(contribs[j])
+                              for j, n in enumerate(model.feature_names)},
+            "base_value": row["base_value"], "margin": row["margin"],
+        }
+
+    def explanation(self, i: int, application_id: str | None = None) -> dict[str, Any]:
+        """Return decision i's explanation: the reading of its record a person is shown."""
+        return explanation_of({"application_id": application_id, **self.record(i)},
+                              self.model.spec)
+
+
+_DECISION_FIELDS = ("outcome", "credit_limit", "annual_rate", "terms_months", "score", "grade",
+                    "pd", "rules_fired", "undetermined_rules")
+_POLICY_FACTS = ("age", "purpose", "term_months")
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the JSON value it stands for (whole numbers as integers)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 class DecisionEngine:
@@ -112,17 +178,21 @@ class DecisionEngine:
                              "such an application must be deferred")
         # The model found is the one trained without exactly these (income) sources.
         unknown, unknown_columns = self._unknown[model.without]
-        x = np.array(np.atleast_2d(np.asarray(features, dtype=np.float64)))
+        x = np.array(features, dtype=np.float64, ndmin=2)
         if unknown_columns:
             # Whatever the caller passed, nothing of a source that did not answer is used.
             x[:, unknown_columns] = np.nan
         scored = model.score(x)
         step("scored")
-        facts: dict[str, Any] = {name: x[:, j] for j, name in enumerate(self.spec_names)}
+        # The features the policy reads, as columns of x.
+        facts: dict[str, Any] = {name: x[:, j] for j, name in enumerate(self.spec_names)
+                                 if name in self.policy.FACTS}
         n = x.shape[0]
-        facts["age"] = np.broadcast_to(np.asarray(age, dtype=float), (n,))
-        facts["purpose"] = np.broadcast_to(np.asarray(purpose, dtype=object), (n,))
-        facts["term_months"] = np.broadcast_to(np.asarray(term_months, dtype=float), (n,))
+        for name, value, dtype in (("age", age, float), ("purpose", purpose, object),
+                                   ("term_months", term_months, float)):
+            column = np.asarray(value, dtype=dtype)
+            # A scalar holds for every row: repeated, which costs less than broadcast_to.
+            facts[name] = column.repeat(n) if column.ndim == 0 else np.broadcast_to(column, (n,))
         result = self.policy.evaluate(facts, scored.pd, unknown.scopes)
         step("policy_applied")
         reasons = self._coders[id(model)].reasons(
@@ -132,7 +202,8 @@ class DecisionEngine:
                    for outcome, r in zip(result.outcome, reasons, strict=True)]
         step("explained")
         return Decisions(x, scored, result, reasons, model, self.policy.version,
-                         self.policy.digest, self.policy.terms_months, unknown)
+                         self.policy.digest, self.policy.terms_months, unknown,
+                         {k: facts[k] for k in _POLICY_FACTS})
 
 
 def _ignore(_step: str) -> None:

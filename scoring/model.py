@@ -1,13 +1,15 @@
-"""Model artifacts: load ``model.json`` + ``card.json`` once, check the SHA-256, predict, explain.
+"""Model artifacts: load ``model.json`` + ``card.json``, check the SHA-256, predict, explain.
 
 Contributions are exact TreeSHAP values from XGBoost's own ``pred_contribs``; their sum with
 the bias column is the margin, so one pass gives both the prediction and its explanation.
+
+Nothing here is cached: whoever composes the application (``service.app.build_wiring``, a
+CLI command, a benchmark) loads each model once and keeps the artifact it loaded.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ MODELS_DIR = Path(__file__).with_name("models")
 DEFAULT_MODEL_VERSION = "v1"
 # A fallback model's version: the main model's, this, and the income source it lacks.
 FALLBACK_INFIX = "-without-"
+# The boosters whose prediction XGBoost documents as thread-safe (see ModelArtifact).
+TREE_BOOSTERS = ("gbtree", "dart")
 
 
 class ModelError(ValueError):
@@ -41,7 +45,17 @@ class Scored:
 
 
 class ModelArtifact:
-    """A loaded model version: booster, card, calibration and scaling."""
+    """A loaded model version: booster, card, calibration and scaling.
+
+    One artifact serves every request thread of a worker at once, without a lock: XGBoost
+    documents every prediction function (``predict``, SHAP contributions included, and
+    ``inplace_predict``) as thread-safe since 1.4 when the booster is ``gbtree`` or ``dart``
+    (XGBoost documentation, "Prediction", section "Thread Safety":
+    https://xgboost.readthedocs.io/en/stable/prediction.html#thread-safety; made so by
+    dmlc/xgboost pull request 6648). The guarantee covers prediction only, not changing the
+    booster, so its parameters are set here, at load, and never again; a booster that is not
+    a tree model is refused.
+    """
 
     def __init__(self, directory: Path, *, nthread: int = 1, spec: FeatureSpec | None = None):
         directory = Path(directory)
@@ -70,13 +84,15 @@ class ModelArtifact:
         self.scaling = ScoreScaling.from_dict(self.card["score_scaling"])
         self.booster = xgb.Booster()
         self.booster.load_model(str(model_path))
+        booster_kind = json.loads(self.booster.save_config())["learner"]["gradient_booster"][
+            "name"]
+        if booster_kind not in TREE_BOOSTERS:
+            raise ModelError(f"model {self.version} must be a tree model "
+                             f"({' or '.join(TREE_BOOSTERS)}); got {booster_kind}")
         self.booster.set_param({"nthread": nthread})
         # DMatrix construction otherwise starts a thread team per call: for one row that
         # costs ten times the prediction (see bench/REPORT.md).
         self.nthread = nthread if nthread > 0 else -1
-        # Booster prediction is not documented as thread-safe; one request per worker thread
-        # at a time is cheap to guarantee.
-        self._lock = threading.Lock()
         self.base_value = float(self._contribs(np.zeros((1, len(self.feature_names))))[0, -1])
 
     @property
@@ -108,9 +124,8 @@ class ModelArtifact:
         return xgb.DMatrix(x, missing=np.nan, nthread=self.nthread)
 
     def _contribs(self, x: np.ndarray) -> np.ndarray:
-        dm = self._matrix(x)
-        with self._lock:
-            return self.booster.predict(dm, pred_contribs=True, validate_features=False)
+        return self.booster.predict(self._matrix(x), pred_contribs=True,
+                                    validate_features=False)
 
     def score(self, spec_matrix: np.ndarray) -> Scored:
         """Score rows of a spec-ordered feature matrix: margin, PD, score and contributions."""
@@ -123,13 +138,8 @@ class ModelArtifact:
 
     def predict_margin(self, spec_matrix: np.ndarray) -> np.ndarray:
         """Return the raw margin only (no explanation)."""
-        dm = self._matrix(self.select(spec_matrix))
-        with self._lock:
-            return self.booster.predict(dm, output_margin=True, validate_features=False)
-
-
-_cache: dict[tuple[str, int], ModelArtifact] = {}
-_cache_lock = threading.Lock()
+        return self.booster.predict(self._matrix(self.select(spec_matrix)), output_margin=True,
+                                    validate_features=False)
 
 
 def model_dir(version: str | None, search: tuple[Path, ...] = ()) -> Path:
@@ -148,13 +158,8 @@ def model_dir(version: str | None, search: tuple[Path, ...] = ()) -> Path:
 
 def load_model(version: str | None = None, *, nthread: int = 1,
                search: tuple[Path, ...] = ()) -> ModelArtifact:
-    """Load a model version once per process (cached by directory and thread count)."""
-    directory = model_dir(version, search)
-    key = (str(directory.resolve()), nthread)
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = ModelArtifact(directory, nthread=nthread)
-        return _cache[key]
+    """Load a model version (every call loads it afresh: the caller keeps what it loaded)."""
+    return ModelArtifact(model_dir(version, search), nthread=nthread)
 
 
 def list_versions(search: tuple[Path, ...] = ()) -> list[str]:
@@ -176,11 +181,13 @@ def load_fallbacks(model: ModelArtifact, scopes: tuple[str, ...], *, nthread: in
     """Load the fallbacks shipped beside ``model``, one per scope it was trained without.
 
     A scope without a fallback is left out: an application missing that source is deferred.
+    Each fallback is loaded once, however often its scope is named.
     """
-    found = {}
-    for scope in scopes:
+    known = set(list_versions(search))
+    found: dict[str, ModelArtifact] = {}
+    for scope in dict.fromkeys(scopes):
         version = fallback_version(model.version, scope)
-        if version in list_versions(search):
+        if version in known:
             fallback = load_model(version, nthread=nthread, search=search)
             if fallback.without != {scope}:
                 raise ModelError(f"model {version} must be trained without {scope}; its card "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,18 @@ _RULE_SOURCE = {"court_listing": "court_records", "overdue_now": "credit_report"
                 "bad_debt": "credit_report"}
 _CONTRIBUTION_SCOPES = ("provident_fund", "social_security")
 _INCOME_SCOPES = ("provident_fund", "social_security", "income_tax")
+# Each knock-out's row in ``Policy.evaluate``.
+_KNOCKOUT = {rule: i for i, rule in enumerate(KNOCKOUT_ORDER)}
+# The outcomes by index: 0 declined, 1 deferred, 2 approved.
+_OUTCOMES = np.array(["declined", "deferred", "approved"], dtype=object)
+_LARGEST = np.finfo(np.float64).max
+
+
+def _nan_to_zero(values: np.ndarray) -> np.ndarray:
+    """Return ``np.nan_to_num(values, nan=0.0)`` of float64 values, to the bit, for less."""
+    # NaN → 0, ±inf → the largest float of its sign; nan_to_num's own Python layer costs
+    # more than the arithmetic of one application.
+    return np.where(np.isnan(values), 0.0, np.minimum(np.maximum(values, -_LARGEST), _LARGEST))
 
 
 class PolicyError(ValueError):
@@ -74,6 +86,9 @@ class PolicyResult:
 
 class Policy:
     """A loaded, validated policy version."""
+
+    # Every fact ``evaluate`` reads.
+    FACTS = frozenset((*_NUMERIC_FACTS, "purpose"))
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self.doc = dict(doc)
@@ -134,8 +149,9 @@ class Policy:
         Parameters
         ----------
         facts
-            Arrays of length n: every model feature by name (NaN when unknown), plus
-            ``age`` (years), ``purpose`` (string) and ``term_months``.
+            Arrays of length n, at least those of ``FACTS``: the model features it reads by
+            name (NaN when unknown), ``age`` (years), ``purpose`` (string) and
+            ``term_months``.
         pd
             Calibrated probabilities of default, length n.
         unknown_scopes
@@ -147,70 +163,74 @@ class Policy:
         purpose = np.asarray(facts["purpose"], dtype=object)
         term = f["term_months"]
         offered = self._offered(term)
-
-        def flag(values: np.ndarray) -> np.ndarray:
-            return np.nan_to_num(values, nan=0.0) > 0
+        # The income sources counted; none where that is unknown.
+        sources = _nan_to_zero(f["income_sources"])
 
         n = len(pd)
-        none = np.zeros(n, dtype=bool)
-        fired = {
-            "court_listing": flag(f["court_adverse_listing"]),
-            "overdue_now": flag(f["cr_overdue_now"]),
-            "bad_debt": flag(f["cr_bad_debt"]),
-            "age": (f["age"] < self.age_min) | (f["age"] > self.age_max),
-            "purpose": np.array([p not in self.allowed_purposes for p in purpose], dtype=bool),
-            "contribution_history": np.fmax(f["pf_months_continuous"], f["ss_months_continuous"])
-            < self.min_continuous_months,
-            "income_sources": ~(np.nan_to_num(f["income_sources"], nan=0.0)
-                                >= self.min_income_sources),
-            "term": ~offered,
-        }
-        undetermined = dict.fromkeys(fired, none)
+        # One row per knock-out, in KNOCKOUT_ORDER. An unknown (NaN) court listing, overdue
+        # or bad debt fires nothing, as NaN > 0 is False.
+        fired = np.empty((len(KNOCKOUT_ORDER), n), dtype=bool)
+        fired[_KNOCKOUT["court_listing"]] = f["court_adverse_listing"] > 0
+        fired[_KNOCKOUT["overdue_now"]] = f["cr_overdue_now"] > 0
+        fired[_KNOCKOUT["bad_debt"]] = f["cr_bad_debt"] > 0
+        fired[_KNOCKOUT["age"]] = (f["age"] < self.age_min) | (f["age"] > self.age_max)
+        fired[_KNOCKOUT["purpose"]] = [p not in self.allowed_purposes for p in purpose]
+        fired[_KNOCKOUT["contribution_history"]] = (
+            np.fmax(f["pf_months_continuous"], f["ss_months_continuous"])
+            < self.min_continuous_months)
+        fired[_KNOCKOUT["income_sources"]] = ~(sources >= self.min_income_sources)
+        fired[_KNOCKOUT["term"]] = ~offered
+        undetermined = np.zeros(fired.shape, dtype=bool)
         for rule, scope in _RULE_SOURCE.items():
             if scope in missing:
-                fired[rule], undetermined[rule] = none, np.ones(n, dtype=bool)
+                fired[_KNOCKOUT[rule]], undetermined[_KNOCKOUT[rule]] = False, True
         if missing & set(_CONTRIBUTION_SCOPES):
             # The source that did not answer might show the months the other lacks.
-            undetermined["contribution_history"] = fired["contribution_history"]
-            fired["contribution_history"] = none
+            row = _KNOCKOUT["contribution_history"]
+            undetermined[row] = fired[row]
+            fired[row] = False
         lost_income = len(missing & set(_INCOME_SCOPES))
         if lost_income:
             # Each income source that did not answer might have shown an income.
-            could_reach = (np.nan_to_num(f["income_sources"], nan=0.0) + lost_income
-                           >= self.min_income_sources)
-            undetermined["income_sources"] = fired["income_sources"] & could_reach
-            fired["income_sources"] = fired["income_sources"] & ~could_reach
-        knocked = np.zeros(n, dtype=bool)
-        pending = np.zeros(n, dtype=bool)
-        for rule in KNOCKOUT_ORDER:
-            knocked |= fired[rule]
-            pending |= undetermined[rule]
-        grade_ix = np.searchsorted(self.grade_max_pd, pd, side="left").clip(
-            0, len(self.grade_max_pd) - 1)
+            row = _KNOCKOUT["income_sources"]
+            could_reach = sources + lost_income >= self.min_income_sources
+            undetermined[row] = fired[row] & could_reach
+            fired[row] &= ~could_reach
+        knocked = np.logical_or.reduce(fired, axis=0)
+        pending = np.logical_or.reduce(undetermined, axis=0)
+        # searchsorted gives at least 0; a PD above every bound takes the last grade.
+        grade_ix = np.minimum(np.searchsorted(self.grade_max_pd, pd, side="left"),
+                              len(self.grade_max_pd) - 1)
         score_decline = pd > self.pd_cutoff
         rate = np.minimum(self.grade_rate[grade_ix], REGULATORY_MAX_APR)
         line = self._credit_line(f, grade_ix, rate, term, offered)
-        below_min = ~knocked & ~score_decline & ~(line >= self.min_line)
-        approved = ~knocked & ~pending & ~score_decline & ~below_min
+        # Neither a knock-out nor the score declines: the line decides.
+        line_decides = ~(knocked | score_decline)
+        below_min = line_decides & ~(line >= self.min_line)
+        approved = line_decides & ~(pending | below_min)
         # With a source unknown, the score and the line rest on part of the evidence: what
         # they would decline is undetermined, never a decline.
         partial = bool(missing)
-        deferred = ~knocked & ~approved if partial else ~knocked & pending
+        deferred = ~(knocked | approved) if partial else ~knocked & pending
         rules_fired, rules_undetermined = [], []
-        for i in range(n):
-            names = [r for r in KNOCKOUT_ORDER if fired[r][i]]
-            open_ = [r for r in KNOCKOUT_ORDER if undetermined[r][i] and not knocked[i]]
-            for rule, holds in (("score", score_decline[i]), ("line_below_minimum",
-                                                              below_min[i])):
+        # Plain lists, one per application, so that the loop reads no numpy scalar.
+        was_knocked = knocked.tolist()
+        by_score, by_line = score_decline.tolist(), below_min.tolist()
+        for i, (fired_i, open_i) in enumerate(zip(fired.T.tolist(),
+                                                   (undetermined & ~knocked).T.tolist(),
+                                                   strict=True)):
+            names = list(compress(KNOCKOUT_ORDER, fired_i))
+            open_ = list(compress(KNOCKOUT_ORDER, open_i))
+            for rule, holds in (("score", by_score[i]), ("line_below_minimum", by_line[i])):
                 if holds and not partial:
                     names.append(rule)
-                elif holds and not knocked[i]:
+                elif holds and not was_knocked[i]:
                     open_.append(rule)
             rules_fired.append(names)
             rules_undetermined.append(open_)
         return PolicyResult(
-            outcome=np.where(approved, "approved",
-                             np.where(deferred, "deferred", "declined")).astype(object),
+            # Approved and deferred never hold together: 2 approved, 1 deferred, 0 declined.
+            outcome=_OUTCOMES[np.where(approved, 2, deferred)],
             grade=self.grade_names[grade_ix],
             credit_limit=np.where(approved, line, 0.0),
             annual_rate=np.where(approved, rate, np.nan),
@@ -225,14 +245,14 @@ class Policy:
 
     def _offered(self, term: np.ndarray) -> np.ndarray:
         """Return which terms (months) the product offers."""
-        return (term[:, None] == self._terms_array).any(axis=1)
+        return np.logical_or.reduce(term[:, None] == self._terms_array, axis=1)
 
     def _credit_line(self, f: Mapping[str, np.ndarray], grade_ix: np.ndarray,
                      rate: np.ndarray, term: np.ndarray,
                      offered: np.ndarray | None = None) -> np.ndarray:
         """Income × grade multiplier, within the debt-service bound and the caps."""
         income = f["income_verified_monthly"]
-        existing = np.nan_to_num(f["debt_to_income"] * income, nan=0.0)
+        existing = _nan_to_zero(f["debt_to_income"] * income)
         monthly = rate / 12
         if offered is None:
             offered = self._offered(term)
@@ -243,7 +263,7 @@ class Policy:
             by_income = income * self.grade_multiplier[grade_ix]
             by_dsr = (self.max_dsr * income - existing) / factor
         line = np.fmin(np.fmin(by_income, by_dsr), min(self.max_line, REGULATORY_MAX_LINE))
-        line = np.floor(np.nan_to_num(line, nan=0.0).clip(min=0) / self.round_to) * self.round_to
+        line = np.floor(np.maximum(_nan_to_zero(line), 0) / self.round_to) * self.round_to
         return line
 
     def rule(self, name: str) -> Rule:
@@ -271,9 +291,12 @@ class Policy:
                 "terms_months": list(self.terms_months)}
 
 
-@cache
 def load_policy(name_or_path: str | None = None) -> Policy:
-    """Load a policy by version (``scoring/policies/<version>.json``) or by file path."""
+    """Load a policy by version (``scoring/policies/<version>.json``) or by file path.
+
+    Every call reads the file afresh: the caller (the composition root, a command) keeps the
+    policy it loaded.
+    """
     name = name_or_path or DEFAULT_POLICY
     candidate = POLICY_DIR / f"{name}.json"
     path = candidate if candidate.is_file() else Path(name)

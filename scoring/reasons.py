@@ -43,6 +43,15 @@ class ReasonCoder:
         for j, idx in enumerate(self.members):
             membership[idx, j] = 1.0
         self.membership = membership
+        # Each group's members as one row, padded to the largest group (``_is_member`` marks
+        # the members), so that one argmax finds every group's leading feature.
+        width = max(len(idx) for idx in self.members)
+        self._padded = np.zeros((len(self.groups), width), dtype=np.int64)
+        self._is_member = np.zeros((len(self.groups), width), dtype=bool)
+        for j, idx in enumerate(self.members):
+            self._padded[j, :len(idx)] = idx
+            self._is_member[j, :len(idx)] = True
+        self._group_ix = np.arange(len(self.groups))
 
     def _ranked(self, contribs: np.ndarray, adverse: bool) -> tuple[np.ndarray, np.ndarray,
                                                                      np.ndarray]:
@@ -50,9 +59,10 @@ class ReasonCoder:
         sign = 1.0 if adverse else -1.0
         signed = sign * contribs
         sums = signed @ self.membership                       # (n, groups)
-        lead = np.empty_like(sums, dtype=np.int64)
-        for j, idx in enumerate(self.members):
-            lead[:, j] = idx[np.argmax(signed[:, idx], axis=1)]
+        # Padding is -inf, which argmax (the first of equal values) never takes before a
+        # member: the same leading feature as an argmax over each group's members alone.
+        by_group = np.where(self._is_member, signed[:, self._padded], -np.inf)
+        lead = self._padded[self._group_ix, np.argmax(by_group, axis=2)]
         # Stable sort on the negated sums: larger first, ties by the spec's group order.
         order = np.argsort(-sums, axis=1, kind="stable")
         return order, sums, lead
@@ -69,7 +79,9 @@ class ReasonCoder:
         contribs = np.atleast_2d(contribs)
         approved = np.asarray(approved, dtype=bool)
         out: list[list[Reason]] = []
-        adv = self._ranked(contribs, adverse=True)
+        # Each ranking only if some decision reads it: declines the adverse one, approvals the
+        # favourable one.
+        adv = self._ranked(contribs, adverse=True) if not approved.all() else None
         fav = self._ranked(contribs, adverse=False) if approved.any() else None
         for i in range(contribs.shape[0]):
             chosen: list[Reason] = []
@@ -83,16 +95,18 @@ class ReasonCoder:
                     chosen.append(Reason(rule.code, rule.zh, rule.en, rule.group, "rule"))
                     used_groups.add(rule.group)
             order, sums, lead = fav if is_approved else adv  # type: ignore[misc]
-            for j in order[i]:
-                if len(chosen) >= limit or sums[i, j] <= 0:
+            # Plain values of this row, so that the loop reads no numpy scalar.
+            row_sums, row_lead = sums[i].tolist(), lead[i].tolist()
+            for j in order[i].tolist():
+                if len(chosen) >= limit or row_sums[j] <= 0:
                     break
                 group = self.groups[j]
                 if group in used_groups:
                     continue
-                f = self.features[lead[i, j]]
+                f = self.features[row_lead[j]]
                 text = f.favourable if is_approved else f.adverse
                 chosen.append(Reason(f.reason_code, text.zh, text.en, group, "model", f.name,
-                                     round(float(contribs[i, lead[i, j]]), 6)))
+                                     round(float(contribs[i, row_lead[j]]), 6)))
                 used_groups.add(group)
             out.append(chosen)
         return out

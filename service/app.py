@@ -54,7 +54,11 @@ class FlashloanApi(Api):
 
 
 def build_wiring(settings: Settings) -> Wiring:
-    """Build everything a worker needs, once: store, keys, sources, gatherer, model, flow."""
+    """Build everything a worker needs, once: store, keys, limits, sources, model, flow.
+
+    The wiring owns what is built here: the model, its fallbacks, the policy and the rate
+    limits belong to this app alone; no module keeps them for the next one.
+    """
     from audit import AuditStore, Pseudonymiser, load_signing_key
     from datasources.base import INCOME_SCOPES
     from datasources.consent import ConsentGate
@@ -103,21 +107,22 @@ def build_wiring(settings: Settings) -> Wiring:
                         idempotency=IdempotencyKeys(
                             store.engine, expiry_s=settings.idempotency_expiry_s,
                             retention_s=settings.idempotency_retention_h * 3600,
-                            wait_s=settings.deadline_s + 20),
+                            wait_s=settings.deadline_s + 20, holders=settings.threads),
                         metrics=metrics,
                         committer=GroupCommitter(store, timeout_s=settings.commit_timeout_s),
                         seal=ApplicantSeal(settings.pii_key))
-    replayer = Replayer(store, settings.model_search)
+    replayer = Replayer(store, settings.model_search, engine)
     checkpointer = Checkpointer(
         store, load_signing_key(settings.signing_key, settings.var_dir, settings.is_production),
         checkpoint_folder(settings), every_records=settings.checkpoint_every_records,
         every_s=settings.checkpoint_every_s)
+    applications = ApplicationBook(store, engine.model.spec)
     return Wiring(settings=settings, store=store, pseudonymiser=pseudonymiser,
                   keys=KeyRing(store.engine, limits, ttl_s=settings.key_cache_s),
                   limits=limits, consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
-                  replayer=replayer, reviews=ReviewDesk(store, replayer),
-                  applications=ApplicationBook(store.engine), checkpointer=checkpointer,
+                  replayer=replayer, reviews=ReviewDesk(store, replayer, applications),
+                  applications=applications, checkpointer=checkpointer,
                   retries=RetryDesk(flow))
 
 

@@ -1,20 +1,41 @@
-"""Consents: recorded, read and withdrawn by channels; looked up by the consent gate."""
+"""Consents: recorded, read and withdrawn by channels; looked up by the consent gate.
+
+Whether a consent allows an application or a query is the consent rule's to say
+(:meth:`datasources.consent.Consent.check_for`); :func:`check_cited` tells a channel its
+answer for an application.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, insert, or_, select, update
 
 from audit import AuditStore, Pseudonymiser
-from audit.canonical import parse_time
-from datasources.consent import Consent
+from canonical import parse_time
+from datasources.consent import (
+    EXPIRED,
+    NOT_YET_VALID,
+    OTHER_PURPOSE,
+    OTHER_SUBJECT,
+    SCOPE_NOT_COVERED,
+    WITHDRAWN,
+    Consent,
+    ConsentRefused,
+)
 from service.auth import Principal
 from service.db import applications, consents, dumps, loads, now_text, time_of
-from service.errors import ApiError
+from service.domain_errors import (
+    ConsentInsufficient,
+    ConsentInvalid,
+    DomainError,
+    InvalidInput,
+    NotFound,
+)
 
 MAX_VALIDITY = timedelta(days=366)
 # Read at every application: built once, bound per call.
@@ -23,13 +44,26 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _status(row, now: datetime) -> str:
-    if row.withdrawn_at is not None:
-        return "withdrawn"
-    if parse_time(row.expires_at) <= now:
-        return "expired"
-    if parse_time(row.granted_at) > now:
-        return "pending"
-    return "live"
+    """The consent's state as the API names it: live, withdrawn, expired or pending."""
+    state = to_consent(row).state_at(now)
+    return "pending" if state == NOT_YET_VALID else state
+
+
+def live_at(now: datetime) -> ColumnElement[bool]:
+    """The consents live at ``now`` (:meth:`Consent.state_at`), as a condition on the table.
+
+    For choosing rows in SQL only: what a consent allows is decided by
+    :meth:`Consent.check_for` when it is used.
+    """
+    at = now_text(now)
+    return and_(or_(consents.c.withdrawn_at.is_(None), consents.c.withdrawn_at > at),
+                consents.c.granted_at <= at, consents.c.expires_at > at)
+
+
+def lapsed_at(now: datetime) -> ColumnElement[bool]:
+    """The consents that will never be live again after ``now``: withdrawn or expired."""
+    at = now_text(now)
+    return or_(consents.c.withdrawn_at <= at, consents.c.expires_at <= at)
 
 
 def to_view(row, now: datetime | None = None) -> dict[str, Any]:
@@ -40,6 +74,49 @@ def to_view(row, now: datetime | None = None) -> dict[str, Any]:
             "text_version": row.text_version, "channel": row.channel,
             "status": _status(row, now), "withdrawn_at": row.withdrawn_at,
             "created_at": row.created_at}
+
+
+def check_cited(consent: Consent | None, *, channel: str, subject: str, scopes: Iterable[str],
+                now: datetime) -> Consent:
+    """Return the consent an application cites if the consent rule allows the application.
+
+    Otherwise raise ConsentInvalid (not this channel's, another applicant's, not live) or
+    ConsentInsufficient (``scopes`` not all covered), worded for the channel. Another
+    channel's consent is told as one that does not exist: a channel learns nothing of it.
+    """
+    if consent is None:
+        raise _no_such_consent()
+    try:
+        consent.check_for(subject=subject, channel=channel, scopes=scopes, now=now)
+    except ConsentRefused as refused:
+        raise _refusal(refused) from refused
+    return consent
+
+
+_STATES = {WITHDRAWN: "withdrawn", EXPIRED: "expired", NOT_YET_VALID: "not yet in force"}
+
+
+def _refusal(refused: ConsentRefused) -> DomainError:
+    if refused.why == SCOPE_NOT_COVERED:
+        missing = ", ".join(refused.missing)
+        return ConsentInsufficient(f"the consent does not cover: {missing}",
+                                   fields={"consent_id": [f"missing scopes: {missing}"]})
+    if refused.why == OTHER_SUBJECT:
+        return ConsentInvalid("the consent belongs to another applicant",
+                              fields={"consent_id": ["consent belongs to another applicant"]})
+    if refused.why == OTHER_PURPOSE:
+        return ConsentInvalid("the consent is not for a credit application",
+                              fields={"consent_id": ["consent is not for a credit application"]})
+    if refused.why in _STATES:
+        state = _STATES[refused.why]
+        return ConsentInvalid(f"the consent is {state}",
+                              fields={"consent_id": [f"consent is {state}"]})
+    return _no_such_consent()  # another channel's
+
+
+def _no_such_consent() -> ConsentInvalid:
+    return ConsentInvalid("consent_id does not name a consent of this channel",
+                          fields={"consent_id": ["no such consent"]})
 
 
 def to_consent(row) -> Consent:
@@ -62,18 +139,18 @@ class ConsentBook:
     def record(self, principal: Principal, body: dict) -> dict[str, Any]:
         """Record a consent made by the applicant in the channel's front-end."""
         if body["channel"] != principal.name:
-            raise ApiError(422, "channel must be the calling channel's name",
-                           fields={"channel": [f"must be {principal.name!r}"]})
+            raise InvalidInput("channel must be the calling channel's name",
+                               fields={"channel": [f"must be {principal.name!r}"]})
         now = datetime.now(UTC)
         if body["granted_at"] > now + CLOCK_SKEW:
-            raise ApiError(422, "granted_at must not be in the future",
-                           fields={"granted_at": ["must not be in the future"]})
+            raise InvalidInput("granted_at must not be in the future",
+                               fields={"granted_at": ["must not be in the future"]})
         if body["expires_at"] <= now:
-            raise ApiError(422, "expires_at must be in the future",
-                           fields={"expires_at": ["must be in the future"]})
+            raise InvalidInput("expires_at must be in the future",
+                               fields={"expires_at": ["must be in the future"]})
         if body["expires_at"] - body["granted_at"] > MAX_VALIDITY:
-            raise ApiError(422, "a consent may last at most one year",
-                           fields={"expires_at": ["must be within a year of granted_at"]})
+            raise InvalidInput("a consent may last at most one year",
+                               fields={"expires_at": ["must be within a year of granted_at"]})
         consent = Consent(consent_id=f"c_{uuid.uuid4().hex}",
                           subject=self.pseudonymiser.national_id(body["national_id"]),
                           scopes=frozenset(body["scopes"]), purpose=body["purpose"],
@@ -104,10 +181,10 @@ class ConsentBook:
         return None if row is None else to_consent(row)
 
     def visible(self, principal: Principal, consent_id: str):
-        """Return a consent the caller may see, or a 404 (another channel's is not found)."""
+        """Return a consent the caller may see; another channel's is not found."""
         row = self.row(consent_id)
         if row is None or (principal.role == "channel" and row.channel != principal.name):
-            raise ApiError(404, "no such consent")
+            raise NotFound("no such consent")
         return row
 
     def withdraw(self, principal: Principal, consent_id: str) -> dict[str, Any]:
@@ -118,7 +195,7 @@ class ConsentBook:
             row = conn.execute(select(consents).where(
                 consents.c.consent_id == consent_id)).first()
             if row is None or row.channel != principal.name:
-                raise ApiError(404, "no such consent")
+                raise NotFound("no such consent")
             if row.withdrawn_at is None:
                 conn.execute(update(consents).where(consents.c.consent_id == consent_id)
                              .values(withdrawn_at=now_text(now)))

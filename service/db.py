@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Engine,
@@ -74,8 +75,9 @@ applications = Table(
     Column("created_at", String(27), nullable=False),
     Column("updated_at", String(27), nullable=False),
     Column("answer", Text, nullable=False),       # the decision as returned to the channel
-    Column("explanation", Text),                  # recorded at decision time, never recomputed
-    Column("details", Text, nullable=False),      # sources, facts for notices and reviews
+    # The seq of the application's latest decision record: its explanation, sources and
+    # facts are read there, never stored twice.
+    Column("decision_seq", BigInteger),
     # A deferred application's applicant, encrypted (service.sealing), for the scheduler's
     # retry; NULL once decided, and once its consent is withdrawn or expired.
     Column("sealed_applicant", LargeBinary),

@@ -1,4 +1,8 @@
-"""One error envelope for every failure: ``{"error": {"code", "message", "fields"}}``."""
+"""One error envelope for every failure: ``{"error": {"code", "message", "fields"}}``.
+
+The domain's errors (:mod:`service.domain_errors`) become statuses here, in one table; the
+HTTP layer's own (authentication, rate limits, bodies) are :class:`ApiError`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,24 @@ from typing import Any
 from flask import Flask, jsonify
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from service.domain_errors import (
+    ApplicantMismatch,
+    ConsentInsufficient,
+    ConsentInvalid,
+    DecisionOutcomeUnknown,
+    DecisionWithheld,
+    DomainError,
+    IdempotencyConflict,
+    InProgress,
+    InvalidInput,
+    NotFound,
+    NotRetryable,
+    NotReviewable,
+    NotScored,
+    RecordPurged,
+    ReviewConflict,
+)
 
 log = logging.getLogger("flashloan.errors")
 
@@ -48,6 +70,32 @@ HEADERS = {
 }
 
 
+# The one place a domain error becomes an HTTP status. Every subclass of DomainError is named
+# here, each on its own (a unit test walks them all): one left out is answered as an internal
+# error, never with a status guessed from its base class.
+DOMAIN_STATUSES: dict[type[DomainError], int] = {
+    NotFound: 404,
+    RecordPurged: 404,
+    NotScored: 404,
+    IdempotencyConflict: 409,
+    InProgress: 409,
+    ReviewConflict: 409,
+    NotReviewable: 409,
+    NotRetryable: 409,
+    InvalidInput: 422,
+    ConsentInvalid: 422,
+    ConsentInsufficient: 422,
+    ApplicantMismatch: 422,
+    DecisionWithheld: 503,
+    DecisionOutcomeUnknown: 503,
+}
+
+
+def status_for(exc: DomainError) -> int | None:
+    """Return the HTTP status a domain error is answered with; None if it has none."""
+    return DOMAIN_STATUSES.get(type(exc))
+
+
 def may_answer(*statuses: int, why: Mapping[int, str] | None = None) -> Callable:
     """Document error statuses a view may answer, with the envelope; ``why`` says, for a
     status, the reasons particular to this view (the statuses it names are included).
@@ -74,7 +122,9 @@ def may_answer(*statuses: int, why: Mapping[int, str] | None = None) -> Callable
 
 
 class ApiError(Exception):
-    """An error to answer with the envelope; the message is safe to show the client."""
+    """An error of the HTTP layer itself (authentication, rate limits, bodies, views), to answer
+    with the envelope; the message is safe to show the client. The domain raises
+    :class:`~service.domain_errors.DomainError` instead."""
 
     def __init__(self, status: int, message: str, *, code: str | None = None,
                  fields: dict[str, list[str]] | None = None,
@@ -128,6 +178,16 @@ def _validation_fields(exc: HTTPException) -> dict[str, list[str]]:
     return merged
 
 
+def answer_status(exc: DomainError) -> int:
+    """The status a domain error is answered with: its own, or 500 (logged) for an error the
+    table does not know."""
+    status = status_for(exc)
+    if status is None:
+        log.error("a domain error has no status", extra={"error_type": type(exc).__name__})
+        return 500
+    return status
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error with the envelope; never a stack trace or an internal name."""
 
@@ -135,6 +195,13 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(exc: ApiError):
         return envelope(exc.status, exc.message, code=exc.code, fields=exc.fields,
                         headers=exc.headers)
+
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):
+        status = answer_status(exc)
+        if status == 500:
+            return envelope(500, "internal error")
+        return envelope(status, exc.message, code=exc.code, fields=exc.fields)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

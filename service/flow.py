@@ -20,6 +20,7 @@ from audit import (
     Pseudonymiser,
     prepare,
 )
+from datasources.consent import Consent
 from datasources.gather import Gatherer
 from datasources.identity import parse_national_id
 from datasources.outcome import GatherResult
@@ -27,10 +28,10 @@ from scoring.engine import DecisionEngine, Decisions
 from scoring.features import features_for_application
 from service.auth import Principal
 from service.committer import GroupCommitter
-from service.consents import ConsentBook, to_consent
+from service.consents import ConsentBook, check_cited
 from service.db import ANSWER_HASH, answer_hash, applications, dumps, now_text
-from service.decision_records import build_records
-from service.errors import ApiError
+from service.decision_records import DECISION_KIND, decision_payload
+from service.domain_errors import DecisionOutcomeUnknown, DecisionWithheld, InProgress
 from service.idempotency import Claim, ClaimLost, IdempotencyKeys, Replay, body_hash
 from service.metrics import Metrics
 from service.outcome import OutcomeUnknown, committed_answer
@@ -76,13 +77,10 @@ class DecisionFlow:
             return claim.status, claim.response
         try:
             return 201, self._decide(principal, body, claim)
-        except BaseException:
-            try:
-                self.idempotency.release(claim)
-            except Exception:  # the original failure is what the client must hear about
-                log.error("could not release an idempotency key after a failed decision",
-                          exc_info=True)
-            raise
+        finally:
+            # Only once the decision is committed, or has failed: a duplicate waiting for the
+            # key then finds its answer, or decides. Never raises.
+            self.idempotency.release(claim)
 
     def decide_again(self, principal: Principal, body: dict, claim: Claim | None,
                      attempt: Attempt) -> str:
@@ -91,41 +89,25 @@ class DecisionFlow:
 
     # -- the steps -----------------------------------------------------------------------------
 
-    def _check_consent(self, principal: Principal, consent_id: str, subject: str):
-        row = self.consents.row(consent_id)
-        if row is None or row.channel != principal.name:
-            raise ApiError(422, "consent_id does not name a consent of this channel",
-                           code="consent_invalid", fields={"consent_id": ["no such consent"]})
-        consent = to_consent(row)
-        if consent.subject != subject:
-            raise ApiError(422, "the consent belongs to another applicant",
-                           code="consent_invalid",
-                           fields={"consent_id": ["consent belongs to another applicant"]})
-        now = datetime.now(UTC)
-        if not consent.is_live(now):
-            state = ("withdrawn" if consent.withdrawn_at is not None
-                     else "expired" if now >= consent.expires_at else "not yet in force")
-            raise ApiError(422, f"the consent is {state}", code="consent_invalid",
-                           fields={"consent_id": [f"consent is {state}"]})
-        required = self.engine.policy.required_scopes
-        missing = [s for s in required if s not in consent.scopes]
-        if missing:
-            raise ApiError(422, f"the consent does not cover: {', '.join(missing)}",
-                           code="consent_insufficient",
-                           fields={"consent_id": [f"missing scopes: {', '.join(missing)}"]})
-        return consent
+    def _check_consent(self, principal: Principal, consent_id: str, subject: str) -> Consent:
+        """Return the consent the application cites, if the consent rule allows the
+        application: this channel's, this applicant's, live, covering every required scope."""
+        return check_cited(self.consents.cited(consent_id), channel=principal.name,
+                           subject=subject, scopes=self.engine.policy.required_scopes,
+                           now=datetime.now(UTC))
 
     def _decide(self, principal: Principal, body: dict, claim: Claim | None,
                 attempt: Attempt | None = None) -> str:
         tl = Timeline(attempt.earlier_steps if attempt is not None else ())
         applicant, request = body["applicant"], body["request"]
+        # Parsed once: the gatherer and the sources take the parsed ID.
         nid = parse_national_id(applicant["national_id"])
         age = nid.age_on(date.today())
         subject = self.pseudonymiser.national_id(nid.number)
         tl.step("received")
         consent = self._check_consent(principal, body["consent_id"], subject)
         tl.step("consent_checked")
-        gathered = self.gatherer.gather(nid.number, subject, consent.consent_id,
+        gathered = self.gatherer.gather(nid, subject, consent.consent_id,
                                         self.engine.policy.required_scopes,
                                         channel=principal.name, consent=consent)
         tl.step("sources_gathered")
@@ -148,8 +130,17 @@ class DecisionFlow:
         answer = self._answer(application_id, gathered, row, tl)
         if attempt is not None:
             attempt.continue_answer(answer)
+        try:
+            payload = decision_payload(
+                principal=principal, application_id=application_id, subject=subject,
+                applicant=applicant, consent=consent, facts=facts, gathered=gathered,
+                decisions=decisions, row=row, answer=answer, spec=self.engine.model.spec,
+                attempt=attempt)
+        except ValueError as exc:
+            raise self._withheld("the audit record could not be built", application_id,
+                                 exc) from exc
         answer_text = self._record(principal, application_id, subject, applicant, consent,
-                                   facts, gathered, decisions, row, answer, tl, claim, attempt)
+                                   payload, answer, tl, claim, attempt)
         self.metrics.decision(answer["status"], tl.durations)
         return answer_text
 
@@ -178,59 +169,41 @@ class DecisionFlow:
         }
 
     def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
-                consent, facts: dict, gathered: GatherResult, decisions: Decisions | None,
-                row: dict | None, answer: dict, tl: Timeline, claim: Claim | None,
+                consent, payload: dict, answer: dict, tl: Timeline, claim: Claim | None,
                 attempt: Attempt | None = None) -> str:
-        """Write the application and its audit records in one transaction, or issue nothing.
+        """Write the application and its one audit record in one transaction, or issue nothing.
 
-        A retry (``attempt``) updates the application's row and links its decision record to
-        the one it follows. Returns the answer's JSON text, as stored.
+        The answer is encoded once (the text stored and sent) and the record once (its
+        canonical form, which fixes the answer by its hash); both before the chain lock, so
+        that only the write and its commit, shared with concurrent decisions, follow. A retry
+        (``attempt``) updates the application's row. Returns the answer's JSON text.
         """
-        built = build_records(principal=principal, application_id=application_id,
-                              subject=subject, applicant=applicant, consent=consent,
-                              facts=facts, gathered=gathered, decisions=decisions, row=row,
-                              answer=answer, spec=self.engine.model.spec, attempt=attempt)
-        entries, decision_payload = built.entries, built.decision
-        explanation, details = built.explanation, built.details
-        decision_payload["decided_ms"] = tl.elapsed_ms
-        decision_entry = Entry("decision.made", decision_payload, application_id, principal.actor)
-        # Everything costly is built here, before the chain lock: the records' canonical
-        # form and hashes, and the application's row. The step "audited" ends when they are
-        # ready but for the decision's record, which fixes the answer: it takes the hash of the
-        # final answer text (the one stored and sent), so it is prepared last. Only the write
-        # and its commit (shared with concurrent decisions) follow.
-        try:
-            prepared = [prepare(entry) for entry in entries]
-            explanation_text = dumps(explanation) if explanation else None
-            details_text = dumps(details)
-        except ValueError as exc:
-            raise self._withheld("audit records could not be built", application_id,
-                                 exc) from exc
-        tl.step("audited")
-        answer["elapsed_ms"] = tl.elapsed_ms
-        answer_text = dumps(answer)
-        decision_payload[ANSWER_HASH] = answer_hash(answer_text)
-        try:
-            prepared.append(prepare(decision_entry))
-        except ValueError as exc:
-            raise self._withheld("audit records could not be built", application_id,
-                                 exc) from exc
+        status = answer["status"]
         application = {
             "application_id": application_id, "channel": principal.name,
             "key_id": principal.key_id, "subject": subject, "consent_id": consent.consent_id,
-            "status": answer["status"], "outcome": answer["status"],
-            "grade": row["grade"] if row and row["outcome"] != "deferred" else None,
-            "model_version": row["model_version"] if row else None, "decided_by": "model",
+            "status": status, "outcome": status,
+            "grade": (payload["decision"]["grade"]
+                      if "decision" in payload and status != "deferred" else None),
+            "model_version": payload.get("model_version"), "decided_by": "model",
             "created_at": answer["created_at"], "updated_at": now_text(),
-            "answer": answer_text,
-            "explanation": explanation_text, "details": details_text,
             # Kept only while the application waits for a retry; a decision erases it.
             "sealed_applicant": (self.seal.seal(application_id, applicant)
-                                 if answer["status"] == "deferred" else None)}
+                                 if status == "deferred" else None)}
+        tl.step("audited")
+        payload["decided_ms"] = answer["elapsed_ms"] = tl.elapsed_ms
+        answer_text = application["answer"] = dumps(answer)
+        payload[ANSWER_HASH] = answer_hash(answer_text)
+        try:
+            prepared = prepare(Entry(DECISION_KIND, payload, application_id, principal.actor))
+        except ValueError as exc:
+            raise self._withheld("the audit record could not be built", application_id,
+                                 exc) from exc
 
         def write(writer: ChainWriter) -> None:
             conn = writer.connection
-            writer.append_many(prepared)
+            (record,) = writer.append_many([prepared])
+            application["decision_seq"] = record.seq
             if attempt is None:
                 conn.execute(_INSERT_APPLICATION, application)
             else:
@@ -241,7 +214,7 @@ class DecisionFlow:
 
         try:
             # Committed together with the decisions of concurrent requests (group commit);
-            # this returns only once this decision and its records are durable.
+            # this returns only once this decision and its record are durable.
             self.committer.submit(write)
         except CommitOutcomeUnknown as exc:
             return self._settle(application_id, exc,
@@ -249,11 +222,11 @@ class DecisionFlow:
         except Superseded:
             raise
         except ClaimLost as exc:
-            log.warning("the Idempotency-Key claim expired and was taken over; decision "
-                        "withheld", extra={"application_id": application_id})
-            raise ApiError(409, "this request outlived its Idempotency-Key claim and a retry "
-                           "took it over, so its decision was not recorded; retry with the "
-                           "same key for the answer", code="in_progress") from exc
+            log.warning("another request's row holds the Idempotency-Key; decision withheld",
+                        extra={"application_id": application_id})
+            raise InProgress("another request with this Idempotency-Key was recorded or is "
+                             "in progress, so this decision was not recorded; retry with the "
+                             "same key for the answer") from exc
         except Exception as exc:
             raise self._withheld("audit write failed", application_id, exc) from exc
         return answer_text
@@ -272,12 +245,11 @@ class DecisionFlow:
                       extra={"application_id": application_id,
                              "error_type": type(exc.__cause__ or exc).__name__})
             self.metrics.audit_failure()
-            raise ApiError(
-                503, f"the outcome of application {application_id} is unknown: the decision "
+            raise DecisionOutcomeUnknown(
+                f"the outcome of application {application_id} is unknown: the decision "
                 "may or may not have been recorded. A retry with the same Idempotency-Key "
                 "returns the decision if one was made (so does GET /v1/applications/"
-                f"{application_id} once the service can read it)",
-                code="outcome_unknown") from unknown
+                f"{application_id} once the service can read it)") from unknown
         if stored is None or (retried is not None and stored != retried):
             raise self._withheld("audit commit failed", application_id, exc) from exc
         log.warning("audit commit raised, but the decision was committed; answering it",
@@ -285,10 +257,10 @@ class DecisionFlow:
                            "error_type": type(exc.__cause__ or exc).__name__})
         return stored
 
-    def _withheld(self, what: str, application_id: str, exc: Exception) -> ApiError:
-        """Log and count a decision that could not be recorded; return the 503 to raise."""
+    def _withheld(self, what: str, application_id: str, exc: Exception) -> DecisionWithheld:
+        """Log and count a decision that could not be recorded; return the error to raise."""
         log.error(f"{what}; decision withheld",
                   extra={"application_id": application_id, "error_type": type(exc).__name__})
         self.metrics.audit_failure()
-        return ApiError(503, "the decision could not be recorded, so none was issued; "
-                        "retry later", code="audit_unavailable")
+        return DecisionWithheld("the decision could not be recorded, so none was issued; "
+                                "retry later")

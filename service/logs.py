@@ -76,7 +76,6 @@ def install_request_ids(app: Flask) -> None:
         wired = maybe_wiring()
         if wired is not None and g.get("started") is not None:
             endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            wired.metrics.requests.labels(request.method, endpoint,
-                                          str(response.status_code)).observe(
-                time.perf_counter() - g.started)
+            wired.metrics.request(request.method, endpoint, response.status_code,
+                                  time.perf_counter() - g.started)
         return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -13,6 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as mp
+from prometheus_client.metrics import MetricWrapperBase
 
 from datasources.outcome import SourceOutcome
 
@@ -48,17 +50,30 @@ class Metrics:
         self.requests = Histogram("flashloan_http_request_seconds", "HTTP request latency",
                                   ["method", "endpoint", "status"], buckets=_BUCKETS,
                                   registry=r)
+        # A metric's child for a set of label values is looked up once, then kept: the
+        # lookup (labels()) takes a lock and builds a key, on every decision's hot path.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, metric.labels(*labels))
+        return child
 
     def decision(self, outcome: str, durations_ms: dict[str, float]) -> None:
-        self.decisions.labels(outcome).inc()
+        self._child(self.decisions, outcome).inc()
         for step, ms in durations_ms.items():
-            self.step_seconds.labels(step).observe(ms / 1000)
+            self._child(self.step_seconds, step).observe(ms / 1000)
 
     def source(self, outcome: SourceOutcome) -> None:
-        self.source_seconds.labels(outcome.scope, outcome.status).observe(
+        self._child(self.source_seconds, outcome.scope, outcome.status).observe(
             outcome.latency_ms / 1000)
         if not outcome.ok:
-            self.source_failures.labels(outcome.scope, outcome.status).inc()
+            self._child(self.source_failures, outcome.scope, outcome.status).inc()
+
+    def request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        self._child(self.requests, method, endpoint, str(status)).observe(seconds)
 
     def breakers(self, states: dict[str, str]) -> None:
         for scope, state in states.items():

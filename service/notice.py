@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from datasources.base import INCOME_SCOPES
-from datasources.consent import Consent
+from datasources.consent import NOT_YET_VALID, Consent
 from scoring.spec import FeatureSpec
 
 # Each source as the applicant knows it.
@@ -74,11 +74,9 @@ def _names(scopes: list[str]) -> tuple[str, str]:
 def _consent_state(consent: Consent | None) -> str | None:
     if consent is None:
         return None
-    now = datetime.now(UTC)
-    if consent.withdrawn_at is not None:
-        return "withdrawn"
-    return "live" if consent.is_live(now) else "expired" if now >= consent.expires_at \
-        else "not yet in force"
+    # The consent rule's own reading (datasources.consent), in the notice's words.
+    state = consent.state_at(datetime.now(UTC))
+    return "not yet in force" if state == NOT_YET_VALID else state
 
 
 def _deferred(missing: list[str], consent: Consent | None

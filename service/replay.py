@@ -24,13 +24,31 @@ class ReplayError(LookupError):
 
 
 class Replayer:
-    """Replays decisions; engines of old versions are built once and kept."""
+    """Replays decisions; engines of old versions are built once and kept.
 
-    def __init__(self, store: AuditStore, model_search: tuple[Path, ...] = ()) -> None:
+    ``engine``, the one the service decides with, replays the decisions of its own model,
+    fallbacks and policy without loading them a second time.
+    """
+
+    def __init__(self, store: AuditStore, model_search: tuple[Path, ...] = (),
+                 engine: DecisionEngine | None = None) -> None:
         self.store = store
         self.model_search = model_search
         self._engines: dict[tuple[str, str], DecisionEngine] = {}
+        if engine is not None:
+            policy = engine.policy
+            self._engines[(engine.model.version, policy.version)] = engine
+            for fallback in engine.fallbacks.values():
+                self._engines[(fallback.version, policy.version)] = DecisionEngine(
+                    fallback, policy)
         self._lock = threading.Lock()
+
+    def policy(self, version: str):
+        """Return a policy version, the one in force without reading it again."""
+        for (_, policy_version), engine in self._engines.items():
+            if policy_version == version:
+                return engine.policy
+        return load_policy(version)
 
     def _engine(self, model_version: str, policy_version: str) -> DecisionEngine:
         key = (model_version, policy_version)
@@ -76,11 +94,7 @@ class Replayer:
         if policy.digest != payload["policy_digest"]:
             problems.append({"field": "policy_digest", "recorded": payload["policy_digest"],
                              "replayed": policy.digest})
-        names = model.spec.names
-        recorded_features = payload["features"]
-        x = np.array([[np.nan if recorded_features.get(n) is None else recorded_features[n]
-                       for n in names]], dtype=np.float64)
-        facts = payload["facts"]
+        x, facts = _recorded_inputs(payload, model.spec.names)
         unknown = payload.get("unknown_sources", [])
         if engine.model_for(unknown) is None:
             raise ReplayError(f"model {model.version} does not decide without "
@@ -103,6 +117,27 @@ class Replayer:
                 "match": not differences,
                 "recorded": recorded, "replayed": replayed, "differences": differences,
                 "note": model.runtime_note()}
+
+
+def _recorded_inputs(payload: dict[str, Any], names: list[str]
+                     ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Return the features and facts the policy read, as recorded; never a guessed value.
+
+    A record holds every feature of the spec (null when unknown). A feature it lacks may be
+    missing only because its source did not answer (records from before every policy fact
+    was kept held the model's features alone); any other is a record replay cannot trust.
+    """
+    recorded = payload["features"]
+    unknown = set(payload.get("unknown_features", []))
+    lacking = [n for n in names if n not in recorded and n not in unknown]
+    facts = payload.get("facts", {})
+    lacking += [k for k in ("age", "purpose", "term_months") if k not in facts]
+    if lacking:
+        raise ReplayError(f"the decision record lacks what the policy read: "
+                          f"{', '.join(lacking)}")
+    x = np.array([[np.nan if recorded.get(n) is None else recorded[n] for n in names]],
+                 dtype=np.float64)
+    return x, facts
 
 
 def _same(field: str, a: Any, b: Any) -> bool:

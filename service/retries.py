@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, or_, select, update
 
-from audit import AuditQuery
 from service.auth import Principal
+from service.consents import lapsed_at, live_at
 from service.db import applications, consents, loads, now_text, write_transaction
-from service.errors import ApiError
+from service.domain_errors import ApplicantMismatch, DomainError, NotFound, NotRetryable
 from service.idempotency import Replay, body_hash
 from service.sealing import SealBroken
 
@@ -47,7 +47,7 @@ SCHEDULER_ROLE = "system"
 # The row's columns a decision fixes; the others (who applied, when, under which consent)
 # are the application's and stay.
 _DECIDED_COLUMNS = ("status", "outcome", "grade", "model_version", "decided_by", "updated_at",
-                    "answer", "explanation", "details", "sealed_applicant")
+                    "answer", "decision_seq", "sealed_applicant")
 
 
 class Superseded(Exception):
@@ -122,13 +122,9 @@ class RetryDesk:
         try:
             return self._decide(principal, self._own(principal, application_id), applicant,
                                 claim)
-        except BaseException:
-            try:
-                self.flow.idempotency.release(claim)
-            except Exception:  # the original failure is what the client must hear about
-                log.error("could not release an idempotency key after a failed retry",
-                          exc_info=True)
-            raise
+        finally:
+            # Once the retry is committed, answered as it stands, or failed; never raises.
+            self.flow.idempotency.release(claim)
 
     def retry_sealed(self, *, channel: str | None = None, limit: int | None = None,
                      min_age_s: float = 0.0) -> list[dict[str, Any]]:
@@ -156,7 +152,7 @@ class RetryDesk:
                 log.error("a sealed applicant could not be opened: is FLASHLOAN_PII_KEY the "
                           "one it was sealed with?", extra={"application_id": row.application_id})
                 item.update(outcome="failed", error="sealed_applicant_unreadable")
-            except ApiError as exc:
+            except DomainError as exc:
                 log.warning("the scheduler's retry failed",
                             extra={"application_id": row.application_id, "error_code": exc.code})
                 item.update(outcome="failed", error=exc.code)
@@ -168,36 +164,32 @@ class RetryDesk:
             row = conn.execute(select(applications).where(
                 applications.c.application_id == application_id)).first()
         if row is None or row.channel != principal.name:
-            raise ApiError(404, "no such application")
+            raise NotFound("no such application")
         return row
 
     def _decide(self, principal: Principal, row, applicant: dict, claim) -> str:
         if row.status != "deferred":
-            if claim is not None:
-                self.flow.idempotency.release(claim)
-            return str(row.answer)
+            return str(row.answer)  # the key keeps no row: nothing was decided under it
         subject = self.flow.pseudonymiser.national_id(applicant["national_id"])
         if subject != row.subject:
-            raise ApiError(422, "the applicant is not the application's applicant",
-                           code="applicant_mismatch",
-                           fields={"applicant.national_id": ["is not the national ID the "
-                                                             "application was made with"]})
-        made = self.flow.store.query(
-            AuditQuery(application_id=row.application_id, kinds=("decision.made",)),
-            limit=1, newest_first=True).items
-        if not made or made[0].payload is None:
-            raise ApiError(409, "the application's decision record is not available, so it "
-                           "cannot be decided again", code="not_retryable")
+            raise ApplicantMismatch("the applicant is not the application's applicant",
+                                    fields={"applicant.national_id": [
+                                        "is not the national ID the application was made "
+                                        "with"]})
+        made = self.flow.store.get(row.decision_seq) if row.decision_seq is not None else None
+        if made is None or made.payload is None:
+            raise NotRetryable("the application's decision record is not available, so it "
+                               "cannot be decided again")
         answer = loads(row.answer)
         attempt = Attempt(
             application_id=row.application_id,
-            number=int(made[0].payload.get("attempt", 1)) + 1,
-            previous_seq=made[0].seq, previous_hash=made[0].record_hash,
+            number=int(made.payload.get("attempt", 1)) + 1,
+            previous_seq=made.seq, previous_hash=made.record_hash,
             read_updated_at=row.updated_at, created_at=row.created_at,
             earlier_steps=(*answer["timeline"],
                            {"step": "retried", "at": now_text(), "ms": 0.0}),
-            earlier_attempts=_attempts_so_far(answer, made[0].payload))
-        facts = loads(row.details)["facts"]
+            earlier_attempts=_attempts_so_far(answer, made.payload))
+        facts = made.payload["facts"]
         body = {"applicant": applicant, "consent_id": row.consent_id,
                 "request": {k: facts[k] for k in ("amount", "term_months", "purpose")}}
         try:
@@ -205,8 +197,6 @@ class RetryDesk:
         except Superseded:
             log.info("a concurrent retry decided the application first",
                      extra={"application_id": row.application_id})
-            if claim is not None:
-                self.flow.idempotency.release(claim)
             return str(self._own(principal, row.application_id).answer)
 
 
@@ -227,8 +217,7 @@ def deferred_due(engine: Engine, *, min_age_s: float = 0.0, channel: str | None 
         .join(consents, consents.c.consent_id == applications.c.consent_id)
         .where(applications.c.status == "deferred",
                applications.c.updated_at <= now_text(now - timedelta(seconds=min_age_s)),
-               consents.c.withdrawn_at.is_(None), consents.c.granted_at <= now_text(now),
-               consents.c.expires_at > now_text(now))
+               live_at(now))
         .order_by(applications.c.channel, applications.c.created_at,
                   applications.c.application_id))
     if channel is not None:
@@ -260,8 +249,7 @@ def sealed_due(engine: Engine, *, channel: str | None = None, limit: int | None 
         .where(applications.c.status == "deferred",
                applications.c.sealed_applicant.is_not(None),
                applications.c.updated_at <= now_text(now - timedelta(seconds=min_age_s)),
-               consents.c.withdrawn_at.is_(None), consents.c.granted_at <= now_text(now),
-               consents.c.expires_at > now_text(now))
+               live_at(now))
         .order_by(applications.c.created_at, applications.c.application_id))
     if channel is not None:
         statement = statement.where(applications.c.channel == channel)
@@ -282,8 +270,7 @@ def erase_lapsed(engine: Engine, *, channel: str | None = None,
         .join(consents, consents.c.consent_id == applications.c.consent_id, isouter=True)
         .where(applications.c.sealed_applicant.is_not(None),
                or_(applications.c.status != "deferred", consents.c.consent_id.is_(None),
-                   consents.c.withdrawn_at.is_not(None),
-                   consents.c.expires_at <= now_text(now)))
+                   lapsed_at(now)))
         .order_by(applications.c.created_at, applications.c.application_id))
     if channel is not None:
         statement = statement.where(applications.c.channel == channel)

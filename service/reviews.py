@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from audit import AuditStore
-from scoring.policy import load_policy
+from service.applications import ApplicationBook
 from service.auth import Principal
 from service.db import ANSWER_HASH, answer_hash, applications, dumps, loads, now_text, reviews
-from service.errors import ApiError
+from service.domain_errors import InvalidInput, NotFound, NotReviewable, ReviewConflict
 from service.logs import scrub
 from service.replay import Replayer
 
@@ -29,7 +29,7 @@ def _uncursor(cursor: str) -> tuple[str, str]:
     try:
         created_at, review_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
     except Exception:
-        raise ApiError(422, "cursor is not valid", fields={"cursor": ["not valid"]}) from None
+        raise InvalidInput("cursor is not valid", fields={"cursor": ["not valid"]}) from None
     return created_at, review_id
 
 
@@ -43,9 +43,11 @@ def review_view(row) -> dict[str, Any]:
 class ReviewDesk:
     """Review requests and their resolution, each step audited with the application's change."""
 
-    def __init__(self, store: AuditStore, replayer: Replayer) -> None:
+    def __init__(self, store: AuditStore, replayer: Replayer,
+                 applications: ApplicationBook) -> None:
         self.store = store
         self.replayer = replayer
+        self.applications = applications
 
     def request(self, principal: Principal, application_id: str, reason: str) -> dict:
         """File the applicant's request for a person to look at an automated decision."""
@@ -55,18 +57,18 @@ class ReviewDesk:
             app = conn.execute(select(applications).where(
                 applications.c.application_id == application_id)).first()
             if app is None or app.channel != principal.name:
-                raise ApiError(404, "no such application")
+                raise NotFound("no such application")
             if app.status == "deferred":
-                raise ApiError(409, "a deferred application has no decision to review: it is "
-                               "retried, not reviewed (POST /v1/applications/"
-                               f"{application_id}/retry decides it once its sources answer)",
-                               code="deferred")
+                raise NotReviewable("a deferred application has no decision to review: it is "
+                                    "retried, not reviewed (POST /v1/applications/"
+                                    f"{application_id}/retry decides it once its sources "
+                                    "answer)")
             if app.decided_by == "person":
-                raise ApiError(409, "this decision was already made by a person")
+                raise ReviewConflict("this decision was already made by a person")
             open_review = conn.execute(select(reviews.c.review_id).where(
                 reviews.c.application_id == application_id, reviews.c.state == "open")).first()
             if open_review is not None:
-                raise ApiError(409, "a review of this application is already open")
+                raise ReviewConflict("a review of this application is already open")
             review_id = f"r_{uuid.uuid4().hex}"
             row = {"review_id": review_id, "application_id": application_id,
                    "channel": principal.name, "key_id": principal.key_id, "reason": reason,
@@ -94,12 +96,12 @@ class ReviewDesk:
         with self.store.engine.connect() as conn:
             row = conn.execute(select(reviews).where(reviews.c.review_id == review_id)).first()
             if row is None:
-                raise ApiError(404, "no such review")
+                raise NotFound("no such review")
             app = conn.execute(select(applications).where(
                 applications.c.application_id == row.application_id)).first()
         view = {**review_view(row), "application": loads(app.answer)}
         if explained:
-            view["explanation"] = loads(app.explanation)
+            view["explanation"] = self.applications.explanation_or_none(app)
         return view
 
     def list(self, state: str | None, limit: int, cursor: str | None) -> dict:
@@ -130,15 +132,15 @@ class ReviewDesk:
             conn = writer.connection
             row = conn.execute(select(reviews).where(reviews.c.review_id == review_id)).first()
             if row is None:
-                raise ApiError(404, "no such review")
+                raise NotFound("no such review")
             if row.state != "open":
-                raise ApiError(409, "this review is already resolved")
+                raise ReviewConflict("this review is already resolved")
             app = conn.execute(select(applications).where(
                 applications.c.application_id == row.application_id)).first()
             answer = loads(app.answer)
             if outcome == "overturned" and app.status != "declined":
-                raise ApiError(409, "only a decline can be overturned; uphold an approval",
-                               fields={"outcome": ["only a decline can be overturned"]})
+                raise ReviewConflict("only a decline can be overturned; uphold an approval",
+                                     fields={"outcome": ["only a decline can be overturned"]})
             values: dict[str, Any] = {"updated_at": now, "sealed_applicant": None}
             change: dict[str, Any] = {}
             if outcome == "overturned":
@@ -168,7 +170,7 @@ class ReviewDesk:
     def _approval(self, application_id: str, answer: dict) -> dict[str, Any]:
         """Terms the recorded policy allows, from the recorded features and facts."""
         made = self.replayer.recorded(application_id)
-        policy = load_policy(made["policy_version"])
+        policy = self.replayer.policy(made["policy_version"])
         facts = {**{k: (float("nan") if v is None else v) for k, v in made["features"].items()},
                  "age": made["facts"]["age"], "purpose": made["facts"]["purpose"],
                  "term_months": made["facts"]["term_months"]}

@@ -7,7 +7,7 @@ from typing import Any
 from datasources import SCOPES
 from datasources.base import check_scope
 from datasources.http.client import SourceHttpClient
-from datasources.identity import parse_national_id
+from datasources.identity import NationalId, national_id_number
 from datasources.records import SourceRecord
 
 
@@ -21,9 +21,9 @@ class HttpSource:
     def __repr__(self) -> str:
         return f"HttpSource({self.scope!r}, {self.client.base_url!r})"
 
-    def fetch(self, national_id: str, *, timeout: float) -> SourceRecord:
+    def fetch(self, national_id: NationalId | str, *, timeout: float) -> SourceRecord:
         """Return the person's record from the remote source."""
-        nid = parse_national_id(national_id).number  # a malformed ID never leaves the process
+        nid = national_id_number(national_id)  # a malformed ID never leaves the process
         return self.client.query(self.scope, nid, timeout=timeout)
 
 

@@ -19,7 +19,7 @@ from datasources.errors import (
     SourceUnavailable,
     error_for_status,
 )
-from datasources.identity import parse_national_id
+from datasources.identity import NationalId, national_id_number, parse_national_id
 from datasources.records import SourceRecord
 from datasources.stub.behaviour import (
     NO_DELAY,
@@ -68,9 +68,9 @@ class StubWorld:
         """Return the national IDs whose records are pinned by fixtures."""
         return frozenset(self._pinned)
 
-    def records(self, national_id: str) -> dict[str, SourceRecord]:
+    def records(self, national_id: NationalId | str) -> dict[str, SourceRecord]:
         """Return the person's five records, keyed by scope."""
-        nid = parse_national_id(national_id).number
+        nid = national_id_number(national_id)
         pinned = self._pinned.get(nid)
         if pinned is not None:
             return dict(pinned)
@@ -88,7 +88,7 @@ class StubWorld:
                 self._cache.popitem(last=False)
         return dict(records)
 
-    def record(self, scope: str, national_id: str) -> SourceRecord:
+    def record(self, scope: str, national_id: NationalId | str) -> SourceRecord:
         """Return one source's record of the person."""
         return self.records(national_id)[check_scope(scope)]
 
@@ -146,9 +146,11 @@ class StubSource:
     def __repr__(self) -> str:
         return f"StubSource({self.scope!r}, fault={self._fault})"
 
-    def fetch(self, national_id: str, *, timeout: float) -> SourceRecord:
+    def fetch(self, national_id: NationalId | str, *, timeout: float) -> SourceRecord:
         """Return the person's record after the configured delay, or the configured failure."""
-        nid = parse_national_id(national_id).number
+        # A malformed ID is refused before anything else; a parsed one is not parsed again.
+        nid = national_id if isinstance(national_id, NationalId) else parse_national_id(
+            national_id)
         if not (isinstance(timeout, int | float) and math.isfinite(timeout)):
             raise ValueError(f"timeout must be a finite number of seconds; got {timeout!r}")
         if timeout <= 0:

@@ -10,7 +10,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.console.access import CSRF_FIELD, ROLE_LABELS, csrf_token, current_user
 from service.console.formatting import FILTERS
-from service.errors import ApiError
+from service.domain_errors import DomainError
+from service.errors import ApiError, answer_status
 
 log = logging.getLogger("flashloan.console")
 
@@ -74,6 +75,14 @@ def error_page(status: int, message: str, headers: dict | None = None):
 def _api_error(exc: ApiError):
     # Retry-After of a 429 or 503 reaches the browser too.
     return error_page(exc.status, exc.message, exc.headers)
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    status = answer_status(exc)
+    if status == 500:
+        return error_page(500, "The console could not answer; try again in a moment.")
+    return error_page(status, exc.message)
 
 
 @bp.errorhandler(HTTPException)

@@ -24,7 +24,8 @@ from service.console.app_search import (
 )
 from service.console.blueprint import bp
 from service.db import loads, reviews
-from service.errors import ApiError
+from service.domain_errors import DomainError
+from service.errors import status_for
 from service.notice import build_notice
 from service.reviews import OVERTURNED_REASON, review_view
 from service.wiring import wiring
@@ -85,8 +86,9 @@ def application(application_id: str):
     book = wiring().applications
     row = book.visible(user, application_id)
     answer = loads(row.answer)
-    explanation = loads(row.explanation)
-    details = loads(row.details)
+    record = book.record(row)
+    explanation = book.explanation_or_none(row, record)
+    details = book.details(row, record)
     spec = wiring().engine.model.spec
     chart = features = None
     # Sources that did not answer; before scoring only the answer names them.
@@ -154,8 +156,8 @@ def resolve_review(review_id: str):
         return redirect(back, 303)
     try:
         review = wiring().reviews.resolve(signed_in_user(), review_id, outcome, note)
-    except ApiError as exc:
-        if exc.status >= 500:
+    except DomainError as exc:
+        if (status_for(exc) or 500) >= 500:
             raise
         flash(f"The review was not resolved: {exc.message}.", "error")
         return redirect(back, 303)

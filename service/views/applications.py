@@ -30,7 +30,8 @@ IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": Fal
                       "schema": {"type": "string", "minLength": 1, "maxLength": 128,
                                  "pattern": "^[\\x21-\\x7e]+$"}}
 NOT_SCORED = ("Also for an application deferred before it was scored, which has no explanation "
-              "(`not_scored`).")
+              "(`not_scored`), and for one whose decision record was purged under the "
+              "retention policy, its explanation with it (`purged`).")
 
 
 @blp.route("", methods=["POST"])
@@ -114,7 +115,8 @@ def read_application(application_id: str):
 @may_answer(why={404: NOT_SCORED})
 def explanation(application_id: str):
     """Read the full explanation recorded at decision time (TreeSHAP contributions)."""
-    return ApplicationBook.explanation(wiring().applications.visible(current(), application_id))
+    book = wiring().applications
+    return book.explanation(book.visible(current(), application_id))
 
 
 @blp.route("/<application_id>/explanation.svg", methods=["GET"])
@@ -123,7 +125,8 @@ def explanation(application_id: str):
 @may_answer(why={404: NOT_SCORED})
 def explanation_svg(application_id: str):
     """Draw the explanation as a waterfall from the base value to the final score."""
-    data = ApplicationBook.explanation(wiring().applications.visible(current(), application_id))
+    book = wiring().applications
+    data = book.explanation(book.visible(current(), application_id))
     svg = waterfall_svg(data, wiring().engine.model.spec)
     return Response(svg, mimetype="image/svg+xml")
 
@@ -133,9 +136,9 @@ def explanation_svg(application_id: str):
 @blp.response(200, NoticeOut)
 def notice(application_id: str):
     """Read the applicant's notice: outcome, reasons in plain words, what they can do."""
-    row = wiring().applications.visible(current(), application_id)
+    book = wiring().applications
+    row = book.visible(current(), application_id)
     answer = ApplicationBook.status(row)
-    explanation_data = (ApplicationBook.explanation(row) if row.explanation is not None
-                        else None)
+    explanation_data = book.explanation_or_none(row)
     return build_notice(application_id, answer, explanation_data, wiring().engine.model.spec,
                         row.updated_at, wiring().consents.cited(row.consent_id))

@@ -1,5 +1,5 @@
 """Idempotency-Key across gunicorn workers: concurrent retries decide once, another body is 409,
-and a key whose worker was killed mid-decision is taken over by a retry once it expires."""
+and a key whose worker was killed mid-decision leaves nothing behind: a retry decides at once."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ import pytest
 import requests
 from sqlalchemy import text
 
+from service.domain_errors import InProgress
+from service.idempotency import Claim, IdempotencyKeys, body_hash
+from service.schemas import ApplicationIn
 from tests.e2e.applicants import APPROVED, REPEATED, application_body
 from tests.e2e.conftest import (
     CHANNEL,
@@ -125,11 +128,11 @@ def test_keys_belong_to_their_api_key(deployment: Deployment) -> None:
 
 
 # A server whose sources answer slowly, so that a decision is in flight long enough to kill
-# its worker; and a short claim expiry: the deadline plus the commit timeout.
+# its worker. Rows ``in_progress`` of an earlier release would expire after the deadline
+# plus the commit timeout; a key held by a worker that died is free at once.
 SLOW_SOURCES_MS = 2000
 SLOW_DEADLINE_S = 4.0
-SLOW_COMMIT_TIMEOUT_S = 2.0
-CLAIM_EXPIRY_S = SLOW_DEADLINE_S + SLOW_COMMIT_TIMEOUT_S
+CLAIM_EXPIRY_S = SLOW_DEADLINE_S + 30.0  # FLASHLOAN_COMMIT_TIMEOUT_S left at its default
 
 
 def _children(parent: int) -> list[int]:
@@ -182,16 +185,26 @@ def claim_state(deployment: Deployment, key: str) -> str | None:
                             {"k": key}).scalar_one_or_none()
 
 
+def key_is_held(probe: IdempotencyKeys, key_id: str, key: str, digest: str) -> bool:
+    """Whether a request holds ``key`` now; a probe that finds it free lets it go at once."""
+    try:
+        claim = probe.claim(key_id, key, digest)
+    except InProgress:
+        return True
+    if isinstance(claim, Claim):
+        probe.release(claim)
+    return False
+
+
 @pytest.fixture
 def slow_server(deployment: Deployment, tmp_path: Path):
-    """A third gunicorn on the deployment's database, with slow sources and a short expiry."""
+    """A third gunicorn on the deployment's database, with slow sources."""
     settings = {name: value for name, value in deployment.main.settings.items()
                 if name != "FLASHLOAN_VAR_DIR"}
     server = GunicornServer("slow", tmp_path, {
         **settings,
         "FLASHLOAN_STUB_LATENCY_MS": str(SLOW_SOURCES_MS),
         "FLASHLOAN_DEADLINE_S": str(SLOW_DEADLINE_S),
-        "FLASHLOAN_COMMIT_TIMEOUT_S": str(SLOW_COMMIT_TIMEOUT_S),
     })
     server.spawn()
     try:
@@ -202,50 +215,59 @@ def slow_server(deployment: Deployment, tmp_path: Path):
     assert code == 0, f"the slow server exited with {code}:\n{server.log_text()[-4000:]}"
 
 
-def test_a_key_whose_worker_was_killed_mid_decision_is_decided_by_a_retry(
+def test_a_key_whose_worker_was_killed_mid_decision_is_decided_at_once_by_a_retry(
         deployment: Deployment, slow_server: GunicornServer) -> None:
     consent_id = record_consent(deployment.client("channel"), APPROVED)
     body = application_body(APPROVED, consent_id)
     key = f"e2e-killed-{uuid.uuid4().hex}"
     headers = {"Authorization": f"Bearer {deployment.keys['channel']}",
                "Content-Type": "application/json", "Idempotency-Key": key}
+    key_id = deployment.keys["channel"].split("_", 2)[1]
+    digest = body_hash(ApplicationIn().load(body))
+    probe = IdempotencyKeys(deployment.store.engine, expiry_s=CLAIM_EXPIRY_S, wait_s=0)
 
     first = http.client.HTTPConnection("127.0.0.1", slow_server.port, timeout=HTTP_TIMEOUT_S)
     try:
         first.connect()
         client_port = first.sock.getsockname()[1]
         first.request("POST", "/v1/applications", body=json.dumps(body), headers=headers)
-        # Once the key is claimed the decision is in flight, waiting for the slow sources.
+        # Once the key is held the decision is in flight, waiting for the slow sources.
         deadline = time.monotonic() + 10
         pid = None
-        while pid is None or claim_state(deployment, key) != "in_progress":
+        while pid is None or not key_is_held(probe, key_id, key, digest):
             assert time.monotonic() < deadline, "the decision never started"
             time.sleep(0.02)
             pid = pid or worker_serving(slow_server, client_port)
+        assert claim_state(deployment, key) is None, "holding a key writes nothing"
         os.kill(pid, signal.SIGKILL)
-        killed_at = time.monotonic()
         with pytest.raises((ConnectionError, http.client.HTTPException)):
             first.getresponse()
     finally:
         first.close()
-    assert claim_state(deployment, key) == "in_progress", "the dead worker left its claim"
+    # The worker's lock died with it (its process, or its database session): nothing is left.
+    assert claim_state(deployment, key) is None, "the dead worker left a row"
     assert count_rows(deployment.store, "applications", "consent_id = :c", c=consent_id) == 0
 
-    # The retry waits for the claim to expire, then takes it over and decides. (A connection
-    # of its own: one kept alive by a shared session may have been the killed worker's.)
+    # The retry takes the key at once and decides, without waiting for any expiry. (A
+    # connection of its own: one kept alive by a shared session may have been the killed
+    # worker's.)
+    started = time.monotonic()
     retry = requests.post(slow_server.url("/v1/applications"), json=body, headers=headers,
                           timeout=HTTP_TIMEOUT_S)
+    took = time.monotonic() - started
     assert retry.status_code == 201, retry.text
-    assert time.monotonic() - killed_at < CLAIM_EXPIRY_S + 20
+    assert took < SLOW_SOURCES_MS / 1000 + 10 < CLAIM_EXPIRY_S, took
     application_id = retry.json()["application_id"]
     assert retry.json()["status"] == "approved"
     with deployment.store.engine.connect() as conn:
         state = conn.execute(text("SELECT state, application_id FROM idempotency_keys "
                                   "WHERE idempotency_key = :k"), {"k": key}).all()
     assert [tuple(row) for row in state] == [("done", application_id)]
+    assert count_rows(deployment.store, "applications", "consent_id = :c", c=consent_id) == 1
     assert decisions_citing(deployment, consent_id) == [application_id]
     again = deployment.client("channel").post("/v1/applications", json=body,
                                               headers={"Idempotency-Key": key})
     assert again.status_code == 201 and again.json() == retry.json()
     verdict = deployment.store.verify()
     assert verdict.ok, verdict
+    probe.close()

@@ -66,3 +66,11 @@ def load_legacy(url: str) -> LegacyDatabase:
 def legacy(database_url: str) -> LegacyDatabase:
     """A database made by the earlier migrations: on SQLite, then on PostgreSQL."""
     return load_legacy(database_url)
+
+
+@pytest.fixture
+def engine(database_url: str):
+    """An engine on the test's database, disposed of afterwards."""
+    engine = create_audit_engine(database_url)
+    yield engine
+    engine.dispose()

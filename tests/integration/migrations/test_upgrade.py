@@ -41,13 +41,6 @@ TABLES = {
 }
 
 
-@pytest.fixture
-def engine(database_url: str):
-    engine = create_audit_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
 def db(*args: str) -> Any:
     return CliRunner().invoke(main, ["db", *args], catch_exceptions=False)
 

@@ -107,7 +107,8 @@ def test_http_verify_pins_the_service_key(decided, tmp_path: Path):
 def test_the_service_takes_checkpoints_by_itself_and_they_catch_truncation(make_client, people,
                                                                         tmp_path: Path):
     client = make_client(checkpoint_every_records=20, checkpoint_every_s=3600)
-    for nid in people[:4]:
+    # A consent and a decision record each: 24 records.
+    for nid in people[:12]:
         assert client.apply(nid).status_code == 201
     folder = tmp_path / "checkpoints"
     deadline = time.monotonic() + 20

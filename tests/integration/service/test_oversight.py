@@ -85,7 +85,7 @@ def test_one_record_verify_and_checkpoints(decided, tmp_path):
     key = load_signing_key(None, tmp_path, production=False)
     write_checkpoint(sign_checkpoint(wired.store, key), tmp_path / "checkpoints")
     result = client.get("/v1/audit/verify", who="auditor").get_json()
-    assert result["ok"] is True and result["checkpoints"] == 1 and result["checked"] > 80
+    assert result["ok"] is True and result["checkpoints"] == 1 and result["checked"] >= 24
     part = client.get("/v1/audit/verify?start=5&end=20", who="auditor").get_json()
     assert part["ok"] is True and part["checked"] == 16
 

@@ -21,7 +21,7 @@ from scoring.model import DEFAULT_MODEL_VERSION, fallback_version
 from scoring.policy import load_policy
 from scoring.spec import load_spec
 from scoring.unknown import unknown_features
-from service.db import applications, loads
+from service.db import applications
 from tests.integration.service.conftest import Client, _app
 
 APPLICANTS = 200
@@ -60,16 +60,17 @@ def decide_all(client: Client, consents: dict[str, str], parallel: int = 1
     with ThreadPoolExecutor(parallel) as pool:
         answers = dict(pool.map(one, consents))
     table = applications
-    engine = app.extensions["flashloan"].store.engine
-    with engine.connect() as conn:
-        rows = conn.execute(select(table.c.application_id, table.c.explanation, table.c.details)
-                            .where(table.c.application_id.in_(
-                                [a["application_id"] for a in answers.values()]))).all()
+    book = app.extensions["flashloan"].applications
+    with book.engine.connect() as conn:
+        rows = conn.execute(select(table).where(table.c.application_id.in_(
+            [a["application_id"] for a in answers.values()]))).all()
     kept = {row.application_id: row for row in rows}
     for answer in answers.values():
         row = kept[answer["application_id"]]
-        answer["explanation"] = loads(row.explanation) if row.explanation else None
-        answer["sources"] = loads(row.details)["sources"]
+        # What the service explains is read from the decision's one record.
+        record = book.record(row)
+        answer["explanation"] = book.explanation_or_none(row, record)
+        answer["sources"] = record["sources"]
     return answers
 
 
@@ -176,7 +177,9 @@ def test_a_fallback_decision_is_recorded_with_what_was_unknown_and_replays_exact
         assert "tax_withholding_agents_12m" in payload["unknown_features"]
         assert "income_verified_monthly" in payload["partial_features"]
         assert payload["model_version"] == fallback_version(DEFAULT_MODEL_VERSION, "income_tax")
-        assert not set(payload["features"]) & set(payload["unknown_features"])
+        # Every fact the policy read is recorded; what was unknown, as null, never a value.
+        assert all(payload["features"][n] is None for n in payload["unknown_features"])
+        assert not set(payload["contributions"]) & set(payload["unknown_features"])
         assert payload["decision"]["undetermined_rules"] == payload["undetermined_rules"]
         replay = client.post(f"/v1/audit/replay/{aid}", None, who="auditor").get_json()
         assert replay["match"] is True, replay

@@ -143,3 +143,21 @@ def test_limits_that_cannot_be_counted_are_a_503_in_the_envelope(make_client):
     assert response.status_code == 503, response.get_data(as_text=True)
     assert response.get_json()["error"]["code"] == "unavailable"
     assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_two_apps_in_one_process_count_apart(make_client, tmp_path):
+    # Two hosts' workers in one process (var folders of their own): each app owns its limits,
+    # counts only its own requests and applies the limit it was configured with.
+    first = make_client(rate_limit="2/minute", auth_failure_limit="2/minute")
+    second = make_client(rate_limit="3/minute", auth_failure_limit="3/minute",
+                         var_dir=tmp_path / "another-host")
+    assert first.app.extensions["flashloan"].limits is not (
+        second.app.extensions["flashloan"].limits)
+    key = first.keys["channel"]
+    assert [call(first, key).status_code for _ in range(3)] == [404, 404, 429]
+    answered = call(second, key)
+    assert (answered.status_code, answered.headers["X-RateLimit-Limit"],
+            answered.headers["X-RateLimit-Remaining"]) == (404, "3", "2")
+    assert [call(second, key).status_code for _ in range(3)] == [404, 404, 429]
+    assert [call(first, unknown_key()).status_code for _ in range(3)] == [401, 401, 429]
+    assert [call(second, unknown_key()).status_code for _ in range(4)] == [401, 401, 401, 429]

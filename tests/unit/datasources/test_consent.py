@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from datasources import SCOPES
-from datasources.consent import Consent, ConsentGate, canonical_json
+from datasources.consent import Consent, ConsentGate
 from datasources.errors import ConsentMissing
 
 from .fakes import NOW, SUBJECT, gate_for, make_consent
@@ -85,10 +85,6 @@ def test_digest_changes_with_the_terms_but_not_with_withdrawal():
     assert consent.digest() != make_consent(text_version="auth-2026-02").digest()
     assert consent.digest() != make_consent(scopes={"credit_report"}).digest()
     assert consent.withdraw(NOW).digest() == consent.digest()
-
-
-def test_canonical_json_keeps_unicode_and_sorts_keys():
-    assert canonical_json({"b": "社保", "a": 1}) == '{"a":1,"b":"社保"}'.encode()
 
 
 def test_gate_returns_which_consent_authorised_the_query():

@@ -166,3 +166,17 @@ def test_policy_version_and_digest_are_stable():
 def test_an_unknown_policy_is_refused_with_the_known_versions():
     with pytest.raises(PolicyError, match=r"2026\.11"):
         load_policy("no-such-policy")
+
+
+def test_each_load_reads_the_policy_file_afresh(tmp_path):
+    # No process-wide cache: whoever loads a policy keeps it, and a later load sees the file
+    # as it is now.
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(_doc()), encoding="utf-8")
+    first = load_policy(str(path))
+    changed = _doc()
+    changed["pd_cutoff"] = 0.07
+    path.write_text(json.dumps(changed), encoding="utf-8")
+    second = load_policy(str(path))
+    assert (first.pd_cutoff, second.pd_cutoff) == (POLICY.pd_cutoff, 0.07)
+    assert first.digest == POLICY.digest != second.digest

@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit.canonical import canonical_json, canonical_text, format_time, parse_time, sha256_hex
+from canonical import (
+    canonical_json,
+    canonical_text,
+    digest,
+    format_time,
+    parse_time,
+    sha256_hex,
+)
 
 json_values = st.recursive(
     st.none()
@@ -82,6 +89,7 @@ def test_time_text_sorts_like_the_times(a: datetime, b: datetime) -> None:
     [
         ({"b": 1, "a": [True, None]}, b'{"a":[true,null],"b":1}'),
         ({"名": "张三"}, '{"名":"张三"}'.encode()),
+        ({"b": "社保", "a": 1}, '{"a":1,"b":"社保"}'.encode()),
         ('line\nbreak "q" \\', b'"line\\nbreak \\"q\\" \\\\"'),
         (0.1, b"0.1"),
         (1.0, b"1.0"),
@@ -154,6 +162,7 @@ def test_text_form_and_digest() -> None:
     assert sha256_hex(b"abc") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
+    assert digest({"名": 1}) == sha256_hex('{"名":1}'.encode())
 
 
 @pytest.mark.parametrize("bad", [datetime(2024, 1, 1), "2024-01-01", None])

@@ -1,0 +1,77 @@
+"""A decision's record is built from the decisions, with every fact the policy read; its
+explanation is a reading of that record."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from datasources.stub.world import generate, population_ids, records_at
+from scoring.engine import DecisionEngine
+from scoring.explanation import explanation_of, is_scored
+from scoring.features import features_for_application
+from scoring.model import load_fallbacks, load_model
+from scoring.policy import load_policy
+
+MODEL = load_model()
+ENGINE = DecisionEngine(MODEL, load_policy(),
+                        load_fallbacks(MODEL, ("provident_fund", "social_security",
+                                               "income_tax")))
+IDS = population_ids(40, 7)
+COLUMNS = generate(IDS)
+FEATURES = np.vstack([features_for_application(records_at(COLUMNS, i), 20000, 12)
+                      for i in range(len(IDS))])
+AGES = np.arange(25, 25 + len(IDS)) % 40 + 22
+
+
+def decide(unknown: tuple[str, ...] = ()):
+    return ENGINE.decide(FEATURES, age=AGES, purpose="travel", term_months=12,
+                         unknown_scopes=unknown)
+
+
+def test_a_record_holds_every_fact_the_policy_read_and_adds_up():
+    decisions = decide()
+    for i in range(len(IDS)):
+        record = decisions.record(i)
+        assert list(record["features"]) == MODEL.spec.names
+        assert record["facts"] == {"age": int(AGES[i]), "purpose": "travel", "term_months": 12}
+        assert record["base_value"] + sum(record["contributions"].values()) == pytest.approx(
+            record["margin"], abs=1e-4)
+        assert record["decision"]["outcome"] == record["outcome"]
+        assert record["reason_codes"] == [r["code"] for r in record["reasons"]]
+        # Plain JSON values: the record's canonical form needs no numpy.
+        assert json.loads(json.dumps(record, allow_nan=False)) == record
+
+
+def test_a_fallback_records_what_was_unknown_as_null_never_a_value():
+    decisions = decide(("income_tax",))
+    record = decisions.record(0)
+    assert record["model_version"].endswith("-without-income_tax")
+    assert record["unknown_features"]
+    for name in record["unknown_features"]:
+        assert record["features"][name] is None
+        assert name not in record["contributions"]
+
+
+def test_the_explanation_is_the_records_reading():
+    decisions = decide()
+    for i in (0, 1, 2):
+        explanation = decisions.explanation(i, application_id="a_1")
+        assert explanation == explanation_of({"application_id": "a_1",
+                                              **decisions.record(i)}, MODEL.spec)
+        names = [f["name"] for f in explanation["features"]]
+        assert names == [n for n in MODEL.spec.names if n in MODEL.feature_names]
+        for f in explanation["features"]:
+            assert f["group"] == MODEL.spec.by_name(f["name"]).group
+            value = decisions.features[i][MODEL.spec.names.index(f["name"])]
+            assert (f["value"] is None and math.isnan(value)) or f["value"] == value
+
+
+def test_a_record_without_a_model_decision_has_no_explanation():
+    deferral = {"outcome": "deferred", "unknown_features": ["cr_overdue_now"]}
+    assert not is_scored(deferral)
+    with pytest.raises(ValueError, match="no model decision"):
+        explanation_of(deferral, MODEL.spec)
