@@ -66,15 +66,35 @@ def parse_national_id(value: object, *, today: date | None = None) -> NationalId
     return NationalId(number, number[:6], born, number[14:17])
 
 
-def national_id_number(value: NationalId | object) -> str:
-    """Return the number of an ID parsed already, or parse and validate ``value`` first.
+class NationalIdText(str):
+    """A national ID as the text it was given in, valid, that keeps what parsing it found.
 
-    A request's national ID is parsed once, where it enters; the gatherer and the sources it
-    calls take the parsed ID and do not parse it again.
+    A request's national ID is parsed once, where it enters (the API's schema); whoever needs
+    the parsed ID takes it with :func:`as_national_id`. It is text to everyone else (JSON,
+    digests, sealing), exactly the text it was given in.
     """
+
+    parsed: NationalId
+
+    def __new__(cls, text: str, parsed: NationalId) -> NationalIdText:
+        value = super().__new__(cls, text)
+        value.parsed = parsed
+        return value
+
+
+def as_national_id(value: object) -> NationalId:
+    """Return the parsed ID: kept by a :class:`NationalIdText` or a :class:`NationalId`, or
+    parsed and validated now."""
     if isinstance(value, NationalId):
-        return value.number
-    return parse_national_id(value).number
+        return value
+    if isinstance(value, NationalIdText):
+        return value.parsed
+    return parse_national_id(value)
+
+
+def national_id_number(value: object) -> str:
+    """Return the number of an ID, parsing it only if it was not parsed already."""
+    return as_national_id(value).number
 
 
 def make_national_id(region: str, birth_date: date, sequence: int) -> str:

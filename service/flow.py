@@ -22,7 +22,7 @@ from audit import (
 )
 from datasources.consent import Consent
 from datasources.gather import Gatherer
-from datasources.identity import parse_national_id
+from datasources.identity import as_national_id
 from datasources.outcome import GatherResult
 from scoring.engine import DecisionEngine, Decisions
 from scoring.features import features_for_application
@@ -100,8 +100,9 @@ class DecisionFlow:
                 attempt: Attempt | None = None) -> str:
         tl = Timeline(attempt.earlier_steps if attempt is not None else ())
         applicant, request = body["applicant"], body["request"]
-        # Parsed once: the gatherer and the sources take the parsed ID.
-        nid = parse_national_id(applicant["national_id"])
+        # Parsed once, by the API's schema (a sealed applicant's is parsed here); the
+        # gatherer and the sources take the parsed ID.
+        nid = as_national_id(applicant["national_id"])
         age = nid.age_on(date.today())
         subject = self.pseudonymiser.national_id(nid.number)
         tl.step("received")

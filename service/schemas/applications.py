@@ -8,17 +8,16 @@ from datasources import SCOPES
 from scoring.policy import PURPOSES
 from service.schemas.common import (
     MOBILE_SHAPE,
-    NATIONAL_ID_SHAPE,
+    NationalIdField,
     OfferedTerm,
     RequestedAmount,
     Strict,
     UtcDateTime,
-    valid_national_id,
 )
 
 
 class ConsentIn(Strict):
-    national_id = fields.String(required=True, validate=[NATIONAL_ID_SHAPE, valid_national_id])
+    national_id = NationalIdField(required=True)
     scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
                          validate=validate.Length(min=1, max=len(SCOPES)))
     purpose = fields.String(required=True, validate=validate.OneOf(["credit_application"]))
@@ -50,7 +49,7 @@ class ConsentOut(Strict):
 
 
 class ApplicantIn(Strict):
-    national_id = fields.String(required=True, validate=[NATIONAL_ID_SHAPE, valid_national_id])
+    national_id = NationalIdField(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
     mobile = fields.String(required=True, validate=MOBILE_SHAPE)
 

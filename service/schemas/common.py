@@ -9,7 +9,7 @@ from typing import Any
 from flask import has_app_context
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from datasources.identity import InvalidNationalId, parse_national_id
+from datasources.identity import InvalidNationalId, NationalIdText, parse_national_id
 from scoring.policy import Policy, load_policy
 
 # Shapes for the OpenAPI document; the validators below check the rest (GB 11643 checksum).
@@ -28,6 +28,22 @@ def valid_national_id(value: str) -> None:
         parse_national_id(value)
     except InvalidNationalId as exc:
         raise ValidationError(str(exc)) from None
+
+
+class NationalIdField(fields.String):
+    """A national ID: valid (GB 11643), read as text that keeps its parse, so that the
+    request's decision does not parse it again (:class:`datasources.identity.NationalIdText`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # The shape is also what the API description states (a pattern).
+        super().__init__(validate=NATIONAL_ID_SHAPE, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return NationalIdText(text, parse_national_id(text))
+        except InvalidNationalId as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class Strict(Schema):
