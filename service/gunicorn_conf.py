@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 _var = Path(os.environ.get("FLASHLOAN_VAR_DIR", "var"))
 # Metrics from every worker are summed through files in this folder; set before any worker
-# imports prometheus_client, cleared at each start.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var / "prometheus"))
+# imports prometheus_client (an empty value counts as none), its metric files cleared at
+# each start.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_var / "prometheus")
 
 bind = os.environ.get("FLASHLOAN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FLASHLOAN_WORKERS", "2"))
@@ -36,10 +37,10 @@ access_log_format = (
 
 def on_starting(server) -> None:
     """Prepare once, in the master: metrics folder, schema check, development keys."""
-    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True, exist_ok=True)
     from service.bootstrap import prepare
+    from service.metrics import clear_metric_files
+
+    clear_metric_files(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
 
     prepare(log=server.log.info)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -24,6 +25,17 @@ BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def clear_metric_files(folder: Path) -> None:
+    """Make ``folder`` ready for a new start of the workers: create it, and remove the
+    metric files an earlier start left there (prometheus_client's ``*.db``), nothing else.
+
+    The folder is the operator's to name, and may hold other files: it is never removed.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 class Metrics:
