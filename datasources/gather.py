@@ -21,7 +21,7 @@ from datasources.errors import (
     SourceTimeout,
     SourceUnavailable,
 )
-from datasources.identity import NationalId, parse_national_id
+from datasources.identity import NationalId, as_national_id
 from datasources.outcome import GatherResult, SourceOutcome, status_of
 from datasources.records import SourceRecord
 
@@ -175,8 +175,7 @@ class Gatherer:
         read it, authorises the first call of each source without reading it again; every
         retry reads it afresh, so a withdrawal still stops the next call.
         """
-        nid = (national_id if isinstance(national_id, NationalId)
-               else parse_national_id(national_id))
+        nid = as_national_id(national_id)
         wanted = list(dict.fromkeys(check_scope(s) for s in scopes))
         pool = self._pool()
         start = self._clock()

@@ -92,10 +92,6 @@ def as_national_id(value: object) -> NationalId:
     return parse_national_id(value)
 
 
-def national_id_number(value: object) -> str:
-    """Return the number of an ID, parsing it only if it was not parsed already."""
-    return as_national_id(value).number
-
 
 def make_national_id(region: str, birth_date: date, sequence: int) -> str:
     """Build a valid national ID from a region code, a birth date and a sequence (0-999)."""

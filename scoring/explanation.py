@@ -1,4 +1,4 @@
-"""A decision's explanation, read from its record: the one place both are defined together.
+"""Reading a decision's record: its explanation, and the facts its policy read.
 
 The explanation is not stored beside the record: the API, the notice, the chart and the console
 read it from the decision's audit record, so that what is explained is exactly what was
@@ -8,7 +8,8 @@ features) read the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from scoring.spec import FeatureSpec
@@ -30,10 +31,8 @@ def explanation_of(record: Mapping[str, Any], spec: FeatureSpec) -> dict[str, An
     decision = record["decision"]
     contributions = record["contributions"]
     values = record["features"]
+    # The spec's order; a model's features are all in the spec (ModelArtifact checks).
     names = [n for n in spec.names if n in contributions]
-    # A model feature the spec no longer knows still shows, after the spec's own.
-    names += sorted(n for n in contributions if n not in set(names))
-    known = set(spec.names)
     return {
         "application_id": record.get("application_id"),
         "model_version": record["model_version"], "model_sha256": record["model_sha256"],
@@ -45,8 +44,33 @@ def explanation_of(record: Mapping[str, Any], spec: FeatureSpec) -> dict[str, An
         "unknown_sources": record.get("unknown_sources", []),
         "unknown_features": record.get("unknown_features", []),
         "partial_features": record.get("partial_features", []),
-        "features": [{"name": n, "group": spec.by_name(n).group if n in known else None,
-                      "value": values.get(n), "contribution": contributions[n]}
-                     for n in names],
+        "features": [{"name": n, "group": spec.by_name(n).group, "value": values.get(n),
+                      "contribution": contributions[n]} for n in names],
         "reasons": record["reasons"],
     }
+
+
+APPLICATION_FACTS = ("age", "purpose", "term_months")
+"""What the policy reads of an application besides its features."""
+
+
+def recorded_facts(record: Mapping[str, Any], feature_names: Sequence[str]) -> dict[str, Any]:
+    """Return what the policy read, as the record holds it: each feature (NaN when unknown)
+    and the application's facts. Never a guessed value: raise ValueError naming what the
+    record lacks.
+
+    A record holds every feature of the spec (null when unknown). A feature it lacks may be
+    missing only because its source did not answer (records from before every policy fact
+    was kept held the model's features alone); any other is a record that cannot be trusted.
+    """
+    features = record["features"]
+    unknown = set(record.get("unknown_features", ()))
+    facts = record.get("facts", {})
+    lacking = [n for n in feature_names if n not in features and n not in unknown]
+    lacking += [k for k in APPLICATION_FACTS if k not in facts]
+    if lacking:
+        raise ValueError(f"the decision record lacks what the policy read: {', '.join(lacking)}")
+    read: dict[str, Any] = {n: math.nan if features.get(n) is None else features[n]
+                            for n in feature_names}
+    read.update((k, facts[k]) for k in APPLICATION_FACTS)
+    return read

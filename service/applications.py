@@ -18,6 +18,9 @@ from service.auth import Principal
 from service.db import applications, loads
 from service.domain_errors import NotFound, NotScored, RecordPurged
 
+# A record argument not given: the book reads it. (None is a record that was purged.)
+_UNREAD: Any = object()
+
 
 class ApplicationBook:
     """The applications table, read as each role may see it."""
@@ -47,12 +50,14 @@ class ApplicationBook:
         found = self.store.get(int(row.decision_seq))
         return None if found is None else found.payload
 
-    def explanation(self, row, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    def explanation(self, row, record: Any = _UNREAD) -> dict[str, Any]:
         """Return the explanation of the application's decision, read from its record.
 
-        ``record`` is :meth:`record` of ``row`` when the caller has read it already.
+        ``record`` is :meth:`record` of ``row`` when the caller has read it already (None:
+        purged).
         """
-        record = self.record(row) if record is None else record
+        if record is _UNREAD:
+            record = self.record(row)
         if record is None:
             raise RecordPurged("the decision record of this application was purged under the "
                                "retention policy, and its explanation with it")
@@ -61,13 +66,12 @@ class ApplicationBook:
                             "explanation")
         return explanation_of({**record, "application_id": row.application_id}, self.spec)
 
-    def explanation_or_none(self, row, record: dict[str, Any] | None = None
-                            ) -> dict[str, Any] | None:
+    def explanation_or_none(self, row, record: Any = _UNREAD) -> dict[str, Any] | None:
         """Return the explanation, or None when there is none (deferred unscored, purged)."""
-        record = self.record(row) if record is None else record
-        if record is None or not is_scored(record):
+        try:
+            return self.explanation(row, record)
+        except (RecordPurged, NotScored):
             return None
-        return explanation_of({**record, "application_id": row.application_id}, self.spec)
 
     @staticmethod
     def details(row, record: dict[str, Any] | None) -> dict[str, Any]:

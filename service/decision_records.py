@@ -1,7 +1,7 @@
 """The one audit record of a decision, built from what the flow found out.
 
 A decision leaves one ``decision.made`` record: the application (pseudonymised subject, masked
-applicant, request, consent), each source's outcome (status, attempts, latency, the consent it
+applicant, facts, consent), each source's outcome (status, attempts, latency, the consent it
 was called under and the digest of its answer), and the decision as scoring recorded it
 (:meth:`scoring.engine.Decisions.record`). Its explanation is read from it; nothing of it is
 stored twice. Pure construction, no I/O: the flow adds the answer's hash once the answer text
@@ -39,7 +39,6 @@ def decision_payload(*, principal: Principal, application_id: str, subject: str,
         "application_id": application_id, "subject": subject, "channel": principal.name,
         "applicant": {"name": mask_name(applicant["name"]),
                       "mobile": mask_mobile(applicant["mobile"])},
-        "request": {k: facts[k] for k in ("amount", "term_months", "purpose")},
         "consent_id": consent.consent_id, "consent_digest": consent.digest(),
         "sources": sources, "decided_by": "model",
         "missing_sources": answer["missing_sources"],

@@ -11,6 +11,7 @@ import numpy as np
 
 from audit import AuditQuery, AuditStore
 from scoring.engine import DecisionEngine
+from scoring.explanation import recorded_facts
 from scoring.model import ModelError, load_model
 from scoring.policy import PolicyError, load_policy
 
@@ -94,7 +95,12 @@ class Replayer:
         if policy.digest != payload["policy_digest"]:
             problems.append({"field": "policy_digest", "recorded": payload["policy_digest"],
                              "replayed": policy.digest})
-        x, facts = _recorded_inputs(payload, model.spec.names)
+        names = model.spec.names
+        try:
+            facts = recorded_facts(payload, names)
+        except ValueError as exc:
+            raise ReplayError(str(exc)) from None
+        x = np.array([[facts[n] for n in names]], dtype=np.float64)
         unknown = payload.get("unknown_sources", [])
         if engine.model_for(unknown) is None:
             raise ReplayError(f"model {model.version} does not decide without "
@@ -117,27 +123,6 @@ class Replayer:
                 "match": not differences,
                 "recorded": recorded, "replayed": replayed, "differences": differences,
                 "note": model.runtime_note()}
-
-
-def _recorded_inputs(payload: dict[str, Any], names: list[str]
-                     ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Return the features and facts the policy read, as recorded; never a guessed value.
-
-    A record holds every feature of the spec (null when unknown). A feature it lacks may be
-    missing only because its source did not answer (records from before every policy fact
-    was kept held the model's features alone); any other is a record replay cannot trust.
-    """
-    recorded = payload["features"]
-    unknown = set(payload.get("unknown_features", []))
-    lacking = [n for n in names if n not in recorded and n not in unknown]
-    facts = payload.get("facts", {})
-    lacking += [k for k in ("age", "purpose", "term_months") if k not in facts]
-    if lacking:
-        raise ReplayError(f"the decision record lacks what the policy read: "
-                          f"{', '.join(lacking)}")
-    x = np.array([[np.nan if recorded.get(n) is None else recorded[n] for n in names]],
-                 dtype=np.float64)
-    return x, facts
 
 
 def _same(field: str, a: Any, b: Any) -> bool:

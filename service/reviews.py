@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from audit import AuditStore
+from scoring.explanation import recorded_facts
 from service.applications import ApplicationBook
 from service.auth import Principal
 from service.db import ANSWER_HASH, answer_hash, applications, dumps, loads, now_text, reviews
@@ -171,9 +172,7 @@ class ReviewDesk:
         """Terms the recorded policy allows, from the recorded features and facts."""
         made = self.replayer.recorded(application_id)
         policy = self.replayer.policy(made["policy_version"])
-        facts = {**{k: (float("nan") if v is None else v) for k, v in made["features"].items()},
-                 "age": made["facts"]["age"], "purpose": made["facts"]["purpose"],
-                 "term_months": made["facts"]["term_months"]}
+        facts = recorded_facts(made, self.applications.spec.names)
         return policy.approval_by_person(facts, answer["decision"]["grade"])
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from datasources import SCOPES
 from datasources.base import check_scope
 from datasources.http.client import SourceHttpClient
-from datasources.identity import NationalId, national_id_number
+from datasources.identity import NationalId, as_national_id
 from datasources.records import SourceRecord
 
 
@@ -23,7 +23,7 @@ class HttpSource:
 
     def fetch(self, national_id: NationalId | str, *, timeout: float) -> SourceRecord:
         """Return the person's record from the remote source."""
-        nid = national_id_number(national_id)  # a malformed ID never leaves the process
+        nid = as_national_id(national_id).number  # a malformed ID never leaves the process
         return self.client.query(self.scope, nid, timeout=timeout)
 
 

@@ -19,7 +19,7 @@ from datasources.errors import (
     SourceUnavailable,
     error_for_status,
 )
-from datasources.identity import NationalId, national_id_number, parse_national_id
+from datasources.identity import NationalId, as_national_id
 from datasources.records import SourceRecord
 from datasources.stub.behaviour import (
     NO_DELAY,
@@ -70,7 +70,7 @@ class StubWorld:
 
     def records(self, national_id: NationalId | str) -> dict[str, SourceRecord]:
         """Return the person's five records, keyed by scope."""
-        nid = national_id_number(national_id)
+        nid = as_national_id(national_id).number
         pinned = self._pinned.get(nid)
         if pinned is not None:
             return dict(pinned)
@@ -149,8 +149,7 @@ class StubSource:
     def fetch(self, national_id: NationalId | str, *, timeout: float) -> SourceRecord:
         """Return the person's record after the configured delay, or the configured failure."""
         # A malformed ID is refused before anything else; a parsed one is not parsed again.
-        nid = national_id if isinstance(national_id, NationalId) else parse_national_id(
-            national_id)
+        nid = as_national_id(national_id)
         if not (isinstance(timeout, int | float) and math.isfinite(timeout)):
             raise ValueError(f"timeout must be a finite number of seconds; got {timeout!r}")
         if timeout <= 0:

@@ -47,7 +47,8 @@ def test_an_application_is_decided_explained_and_audited(any_db_client, people):
     # One record per decision: the application, every source's outcome and the decision.
     (only,) = records(any_db_client, application_id=aid)
     assert only.kind == "decision.made" and only.payload == made
-    assert made["request"] == {"amount": 20000, "term_months": 12, "purpose": "travel"}
+    assert {k: made["facts"][k] for k in ("amount", "term_months", "purpose")} == {
+        "amount": 20000, "term_months": 12, "purpose": "travel"}
     assert made["facts"]["age"] >= 18 and made["channel"] == "bank-app"
     assert set(made["sources"]) == {"provident_fund", "social_security", "income_tax",
                                     "credit_report", "court_records"}

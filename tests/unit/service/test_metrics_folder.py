@@ -30,11 +30,12 @@ def test_an_empty_or_missing_folder_setting_means_the_var_folder(given, tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "keep.txt").write_text("kept", encoding="utf-8")
     monkeypatch.setenv("FLASHLOAN_VAR_DIR", str(tmp_path / "var"))
+    # Set first, so that the setting is put back as it was whatever the import does to it.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", given or "")
     if given is None:
-        monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    else:
-        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", given)
-    monkeypatch.delitem(sys.modules, "service.gunicorn_conf", raising=False)
+        monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    monkeypatch.setitem(sys.modules, "service.gunicorn_conf", None)
+    monkeypatch.delitem(sys.modules, "service.gunicorn_conf")
     importlib.import_module("service.gunicorn_conf")
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     assert folder == str(tmp_path / "var" / "prometheus")
