@@ -18,7 +18,7 @@ import numpy as np
 from scoring.explanation import explanation_of
 from scoring.model import ModelArtifact, Scored
 from scoring.policy import Policy, PolicyResult
-from scoring.reasons import Reason, ReasonCoder
+from scoring.reasons import REASONS_AVERAGE, REASONS_REFERENCE, Reason, ReasonCoder
 from scoring.unknown import UnknownFeatures, unknown_features, unknown_income_scopes
 
 
@@ -37,6 +37,11 @@ class Decisions:
     unknown: UnknownFeatures = field(default_factory=lambda: UnknownFeatures((), (), ()))
     # The application facts the policy read besides the features: age, purpose, term_months.
     facts: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # Contributions (n, F in the model's order) against the model's reference, which ranked
+    # the reasons: NaN rows for decisions not explained (deferrals); None without a reference.
+    reference_contributions: np.ndarray | None = None
+    # What the reasons were ranked by (scoring.reasons): against the reference or the average.
+    reasons_method: str = REASONS_AVERAGE
 
     def row(self, i: int) -> dict[str, Any]:
         """Return decision i as plain values (for the API, the audit record and replay)."""
@@ -47,6 +52,9 @@ class Decisions:
             "credit_limit": float(self.policy.credit_limit[i]),
             "annual_rate": round(rate, 6) if approved else None,
             "terms_months": list(self.terms_months) if approved else [],
+            # The bound that set the line (scoring.policy.LINE_BOUNDS), when one was set.
+            "line_bound": (str(self.policy.line_bound[i])
+                           if approved and self.policy.line_bound is not None else None),
             "score": int(self.scored.score[i]),
             "grade": str(self.policy.grade[i]),
             "pd": round(float(self.scored.pd[i]), 8),
@@ -72,6 +80,11 @@ class Decisions:
         application facts), the model and policy that decided with their digests, the exact
         contributions (they add up to ``margin`` with ``base_value``), the outcome, reasons
         and what was unknown. ``row`` is :meth:`row` of ``i`` when the caller has it already.
+
+        ``reasons_method`` says what the reasons were ranked by; with a reference, ``reference``
+        names it (its SHA-256 and mean margin) and ``reference_contributions`` are the
+        contributions against it (they add up to ``margin`` with its ``mean_margin``; null
+        for a deferral, which has no reasons).
         """
         row = self.row(i) if row is None else row
         model = self.model
@@ -96,7 +109,23 @@ class Decisions:
             "contributions": {n: float(contribs[j])
                               for j, n in enumerate(model.feature_names)},
             "base_value": row["base_value"], "margin": row["margin"],
+            **self._reference_fields(i),
         }
+
+    def _reference_fields(self, i: int) -> dict[str, Any]:
+        reference = self.model.reference
+        if reference is None or self.reasons_method != REASONS_REFERENCE:
+            return {"reasons_method": REASONS_AVERAGE, "reference": None,
+                    "reference_contributions": None}
+        against = None
+        if self.reference_contributions is not None and \
+                not math.isnan(self.reference_contributions[i, 0]):
+            against = {n: float(v) for n, v in zip(self.model.feature_names,
+                                                   self.reference_contributions[i].tolist(),
+                                                   strict=True)}
+        return {"reasons_method": REASONS_REFERENCE,
+                "reference": {"sha256": reference.sha256, "mean_margin": reference.mean_margin},
+                "reference_contributions": against}
 
     def explanation(self, i: int, application_id: str | None = None) -> dict[str, Any]:
         """Return decision i's explanation: the reading of its record a person is shown."""
@@ -104,7 +133,8 @@ class Decisions:
                               self.model.spec)
 
 
-_DECISION_FIELDS = ("outcome", "credit_limit", "annual_rate", "terms_months", "score", "grade",
+_DECISION_FIELDS = ("outcome", "credit_limit", "annual_rate", "terms_months", "line_bound",
+                    "score", "grade",
                     "pd", "rules_fired", "undetermined_rules")
 _POLICY_FACTS = ("age", "purpose", "term_months")
 
@@ -160,18 +190,10 @@ class DecisionEngine:
                 return model
         return None
 
-    def decide(self, features: np.ndarray, *, age: Any, purpose: Any, term_months: Any,
-               unknown_scopes: Collection[str] = (),
-               on_step: Callable[[str], None] | None = None) -> Decisions:
-        """Decide n applications from their spec-ordered features and application facts.
-
-        ``unknown_scopes`` are the sources that did not answer (the same for all n rows):
-        their features are unknown, the model trained without them scores, and the policy
-        fires only on evidence received (see ``Policy.evaluate``). ``on_step`` is called
-        after each stage ("scored", "policy_applied", "explained"), for the timeline of a
-        single decision.
-        """
-        step = on_step or _ignore
+    def _inputs(self, features: np.ndarray, age: Any, purpose: Any, term_months: Any,
+                unknown_scopes: Collection[str]
+                ) -> tuple[ModelArtifact, UnknownFeatures, np.ndarray, dict[str, Any]]:
+        """Return the model that decides, what is unknown, the rows and the policy's facts."""
         model = self.model_for(unknown_scopes)
         if model is None:
             raise ValueError(f"no model decides without {', '.join(sorted(unknown_scopes))}; "
@@ -182,8 +204,6 @@ class DecisionEngine:
         if unknown_columns:
             # Whatever the caller passed, nothing of a source that did not answer is used.
             x[:, unknown_columns] = np.nan
-        scored = model.score(x)
-        step("scored")
         # The features the policy reads, as columns of x.
         facts: dict[str, Any] = {name: x[:, j] for j, name in enumerate(self.spec_names)
                                  if name in self.policy.FACTS}
@@ -193,17 +213,68 @@ class DecisionEngine:
             column = np.asarray(value, dtype=dtype)
             # A scalar holds for every row: repeated, which costs less than broadcast_to.
             facts[name] = column.repeat(n) if column.ndim == 0 else np.broadcast_to(column, (n,))
+        return model, unknown, x, facts
+
+    def outcomes(self, features: np.ndarray, *, age: Any, purpose: Any, term_months: Any,
+                 unknown_scopes: Collection[str] = ()) -> tuple[np.ndarray, PolicyResult]:
+        """Decide rows as :meth:`decide` does, without explaining them: the PDs and the policy's
+        result. For searches over many candidate rows (recourse), whose findings
+        :meth:`decide` then confirms."""
+        model, unknown, x, facts = self._inputs(features, age, purpose, term_months,
+                                                unknown_scopes)
+        pd = model.calibration.pd(model.predict_margin(x))
+        return pd, self.policy.evaluate(facts, pd, unknown.scopes)
+
+    def decide(self, features: np.ndarray, *, age: Any, purpose: Any, term_months: Any,
+               unknown_scopes: Collection[str] = (),
+               on_step: Callable[[str], None] | None = None,
+               reasons_method: str | None = None) -> Decisions:
+        """Decide n applications from their spec-ordered features and application facts.
+
+        ``unknown_scopes`` are the sources that did not answer (the same for all n rows):
+        their features are unknown, the model trained without them scores, and the policy
+        fires only on evidence received (see ``Policy.evaluate``). ``on_step`` is called
+        after each stage ("scored", "policy_applied", "explained"), for the timeline of a
+        single decision. ``reasons_method`` (``scoring.reasons``) ranks the reasons against
+        the model's reference or against the average applicant, as a decision recorded that
+        way was; by default against the reference when the model has one.
+        """
+        step = on_step or _ignore
+        model, unknown, x, facts = self._inputs(features, age, purpose, term_months,
+                                                unknown_scopes)
+        method = reasons_method or (REASONS_AVERAGE if model.reference is None
+                                    else REASONS_REFERENCE)
+        if method not in (REASONS_REFERENCE, REASONS_AVERAGE) or (
+                method == REASONS_REFERENCE and model.reference is None):
+            raise ValueError(f"reasons_method must be {REASONS_AVERAGE!r}"
+                             + ("" if model.reference is None else f" or {REASONS_REFERENCE!r}")
+                             + f" for model {model.version}; got {method!r}")
+        scored = model.score(x)
+        step("scored")
+        n = x.shape[0]
         result = self.policy.evaluate(facts, scored.pd, unknown.scopes)
         step("policy_applied")
-        reasons = self._coders[id(model)].reasons(
-            scored.contributions, result.outcome == "approved", result.rules_fired, self.policy)
         # A deferral is no adverse decision: it gives no reasons (its explanation is kept).
-        reasons = [[] if outcome == "deferred" else r
-                   for outcome, r in zip(result.outcome, reasons, strict=True)]
+        explained = np.flatnonzero(result.outcome != "deferred")
+        # Contributions against the reference, when the reasons are ranked by them (None
+        # otherwise), for the decisions that give reasons.
+        against = (model.reference_contributions(x[explained])
+                   if method == REASONS_REFERENCE and explained.size else None)
+        coded = self._coders[id(model)].reasons(
+            scored.contributions[explained], (result.outcome == "approved")[explained],
+            [result.rules_fired[i] for i in explained.tolist()], self.policy,
+            ranked_by=against)
+        reasons: list[list[Reason]] = [[] for _ in range(n)]
+        for i, given in zip(explained.tolist(), coded, strict=True):
+            reasons[i] = given
+        reference = None
+        if against is not None:
+            reference = np.full((n, against.shape[1]), np.nan)
+            reference[explained] = against
         step("explained")
         return Decisions(x, scored, result, reasons, model, self.policy.version,
                          self.policy.digest, self.policy.terms_months, unknown,
-                         {k: facts[k] for k in _POLICY_FACTS})
+                         {k: facts[k] for k in _POLICY_FACTS}, reference, method)
 
 
 def _ignore(_step: str) -> None:

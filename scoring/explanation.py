@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scoring.reasons import REASONS_AVERAGE
 from scoring.spec import FeatureSpec
 
 
@@ -24,7 +25,10 @@ def explanation_of(record: Mapping[str, Any], spec: FeatureSpec) -> dict[str, An
     """Return the explanation of a scored decision from its record's payload.
 
     ``features`` lists the model's features in the spec's order, each with its group, the
-    value the model read and its exact contribution to the margin.
+    value the model read and its exact contribution to the margin. ``reasons_method``,
+    ``reference`` and ``reference_contributions`` say what the reasons were ranked by: a
+    record made before there were references ranked them by the exact contributions,
+    against the average applicant, and names no reference.
     """
     if not is_scored(record):
         raise ValueError("the record holds no model decision to explain")
@@ -47,6 +51,11 @@ def explanation_of(record: Mapping[str, Any], spec: FeatureSpec) -> dict[str, An
         "features": [{"name": n, "group": spec.by_name(n).group, "value": values.get(n),
                       "contribution": contributions[n]} for n in names],
         "reasons": record["reasons"],
+        "reasons_method": record.get("reasons_method", REASONS_AVERAGE),
+        "reference": record.get("reference"),
+        "reference_contributions": record.get("reference_contributions"),
+        # What would lead to approval, as found at decision time (None before it was sought).
+        "recourse": record.get("recourse"),
     }
 
 

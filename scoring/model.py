@@ -2,6 +2,9 @@
 
 Contributions are exact TreeSHAP values from XGBoost's own ``pred_contribs``; their sum with
 the bias column is the margin, so one pass gives both the prediction and its explanation.
+A model shipped with a reference population (``reference.json``, see ``scoring.reference``)
+also gives interventional contributions against it, which add up to the margin minus the
+reference's mean margin: what the principal reasons are ranked by.
 
 Nothing here is cached: whoever composes the application (``service.app.build_wiring``, a
 CLI command, a benchmark) loads each model once and keeps the artifact it loaded.
@@ -10,6 +13,7 @@ CLI command, a benchmark) loads each model once and keeps the artifact it loaded
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,8 @@ import numpy as np
 import xgboost as xgb
 
 from scoring.canonical import file_sha256
+from scoring.interventional import InterventionalTreeShap, TreeShapError
+from scoring.reference import InvalidReference, Reference, load_reference
 from scoring.scaling import PlattCalibration, ScoreScaling
 from scoring.spec import FeatureSpec, load_spec
 
@@ -55,9 +61,13 @@ class ModelArtifact:
     dmlc/xgboost pull request 6648). The guarantee covers prediction only, not changing the
     booster, so its parameters are set here, at load, and never again; a booster that is not
     a tree model is refused.
+
+    The reference (when the card names one) is read and checked, and its explainer built,
+    here too: ``with_reference=False`` leaves it out, for a command that writes it afresh.
     """
 
-    def __init__(self, directory: Path, *, nthread: int = 1, spec: FeatureSpec | None = None):
+    def __init__(self, directory: Path, *, nthread: int = 1, spec: FeatureSpec | None = None,
+                 with_reference: bool = True):
         directory = Path(directory)
         card_path, model_path = directory / "card.json", directory / "model.json"
         if not card_path.is_file() or not model_path.is_file():
@@ -94,6 +104,17 @@ class ModelArtifact:
         # costs ten times the prediction (see bench/REPORT.md).
         self.nthread = nthread if nthread > 0 else -1
         self.base_value = float(self._contribs(np.zeros((1, len(self.feature_names))))[0, -1])
+        self.reference: Reference | None = None
+        self._explainer: InterventionalTreeShap | None = None
+        if with_reference:
+            try:
+                self.reference = load_reference(directory, self.card, self.feature_names,
+                                                self.margin)
+                if self.reference is not None:
+                    self._explainer = InterventionalTreeShap(self.booster,
+                                                             self.reference.background)
+            except (InvalidReference, TreeShapError) as exc:
+                raise ModelError(f"model {self.version}: {exc}") from None
 
     @property
     def trained_with_xgboost(self) -> str | None:
@@ -138,8 +159,31 @@ class ModelArtifact:
 
     def predict_margin(self, spec_matrix: np.ndarray) -> np.ndarray:
         """Return the raw margin only (no explanation)."""
-        return self.booster.predict(self._matrix(self.select(spec_matrix)), output_margin=True,
+        return self.margin(self.select(spec_matrix))
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        """Return the raw margin of rows already in the model's order."""
+        return self.booster.predict(self._matrix(x), output_margin=True,
                                     validate_features=False)
+
+    def reference_contributions(self, spec_matrix: np.ndarray) -> np.ndarray | None:
+        """Return contributions (n, F) against the reference, or None without a reference.
+
+        Interventional TreeSHAP against the reference's background: row i's add up to its
+        margin minus ``reference.mean_margin``.
+        """
+        if self._explainer is None:
+            return None
+        # A model loaded for batches (nthread 0: every core) shares a batch among threads.
+        threads = self.nthread if self.nthread > 0 else _cores()
+        return self._explainer(self.select(spec_matrix), threads=threads)
+
+
+def _cores() -> int:
+    """Return the number of cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def model_dir(version: str | None, search: tuple[Path, ...] = ()) -> Path:

@@ -22,18 +22,39 @@ class Text:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasonText:
+    """A reason's code and its text in Chinese and English: one code, one meaning."""
+
+    code: str
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
 class Feature:
-    """One model feature: where it comes from, how risk moves with it, how to explain it."""
+    """One model feature: where it comes from, how risk moves with it, how to explain it.
+
+    ``adverse`` is cited when the feature raised the risk (a decline), ``favourable`` when it
+    lowered it (an approval); ``favourable`` is None for a feature whose good side is only
+    the absence of something adverse (no lawsuit, nothing overdue), never cited as a reason.
+    ``actionable``: the applicant can change it at request time (pay down cards, ask less).
+    ``label`` names it for a person, in Chinese and English (charts, tables).
+    """
 
     name: str
     group: str
     type: str
     monotone: int
-    reason_code: str
-    adverse: Text
-    favourable: Text
+    label: Text
+    adverse: ReasonText
+    favourable: ReasonText | None
     actionable: bool
     description: str
+
+    @property
+    def reason_code(self) -> str:
+        """Return the adverse code: the code that names this feature."""
+        return self.adverse.code
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,23 +86,37 @@ class FeatureSpec:
 
 
 def parse_spec(doc: dict) -> FeatureSpec:
-    """Validate a spec document and build the FeatureSpec."""
+    """Validate a spec document and build the FeatureSpec.
+
+    Every code, adverse or favourable, must be unique across the spec: a code has one
+    meaning wherever it is cited or searched for.
+    """
     groups = {k: Text(**v) for k, v in doc["groups"].items()}
     features = []
     seen_names: set[str] = set()
-    seen_codes: set[str] = set()
+    seen_codes: dict[str, str] = {}
     for raw in doc["features"]:
-        f = Feature(**{**raw, "adverse": Text(**raw["adverse"]),
-                       "favourable": Text(**raw["favourable"])})
-        if f.name in seen_names or f.reason_code in seen_codes:
-            raise ValueError(f"feature name and reason code must be unique; got {f.name}")
+        favourable = raw["favourable"]
+        f = Feature(**{**raw, "label": Text(**raw["label"]),
+                       "adverse": ReasonText(**raw["adverse"]),
+                       "favourable": None if favourable is None else ReasonText(**favourable)})
+        if f.name in seen_names:
+            raise ValueError(f"feature names must be unique; got {f.name} twice")
+        for text in (f.adverse, f.favourable):
+            if text is None:
+                continue
+            if not text.code:
+                raise ValueError(f"feature {f.name} reason codes must be non-empty")
+            if text.code in seen_codes:
+                raise ValueError(f"reason codes must be unique; got {text.code} for "
+                                 f"{seen_codes[text.code]} and {f.name}")
+            seen_codes[text.code] = f.name
         if f.group not in groups:
             raise ValueError(f"feature {f.name} group must be one of {sorted(groups)}; "
                              f"got {f.group!r}")
         if f.type not in _TYPES or f.monotone not in (-1, 0, 1):
             raise ValueError(f"feature {f.name} has a bad type or monotone direction")
         seen_names.add(f.name)
-        seen_codes.add(f.reason_code)
         features.append(f)
     return FeatureSpec(doc["version"], tuple(features), groups, digest(doc))
 

@@ -1,4 +1,8 @@
-"""Train a model: features from raw history, monotone XGBoost, calibration, metrics, card."""
+"""Train a model: features from raw history, monotone XGBoost, calibration, metrics, card.
+
+The model's reference population (``reference.json``, ``scoring.reference_build``) is written
+with it, and can be written again for a trained model from the same data.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,12 @@ from datasources.records import raw_columns
 from scoring.canonical import file_sha256
 from scoring.features import features_for_frame
 from scoring.metrics import summary
+from scoring.model import ModelArtifact
+from scoring.policy import Policy, load_policy
+from scoring.reference import REFERENCE_FILE
+from scoring.reference_build import add_reference
 from scoring.scaling import PlattCalibration, ScoreScaling
-from scoring.spec import load_spec
+from scoring.spec import FeatureSpec, load_spec
 from scoring.unknown import unknown_features
 
 PARAMS: dict[str, Any] = {
@@ -94,16 +102,35 @@ def without_source(history: pd.DataFrame, scope: str) -> pd.DataFrame:
     return blank
 
 
+def model_features(history: pd.DataFrame, spec: FeatureSpec, names: list[str],
+                   without: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Return the history's spec-ordered features with every source, and what a model reads.
+
+    A model trained ``without`` an income source reads its ``names`` built as if that source
+    had not answered.
+    """
+    full = features_for_frame(history, spec).to_numpy()
+    if without is None:
+        return full, full[:, [spec.names.index(n) for n in names]]
+    frame = features_for_frame(without_source(history, without), spec)
+    return full, frame[names].to_numpy()
+
+
 def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed: int = 0,
           data_description: dict[str, Any] | None = None, command: str | None = None,
           progress: Callable[[str], None] = lambda _msg: None, nthread: int = 0,
-          without: str | None = None, baseline: Any = None) -> dict:
+          without: str | None = None, baseline: Any = None,
+          policy: Policy | None = None) -> dict:
     """Train on a raw history (source columns, application, ``defaulted``); write the artifact.
 
     With ``without`` (an income source), train a fallback model: every row's features are
     built as if that source had not answered, and the features it leaves unknown are not
     model inputs. ``baseline`` (a ``ModelArtifact`` trained on the same history and seed)
     is scored on the same held-out rows, with every source, for the card's comparison.
+
+    The reference (``reference.json``) is written too, the approved applicants decided by
+    ``policy`` (default: the current one) with this model, or for a fallback with
+    ``baseline``: a fallback trained without its main model has none.
     """
     if "defaulted" not in history.columns:
         raise ValueError("training data must have a 'defaulted' column (0/1)")
@@ -118,9 +145,7 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
     names = [n for n in spec.names if n not in unknown.unknown]
     progress(f"building {len(names)} features for {len(history):,} rows"
              + (f" as if {without} had not answered" if without else ""))
-    frame = history if without is None else without_source(history, without)
-    full = features_for_frame(history, spec)
-    x = full.to_numpy() if without is None else features_for_frame(frame, spec)[names].to_numpy()
+    full, x = model_features(history, spec, names, without)
     true_pd = history["true_pd"].to_numpy() if "true_pd" in history.columns else None
     data_digest = frame_digest(history)
     train_ix, valid_ix, test_ix = stratified_split(y, seed)
@@ -146,7 +171,7 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
              f"KS {metrics['ks']:.4f}, Brier {metrics['brier']:.5f}")
     comparison = None
     if baseline is not None:
-        comparison = _compare(baseline, full.to_numpy()[test_ix], y[test_ix], metrics["auc"],
+        comparison = _compare(baseline, full[test_ix], y[test_ix], metrics["auc"],
                               seed, data_digest)
         progress(f"main model {baseline.version} on the same test rows with every source: "
                  f"AUC {comparison['main_auc']:.4f} (this model loses "
@@ -196,7 +221,46 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
     (out / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
                                    encoding="utf-8")
     progress(f"wrote {model_path} and card.json")
-    return card
+    # A reference left by an earlier model in this folder is not this model's.
+    (out / REFERENCE_FILE).unlink(missing_ok=True)
+    if without is not None and baseline is None:
+        progress("no reference: a fallback's approved applicants are decided by its main "
+                 "model (--main)")
+        return card
+    model = ModelArtifact(out, nthread=nthread, with_reference=False)
+    return add_reference(model, history, full, x, (train_ix, valid_ix, test_ix), seed=seed,
+                         decider=model if without is None else baseline,
+                         policy=policy or load_policy(), progress=progress)
+
+
+def rebuild_reference(directory: Path, history: pd.DataFrame, *, policy: Policy | None = None,
+                      main: ModelArtifact | None = None,
+                      progress: Callable[[str], None] = lambda _msg: None) -> dict:
+    """Write a trained model's reference again, from the history it was trained on.
+
+    The history must be the card's (same digest); the model and every other card field are
+    left as they are. A fallback needs ``main``, the main model trained on the same data,
+    whose decisions say who is approved. Return the new card.
+    """
+    model = ModelArtifact(directory, with_reference=False)
+    data = model.card["training_data"]
+    found = frame_digest(history)
+    if found != data["digest"]:
+        raise ValueError(f"the training data must be model {model.version}'s (digest "
+                         f"{data['digest']}); got digest {found}")
+    without = sorted(model.without)[0] if model.without else None
+    if without is not None:
+        if main is None:
+            raise ValueError(f"model {model.version} is a fallback: its reference needs the "
+                             "main model whose decisions say who is approved")
+        if main.card["training_data"]["digest"] != data["digest"] or main.without:
+            raise ValueError(f"main model {main.version} must be trained with every source on "
+                             f"model {model.version}'s data")
+    seed = int(data["split"]["seed"])
+    split = stratified_split(history["defaulted"].to_numpy().astype(int), seed)
+    full, x = model_features(history, model.spec, model.feature_names, without)
+    return add_reference(model, history, full, x, split, seed=seed, decider=main or model,
+                         policy=policy or load_policy(), progress=progress)
 
 
 # A fallback may lose at most this much AUC against the main model on the same rows.

@@ -14,6 +14,7 @@ from scoring.engine import DecisionEngine
 from scoring.explanation import recorded_facts
 from scoring.model import ModelError, load_model
 from scoring.policy import PolicyError, load_policy
+from scoring.reasons import REASONS_AVERAGE
 
 COMPARED = ("outcome", "pd", "score", "grade", "credit_limit", "annual_rate", "reason_codes",
             "undetermined_rules")
@@ -105,8 +106,15 @@ class Replayer:
         if engine.model_for(unknown) is None:
             raise ReplayError(f"model {model.version} does not decide without "
                               f"{', '.join(unknown)}; the record is inconsistent")
-        decisions = engine.decide(x, age=facts["age"], purpose=facts["purpose"],
-                                  term_months=facts["term_months"], unknown_scopes=unknown)
+        # Reasons are ranked as the decision ranked them: a record of an earlier release, which
+        # names no method, against the average applicant.
+        method = payload.get("reasons_method", REASONS_AVERAGE)
+        try:
+            decisions = engine.decide(x, age=facts["age"], purpose=facts["purpose"],
+                                      term_months=facts["term_months"], unknown_scopes=unknown,
+                                      reasons_method=method)
+        except ValueError as exc:
+            raise ReplayError(str(exc)) from None
         row = decisions.row(0)
         recorded = {**{k: payload["decision"][k] for k in ("outcome", "pd", "score", "grade",
                                                            "credit_limit", "annual_rate")},
@@ -116,13 +124,23 @@ class Replayer:
                                            "annual_rate")},
                     "reason_codes": [r["code"] for r in row["reasons"]],
                     "undetermined_rules": row["undetermined_rules"]}
+        compared: tuple[str, ...] = COMPARED
+        notes = [model.runtime_note()]
+        if "reasons_method" not in payload and payload["outcome"] == "approved":
+            # Before each code had one meaning, an approval cited a feature's favourable text
+            # under its adverse code: those codes cannot be given again, so they are shown,
+            # not compared. The decision itself is.
+            compared = tuple(k for k in COMPARED if k != "reason_codes")
+            notes.append("the approval's reason codes were recorded before favourable texts "
+                         "had codes of their own: shown, not compared")
         differences = problems + [
             {"field": k, "recorded": recorded[k], "replayed": replayed[k]}
-            for k in COMPARED if not _same(k, recorded[k], replayed[k])]
+            for k in compared if not _same(k, recorded[k], replayed[k])]
+        note = "; ".join(n for n in notes if n)
         return {"application_id": application_id, "attempt": payload.get("attempt", 1),
                 "match": not differences,
                 "recorded": recorded, "replayed": replayed, "differences": differences,
-                "note": model.runtime_note()}
+                "note": note or None}
 
 
 def _same(field: str, a: Any, b: Any) -> bool:

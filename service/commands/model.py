@@ -1,4 +1,5 @@
-"""``flashloan synth``, ``train`` and ``score``: synthetic history, models, batch decisions."""
+"""``flashloan synth``, ``train``, ``score`` and ``model``: synthetic history, models, batch
+decisions, and a trained model's reference written again."""
 
 from __future__ import annotations
 
@@ -104,6 +105,63 @@ def train(rows: int | None, seed: int, data: Path | None, out: Path, version: st
         c = card["compared_with_main"]
         click.echo(f"main model {c['main_model']} on the same test rows: AUC {c['main_auc']:.4f} "
                    f"(lost {c['auc_lost']:.4f}, tolerance {c['tolerance']})")
+
+
+@click.group()
+def model() -> None:
+    """Work on a trained model's artefacts."""
+
+
+@model.command("reference")
+@click.argument("version")
+@click.option("--main", "main_version",
+              help="for a fallback: its main model, version or directory (default: the one "
+                   "its card compares it with, looked for beside it first)")
+@click.option("--policy", "policy_version",
+              help="the policy whose approvals make the reference (default: current)")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              callback=_table_path,
+              help="the training data, for a model not trained on the synthetic world")
+def reference(version: str, main_version: str | None, policy_version: str | None,
+              data: Path | None) -> None:
+    """Write a trained model's reference.json and card fields again, without retraining.
+
+    VERSION is a model version or directory. Its training data is rebuilt from the card
+    (synthetic world: its seed and rows) or read from --data, and must match the card's
+    digest; model.json and every other card field stay as they are.
+    """
+    from scoring.batch import read_table
+    from scoring.model import ModelArtifact, ModelError, model_dir
+    from scoring.policy import PolicyError, load_policy
+    from scoring.train import rebuild_reference
+
+    try:
+        directory = model_dir(version)
+        card = ModelArtifact(directory, with_reference=False).card
+        policy = load_policy(policy_version)
+        main = None
+        if card.get("without"):
+            name = main_version or card.get("compared_with_main", {}).get("main_model")
+            if name is None:
+                raise click.ClickException(f"model {card['version']} is a fallback: give its "
+                                           "main model with --main")
+            main = ModelArtifact(model_dir(name, (directory.parent,)), with_reference=False)
+        data_card = card["training_data"]
+        if data is not None:
+            history = read_table(data)
+        elif str(data_card.get("source", "")).startswith("synthetic") and "seed" in data_card:
+            history = _synthesise(int(data_card["rows"]), int(data_card["seed"]))
+        else:
+            raise click.ClickException(f"model {card['version']} was trained on "
+                                       f"{data_card.get('file', 'a file')}: give it with --data")
+        new_card = rebuild_reference(directory, history, policy=policy, main=main,
+                                     progress=_say)
+    except (ModelError, PolicyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    named = new_card["reference"]
+    click.echo(f"model {new_card['version']}: reference of {named['rows']} approved applicants "
+               f"(policy {named['policy_version']}, mean margin {named['mean_margin']:.4f}), "
+               f"sha256 {named['sha256']}")
 
 
 @click.command()

@@ -92,8 +92,13 @@ def test_old_decisions_read_as_the_previous_release_served_them(upgraded: Client
         if served["explanation"] is not None:
             now, then = r.get_json(), served["explanation"]
             assert features_by_name(now) == features_by_name(then), name
-            assert ({k: v for k, v in now.items() if k != "features"}
+            assert ({k: v for k, v in now.items() if k in then and k != "features"}
                     == {k: v for k, v in then.items() if k != "features"}), name
+            # What this release adds reads, for an old record, as what it was: reasons ranked
+            # against the average applicant, no reference, no recourse sought.
+            assert {k: now[k] for k in set(now) - set(then)} == {
+                "reasons_method": "average:path_dependent", "reference": None,
+                "reference_contributions": None, "recourse": None}, name
         notice = upgraded.get(f"/v1/applications/{aid}/notice").get_json()
         assert notice == served["notice"], name
         replay = upgraded.post(f"/v1/audit/replay/{aid}", None, who="auditor").get_json()

@@ -36,6 +36,8 @@ def test_the_card_describes_the_model(trained):
     assert card["training_data"]["seed"] == 3 and card["training_data"]["rows"] == 20000
     assert "flashloan train" in card["command"]
     assert set(card["score_scaling"]) == {"base_points", "base_odds", "pdo"}
+    assert card["reference"]["rows"] == 200 and (trained / card["reference"]["file"]).is_file()
+    assert {f["name"] for f in card["global_importance"]["features"]} == set(SPEC.names)
 
 
 def test_same_seed_same_metrics(trained, tmp_path):

@@ -37,7 +37,9 @@ PARALLEL_HANGS = 25
 SPEC = load_spec()
 POLICY = load_policy()
 RULES_BY_CODE = {rule.code: name for name, rule in POLICY.rules.items()}
-FEATURES_BY_CODE = {f.reason_code: f for f in SPEC.features}
+# A feature's adverse and favourable texts each have a code of their own.
+FEATURES_BY_CODE = {text.code: f for f in SPEC.features
+                    for text in (f.adverse, f.favourable) if text is not None}
 # fault kind: the stub fault, the settings, the status the source's outcome must have.
 FAULTS: dict[str, tuple[str | None, dict[str, Any], str]] = {
     "hang": ("hang", {"deadline_s": SHORT_DEADLINE_S}, "timeout"),

@@ -1,4 +1,5 @@
-"""Reason codes: one slot per group, ranked by the group's push, rules first, at most four."""
+"""Reason codes: one slot per group, ranked by the group's push, rules first, at most four;
+an approval's codes are the favourable ones, and a reference ranks when there is one."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ def contribs(**values: float) -> np.ndarray:
     return row[None, :]
 
 
-def reasons(c, approved=False, rules=()):
-    return CODER.reasons(c, np.array([approved]), [list(rules)], POLICY)[0]
+def reasons(c, approved=False, rules=(), ranked_by=None):
+    return CODER.reasons(c, np.array([approved]), [list(rules)], POLICY,
+                         ranked_by=ranked_by)[0]
 
 
 def test_two_features_of_one_group_take_one_slot():
@@ -70,5 +72,35 @@ def test_a_score_decline_is_explained_by_the_model_alone():
 def test_approvals_name_the_factors_that_lowered_the_risk():
     r = reasons(contribs(income_verified_monthly=-0.6, cr_overdue_count_24m=-0.2,
                          cr_inquiries_3m=0.4), approved=True)
-    assert [x.code for x in r] == ["IN01"]
-    assert r[0].text_zh == SPEC.by_name("income_verified_monthly").favourable.zh
+    favourable = SPEC.by_name("income_verified_monthly").favourable
+    assert [x.code for x in r] == ["IN01F"] == [favourable.code]
+    assert r[0].text_zh == favourable.zh
+
+
+def test_an_approval_cites_no_feature_whose_favourable_side_is_no_reason():
+    # No late payments (no favourable text) lowered the risk most; the credit report's
+    # slot goes to what may be cited, and its push alone ranks the group.
+    r = reasons(contribs(cr_overdue_count_24m=-0.9, cr_inquiries_3m=-0.1,
+                         income_verified_monthly=-0.2), approved=True)
+    assert [x.code for x in r] == ["IN01F", "CR07F"]
+    # Nothing citable lowered the risk: no model reason at all.
+    assert reasons(contribs(court_lawsuits_5y=-0.5, cr_bad_debt=-0.4), approved=True) == []
+
+
+def test_a_reference_ranks_the_reasons_and_each_carries_both_contributions():
+    exact = contribs(cr_card_utilization=0.9, debt_to_income=0.1)
+    # Against approved applicants the debt burden stands out, the utilisation not at all.
+    against = contribs(cr_card_utilization=-0.2, debt_to_income=0.6, cr_inquiries_3m=0.3)
+    r = reasons(exact, rules=["score"], ranked_by=against)
+    assert [x.code for x in r] == ["IN05", "CR07"]
+    assert (r[0].contribution, r[0].reference_contribution) == (0.1, 0.6)
+    assert (r[1].contribution, r[1].reference_contribution) == (0.0, 0.3)
+    assert [x.code for x in reasons(exact, rules=["score"])] == ["CR02", "IN05"]
+    assert reasons(exact, rules=["score"])[0].reference_contribution is None
+
+
+def test_an_approval_cites_only_where_the_applicant_is_better_than_the_reference():
+    exact = contribs(cr_card_utilization=-0.8, income_verified_monthly=-0.3)
+    against = contribs(cr_card_utilization=0.4, income_verified_monthly=-0.1)
+    r = reasons(exact, approved=True, ranked_by=against)
+    assert [(x.code, x.reference_contribution) for x in r] == [("IN01F", -0.1)]
