@@ -47,6 +47,9 @@ _KNOCKOUT = {rule: i for i, rule in enumerate(KNOCKOUT_ORDER)}
 # The outcomes by index: 0 declined, 1 deferred, 2 approved.
 _OUTCOMES = np.array(["declined", "deferred", "approved"], dtype=object)
 _LARGEST = np.finfo(np.float64).max
+# What sets a credit line, by index: the smallest of income × the grade's multiplier, what
+# the debt-service bound leaves, and the product's largest line (never above the cap).
+LINE_BOUNDS = np.array(["income_multiple", "debt_service", "product_max"], dtype=object)
 
 
 def _nan_to_zero(values: np.ndarray) -> np.ndarray:
@@ -82,6 +85,8 @@ class PolicyResult:
     rules_fired: list[list[str]]
     # Rules that a source that did not answer could have decided either way: they defer.
     undetermined: list[list[str]] = field(default_factory=list)
+    # Which bound set each line (``LINE_BOUNDS``); None where no line was worked out.
+    line_bound: np.ndarray | None = None
 
 
 class Policy:
@@ -203,7 +208,7 @@ class Policy:
                               len(self.grade_max_pd) - 1)
         score_decline = pd > self.pd_cutoff
         rate = np.minimum(self.grade_rate[grade_ix], REGULATORY_MAX_APR)
-        line = self._credit_line(f, grade_ix, rate, term, offered)
+        line, bound = self._credit_line(f, grade_ix, rate, term, offered)
         # Neither a knock-out nor the score declines: the line decides.
         line_decides = ~(knocked | score_decline)
         below_min = line_decides & ~(line >= self.min_line)
@@ -236,6 +241,7 @@ class Policy:
             annual_rate=np.where(approved, rate, np.nan),
             rules_fired=rules_fired,
             undetermined=rules_undetermined,
+            line_bound=LINE_BOUNDS[bound],
         )
 
     @property
@@ -249,8 +255,12 @@ class Policy:
 
     def _credit_line(self, f: Mapping[str, np.ndarray], grade_ix: np.ndarray,
                      rate: np.ndarray, term: np.ndarray,
-                     offered: np.ndarray | None = None) -> np.ndarray:
-        """Income × grade multiplier, within the debt-service bound and the caps."""
+                     offered: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Income × grade multiplier, within the debt-service bound and the caps.
+
+        Returns the lines and, for each, the index in ``LINE_BOUNDS`` of the bound that set
+        it (the smallest; an unknown bound never does).
+        """
         income = f["income_verified_monthly"]
         existing = _nan_to_zero(f["debt_to_income"] * income)
         monthly = rate / 12
@@ -262,12 +272,19 @@ class Policy:
                               1 / safe_term)
             by_income = income * self.grade_multiplier[grade_ix]
             by_dsr = (self.max_dsr * income - existing) / factor
-        line = np.fmin(np.fmin(by_income, by_dsr), min(self.max_line, REGULATORY_MAX_LINE))
+        cap = min(self.max_line, REGULATORY_MAX_LINE)
+        line = np.fmin(np.fmin(by_income, by_dsr), cap)
+        bound = np.where(by_dsr < np.fmin(by_income, cap), 1,
+                         np.where(by_income < cap, 0, 2))
         line = np.floor(np.maximum(_nan_to_zero(line), 0) / self.round_to) * self.round_to
-        return line
+        return line, bound
 
     def rule(self, name: str) -> Rule:
         return self.rules[name]
+
+    def approving_grades(self) -> list[int]:
+        """Return the indexes of the grades whose PDs this policy approves, best first."""
+        return [i for i, p in enumerate(self.grade_max_pd) if p <= self.pd_cutoff]
 
     def approval_by_person(self, facts: Mapping[str, Any], grade: str) -> dict[str, Any]:
         """Terms for a decline a person overturned: what this policy allows, never more.
@@ -276,7 +293,7 @@ class Policy:
         grade; the line follows the usual income and debt-service bounds, raised to the
         product minimum when they give less, and always within the caps.
         """
-        approving = [i for i, p in enumerate(self.grade_max_pd) if p <= self.pd_cutoff]
+        approving = self.approving_grades()
         names = list(self.grade_names)
         ix = names.index(grade) if grade in names else approving[-1]
         if ix not in approving:
@@ -285,7 +302,7 @@ class Policy:
              if k not in ("purpose",)}
         rate = min(float(self.grade_rate[ix]), REGULATORY_MAX_APR)
         term = f["term_months"]
-        line = float(self._credit_line(f, np.array([ix]), np.array([rate]), term)[0])
+        line = float(self._credit_line(f, np.array([ix]), np.array([rate]), term)[0][0])
         line = min(max(line, self.min_line), self.max_line, REGULATORY_MAX_LINE)
         return {"grade": str(self.grade_names[ix]), "credit_limit": line, "annual_rate": rate,
                 "terms_months": list(self.terms_months)}

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from audit import AuditStore
+from scoring.catalogue import AMENDED_REASON, OVERTURNED_REASON
 from scoring.explanation import recorded_facts
+from scoring.review_terms import TermsRefused, terms_by_person
 from service.applications import ApplicationBook
 from service.auth import Principal
 from service.db import ANSWER_HASH, answer_hash, applications, dumps, loads, now_text, reviews
@@ -18,8 +20,15 @@ from service.domain_errors import InvalidInput, NotFound, NotReviewable, ReviewC
 from service.logs import scrub
 from service.replay import Replayer
 
-OVERTURNED_REASON = {"code": "H01", "text_zh": "经风险管理人员人工复核，改判为批准",
-                     "text_en": "Approved on review by a risk officer"}
+# What each resolution may change: the statuses it applies to and the reason it gives.
+RESOLUTIONS = {"upheld": (("approved", "declined"), None),
+               "overturned": (("declined",), OVERTURNED_REASON),
+               "amended": (("approved",), AMENDED_REASON)}
+
+
+_WRONG_STATUS = {"upheld": "only an approval or a decline can be upheld",
+                 "overturned": "only a decline can be overturned; uphold or amend an approval",
+                 "amended": "only an approval can be amended; overturn a decline"}
 
 
 def _cursor(created_at: str, review_id: str) -> str:
@@ -126,8 +135,22 @@ class ReviewDesk:
         return {"items": items,
                 "next_cursor": _cursor(last.created_at, last.review_id) if last else None}
 
-    def resolve(self, principal: Principal, review_id: str, outcome: str, note: str) -> dict:
-        """Uphold the automated decision, or overturn a decline into an approval."""
+    def resolve(self, principal: Principal, review_id: str, outcome: str, note: str,
+                terms: dict[str, float] | None = None) -> dict:
+        """Uphold the automated decision, overturn a decline into an approval, or amend an
+        approval's line or rate.
+
+        ``terms`` (``credit_limit`` and ``annual_rate``) are the officer's own, within the
+        policy's approving grades and the caps: required to amend, optional to overturn
+        (without them the policy's usual terms apply), refused to uphold.
+        """
+        statuses, reason = RESOLUTIONS[outcome]
+        if outcome == "upheld" and terms:
+            raise InvalidInput("terms are set only when overturning or amending a decision",
+                               fields={"terms": ["only with outcome overturned or amended"]})
+        if outcome == "amended" and not terms:
+            raise InvalidInput("amending a decision needs the terms: credit_limit and "
+                               "annual_rate", fields={"terms": ["required to amend"]})
         now = now_text()
         with self.store.writer() as writer:
             conn = writer.connection
@@ -139,16 +162,21 @@ class ReviewDesk:
             app = conn.execute(select(applications).where(
                 applications.c.application_id == row.application_id)).first()
             answer = loads(app.answer)
-            if outcome == "overturned" and app.status != "declined":
-                raise ReviewConflict("only a decline can be overturned; uphold an approval",
-                                     fields={"outcome": ["only a decline can be overturned"]})
+            if app.status not in statuses:
+                raise ReviewConflict(_WRONG_STATUS[outcome],
+                                     fields={"outcome": [_WRONG_STATUS[outcome]]})
             values: dict[str, Any] = {"updated_at": now, "sealed_applicant": None}
             change: dict[str, Any] = {}
-            if outcome == "overturned":
-                change = self._approval(app.application_id, answer)
+            if reason is not None:
+                change = (self._chosen(app.application_id, terms) if terms
+                          else self._approval(app.application_id, answer))
+                before = {k: answer["decision"][k] for k in change}
                 answer["status"] = "approved"
                 answer["decided_by"] = "person"
-                answer["decision"].update({**change, "reasons": [OVERTURNED_REASON]})
+                answer["decision"].update({**change, "reasons": [reason]})
+                # The model's line bound and suggestions no longer describe a person's terms.
+                answer["decision"].pop("recourse", None)
+                answer["decision"].pop("partial", None)
                 values.update(status="approved", outcome="approved", grade=change["grade"],
                               decided_by="person")
             answer["review"] = {"review_id": review_id, "state": "resolved", "outcome": outcome}
@@ -164,9 +192,20 @@ class ReviewDesk:
                 "application_id": app.application_id, "review_id": review_id,
                 "subject": app.subject, "resolution": outcome, "note": clean_note,
                 "outcome": answer["status"], "decided_by": answer["decided_by"],
-                "decision": change or None, ANSWER_HASH: answer_hash(values["answer"])},
+                "decision": change or None, "before": before if change else None,
+                "terms_chosen_by": ("person" if terms else "policy") if change else None,
+                ANSWER_HASH: answer_hash(values["answer"])},
                 application_id=app.application_id, actor=principal.actor)
         return self.get(review_id)
+
+    def _chosen(self, application_id: str, terms: dict[str, float]) -> dict[str, Any]:
+        """The officer's terms, checked against the policy the decision was made under."""
+        made = self.replayer.recorded(application_id)
+        policy = self.replayer.policy(made["policy_version"])
+        try:
+            return terms_by_person(policy, terms["credit_limit"], terms["annual_rate"])
+        except TermsRefused as exc:
+            raise InvalidInput(str(exc), fields={f"terms.{exc.field}": [str(exc)]}) from None
 
     def _approval(self, application_id: str, answer: dict) -> dict[str, Any]:
         """Terms the recorded policy allows, from the recorded features and facts."""

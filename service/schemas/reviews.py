@@ -14,9 +14,24 @@ class ReviewRequestIn(Strict):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
+class TermsIn(Strict):
+    credit_limit = fields.Float(required=True, allow_nan=False, metadata={
+        "description": "CNY: within the product's line range, in its steps (3,000 to 200,000 "
+                       "in steps of 1,000 under policy 2026.11)"})
+    annual_rate = fields.Float(required=True, allow_nan=False, metadata={
+        "description": "one of the policy's approving grades' rates (it names the grade); "
+                       "never above the regulatory cap of 24%"})
+
+
 class ResolutionIn(Strict):
-    outcome = fields.String(required=True, validate=validate.OneOf(["upheld", "overturned"]))
+    outcome = fields.String(required=True, validate=validate.OneOf(
+        ["upheld", "overturned", "amended"]), metadata={
+        "description": "`upheld` keeps the decision; `overturned` turns a decline into an "
+                       "approval; `amended` changes an approval's line or rate"})
     note = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    terms = fields.Nested(TermsIn, metadata={
+        "description": "the officer's own terms: required to amend, optional to overturn "
+                       "(without them the policy's usual terms apply), refused to uphold"})
 
 
 class ReviewListArgs(Strict):

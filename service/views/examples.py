@@ -35,4 +35,12 @@ RESOLUTION = {
     "overturned": {"summary": "Overturn a decline into an approval",
                    "value": {"outcome": "overturned",
                              "note": "Payslips show the income the tax record lacked."}},
+    "overturned_with_terms": {
+        "summary": "Overturn a decline on terms the officer chooses",
+        "value": {"outcome": "overturned", "note": "Income verified by payslips; a cautious line.",
+                  "terms": {"credit_limit": 10000, "annual_rate": 0.18}}},
+    "amended": {"summary": "Change an approval's credit line",
+                "value": {"outcome": "amended",
+                          "note": "The debt-service bound counted a loan repaid last month.",
+                          "terms": {"credit_limit": 30000, "annual_rate": 0.126}}},
 }

@@ -55,8 +55,10 @@ def read_review(review_id: str):
 @requires("risk_officer")
 @blp.arguments(ResolutionIn(), examples=examples.RESOLUTION)
 @blp.response(200, ReviewOut)
-@may_answer(why={409: "Here: the review is already resolved, or the outcome `overturned` "
-                      "names a decision that is not a decline."})
+@may_answer(why={409: "Here: the review is already resolved, the outcome `overturned` "
+                      "names a decision that is not a decline, or `amended` one that is not "
+                      "an approval."})
 def resolve_review(body: dict, review_id: str):
-    """Resolve a review: uphold the decision, or overturn a decline into an approval."""
-    return wiring().reviews.resolve(current(), review_id, body["outcome"], body["note"])
+    """Resolve a review: uphold, overturn a decline, or amend an approval's terms."""
+    return wiring().reviews.resolve(current(), review_id, body["outcome"], body["note"],
+                                    body.get("terms"))

@@ -172,10 +172,21 @@ def test_the_resolve_form_explains_what_is_wrong(decided):
     review = console.request_review(approved["application_id"], "请再看一下")
     officer = console.user("risk_officer")
     path = f"/console/reviews/{review['review_id']}/resolution"
-    assert "Only a decline can be overturned" in officer.text("/console/reviews")
-    for body, message in (({"note": "x"}, "Choose whether to uphold or overturn"),
+    form = officer.text("/console/reviews")
+    # An approval may be amended, not overturned.
+    assert 'value="amended"' in form and 'value="overturned"' not in form
+    for body, message in (({"note": "x"}, "Choose whether to uphold, overturn or amend"),
                           ({"outcome": "upheld", "note": "  "}, "Write a note"),
-                          ({"outcome": "overturned", "note": "x"}, "only a decline can be")):
+                          ({"outcome": "overturned", "note": "x"}, "only a decline can be"),
+                          ({"outcome": "amended", "note": "x"}, "needs the terms"),
+                          ({"outcome": "amended", "note": "x", "credit_limit": "5000"},
+                           "Give both the credit line and the rate"),
+                          ({"outcome": "amended", "note": "x", "credit_limit": "lots",
+                            "annual_rate": "0.126"}, "must be numbers"),
+                          ({"outcome": "amended", "note": "x", "credit_limit": "5500",
+                            "annual_rate": "0.126"}, "in steps of 1,000"),
+                          ({"outcome": "upheld", "note": "x", "credit_limit": "5000",
+                            "annual_rate": "0.126"}, "terms are set only when")):
         response = officer.post(path, body)
         assert response.status_code == 303
         assert message in officer.text("/console/reviews"), message
@@ -199,8 +210,8 @@ def test_the_model_page_shows_metrics_and_a_calibration_chart(console):
     for label in ("AUC", "Oracle AUC", "KS", "Gini", "Brier score"):
         assert f"<th scope=\"row\">{label}</th>" in page
     assert f"{card['metrics']['auc']:.4f}" in page
-    chart, = svgs(page)
     ns = "{http://www.w3.org/2000/svg}"
+    chart, = (svg for svg in svgs(page) if svg.find(f"{ns}title").text.startswith("Calibration"))
     table = card["metrics"]["calibration_table"]
     assert len(chart.findall(f".//{ns}circle")) == len(table) == 10
     assert page.count("<td class=\"num\">") >= 6 * len(table)

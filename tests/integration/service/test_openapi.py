@@ -161,7 +161,8 @@ def test_the_main_request_bodies_carry_examples_the_service_accepts(client):
         for example in examples:
             schema().load(example)  # raises on any field the service would refuse
     resolutions = bodies[("post", "/v1/reviews/{review_id}/resolution")]["examples"]
-    assert {e["value"]["outcome"] for e in resolutions.values()} == {"upheld", "overturned"}
+    assert {e["value"]["outcome"] for e in resolutions.values()} == {"upheld", "overturned",
+                                                                    "amended"}
 
 
 def test_the_root_leads_to_the_docs(client):
