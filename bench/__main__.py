@@ -20,6 +20,8 @@ SECTIONS = [
     "bench.batch",
     "bench.audit",
     "bench.outage",
+    "bench.reasons",
+    "bench.recourse",
 ]
 
 REPORT = Path(__file__).with_name("REPORT.md")

@@ -64,9 +64,11 @@ def build_wiring(settings: Settings) -> Wiring:
     from datasources.consent import ConsentGate
     from datasources.factory import build_sources
     from datasources.gather import Gatherer
+    from scoring.catalogue import reasons_served
     from scoring.engine import DecisionEngine
     from scoring.model import load_fallbacks, load_model
     from scoring.policy import load_policy
+    from scoring.recourse import CHANGEABLE, Recourse
     from service.applications import ApplicationBook
     from service.auth import KeyRing
     from service.checkpointer import Checkpointer
@@ -102,6 +104,10 @@ def build_wiring(settings: Settings) -> Wiring:
     model = load_model(settings.model_version, search=settings.model_search)
     engine = DecisionEngine(model, load_policy(settings.policy),
                             load_fallbacks(model, INCOME_SCOPES, search=settings.model_search))
+    # Recourse stays within what the training data makes plausible: the model's reference
+    # quantiles. A model without a reference gives no suggestions.
+    recourse = (Recourse(engine, model.reference.bounds(sorted(CHANGEABLE)))
+                if model.reference is not None else None)
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
                         gatherer=gatherer, engine=engine,
                         idempotency=IdempotencyKeys(
@@ -110,7 +116,7 @@ def build_wiring(settings: Settings) -> Wiring:
                             wait_s=settings.deadline_s + 20, holders=settings.threads),
                         metrics=metrics,
                         committer=GroupCommitter(store, timeout_s=settings.commit_timeout_s),
-                        seal=ApplicantSeal(settings.pii_key))
+                        seal=ApplicantSeal(settings.pii_key), recourse=recourse)
     replayer = Replayer(store, settings.model_search, engine)
     checkpointer = Checkpointer(
         store, load_signing_key(settings.signing_key, settings.var_dir, settings.is_production),
@@ -123,7 +129,7 @@ def build_wiring(settings: Settings) -> Wiring:
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
                   replayer=replayer, reviews=ReviewDesk(store, replayer, applications),
                   applications=applications, checkpointer=checkpointer,
-                  retries=RetryDesk(flow))
+                  retries=RetryDesk(flow), reasons=reasons_served(engine))
 
 
 def warm_up(wired: Wiring) -> None:
@@ -190,9 +196,18 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     api = FlashloanApi(app, spec_kwargs={"info": {"description": description}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
-    from service.views import applications, audit, consents, health, keys, models, reviews
+    from service.views import (
+        applications,
+        audit,
+        consents,
+        health,
+        keys,
+        models,
+        reasons,
+        reviews,
+    )
 
-    for module in (consents, applications, reviews, models, audit, keys, health):
+    for module in (consents, applications, reviews, reasons, models, audit, keys, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     install_request_ids(app)

@@ -13,12 +13,14 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("service.commands.model", "synth"),
     "train": ("service.commands.model", "train"),
     "score": ("service.commands.model", "score"),
+    "model": ("service.commands.model", "model"),
     "sources": ("service.commands.sources", "sources"),
     "audit": ("service.commands.audit", "audit"),
     "serve": ("service.commands.serve", "serve"),
     "keys": ("service.commands.keys", "keys"),
     "db": ("service.commands.db", "db"),
     "applications": ("service.commands.applications", "applications"),
+    "reasons": ("service.commands.reasons", "reasons"),
 }
 
 

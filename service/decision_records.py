@@ -15,6 +15,7 @@ from typing import Any
 from audit import digest_source_answer, mask_mobile, mask_name
 from datasources.outcome import GatherResult
 from scoring.engine import Decisions
+from scoring.recourse import RecourseResult
 from scoring.spec import FeatureSpec
 from scoring.unknown import unknown_features
 from service.auth import Principal
@@ -26,7 +27,8 @@ DECISION_KIND = "decision.made"
 def decision_payload(*, principal: Principal, application_id: str, subject: str,
                      applicant: dict, consent, facts: dict, gathered: GatherResult,
                      decisions: Decisions | None, row: dict | None, answer: dict,
-                     spec: FeatureSpec, attempt: Attempt | None) -> dict[str, Any]:
+                     spec: FeatureSpec, attempt: Attempt | None,
+                     recourse: RecourseResult | None = None) -> dict[str, Any]:
     """Return the payload of the decision's record, still without the answer's hash."""
     sources = {}
     for scope, o in gathered.outcomes.items():
@@ -49,6 +51,8 @@ def decision_payload(*, principal: Principal, application_id: str, subject: str,
     }
     if decisions is not None and row is not None:
         payload.update(decisions.record(0, row))
+        # What would lead to approval, found and checked at decision time.
+        payload["recourse"] = recourse.to_dict() if recourse is not None else None
     else:
         payload["unknown_features"] = list(unknown_features(spec,
                                                            gathered.unknown_scopes).unknown)

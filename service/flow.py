@@ -26,6 +26,8 @@ from datasources.identity import as_national_id
 from datasources.outcome import GatherResult
 from scoring.engine import DecisionEngine, Decisions
 from scoring.features import features_for_application
+from scoring.partial import partial_approval
+from scoring.recourse import Recourse, RecourseResult
 from service.auth import Principal
 from service.committer import GroupCommitter
 from service.consents import ConsentBook, check_cited
@@ -50,8 +52,12 @@ class DecisionFlow:
 
     def __init__(self, *, store: AuditStore, consents: ConsentBook, pseudonymiser: Pseudonymiser,
                  gatherer: Gatherer, engine: DecisionEngine, idempotency: IdempotencyKeys,
-                 metrics: Metrics, committer: GroupCommitter, seal: ApplicantSeal) -> None:
+                 metrics: Metrics, committer: GroupCommitter, seal: ApplicantSeal,
+                 recourse: Recourse | None = None) -> None:
         self.store = store
+        # Finds what would lead to approval; None when the model has no reference to bound
+        # the search (a model trained before references were kept).
+        self.recourse = recourse
         self.consents = consents
         self.pseudonymiser = pseudonymiser
         self.gatherer = gatherer
@@ -128,7 +134,8 @@ class DecisionFlow:
         facts = {"age": age, "amount": request["amount"], "term_months": request["term_months"],
                  "purpose": request["purpose"]}
         row = decisions.row(0) if decisions is not None else None
-        answer = self._answer(application_id, gathered, row, tl)
+        recourse = self._recourse(decisions, request["amount"], tl)
+        answer = self._answer(application_id, gathered, row, tl, request["amount"], recourse)
         if attempt is not None:
             attempt.continue_answer(answer)
         try:
@@ -136,7 +143,7 @@ class DecisionFlow:
                 principal=principal, application_id=application_id, subject=subject,
                 applicant=applicant, consent=consent, facts=facts, gathered=gathered,
                 decisions=decisions, row=row, answer=answer, spec=self.engine.model.spec,
-                attempt=attempt)
+                attempt=attempt, recourse=recourse)
         except ValueError as exc:
             raise self._withheld("the audit record could not be built", application_id,
                                  exc) from exc
@@ -145,8 +152,27 @@ class DecisionFlow:
         self.metrics.decision(answer["status"], tl.durations)
         return answer_text
 
+    def _recourse(self, decisions: Decisions | None, amount: float,
+                  tl: Timeline) -> RecourseResult | None:
+        """What would lead to approval of a model's decline or partial approval.
+
+        Sought for every scored decision (it finds nothing to do for a deferral or a full
+        approval). A failure of the search costs the suggestions, never the decision: it is
+        logged, and the record says none was sought.
+        """
+        if decisions is None or self.recourse is None:
+            return None
+        try:
+            found = self.recourse.suggest(decisions, 0, amount=float(amount))
+        except Exception:
+            log.exception("recourse search failed; the decision stands without suggestions")
+            return None
+        finally:
+            tl.step("recourse_sought")
+        return found
+
     def _answer(self, application_id: str, gathered: GatherResult, row: dict | None,
-                tl: Timeline) -> dict:
+                tl: Timeline, amount: float, recourse: RecourseResult | None = None) -> dict:
         decision = None
         # A deferral decides nothing yet: its scoring stays in the record, not the answer.
         if row is not None and row["outcome"] != "deferred":
@@ -157,6 +183,13 @@ class DecisionFlow:
                 "reasons": [{"code": r["code"], "text_zh": r["text_zh"],
                              "text_en": r["text_en"]} for r in row["reasons"]],
                 "model_version": row["model_version"], "policy_version": row["policy_version"],
+                "requested_amount": float(amount),
+                "partial": partial_approval(self.engine.policy, outcome=row["outcome"],
+                                            credit_limit=row["credit_limit"], amount=amount,
+                                            bound=row["line_bound"], grade=row["grade"]),
+                "recourse": (recourse.for_applicant()
+                             if recourse is not None and recourse.status != "not_needed"
+                             else None),
             }
         return {
             "application_id": application_id,

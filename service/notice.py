@@ -122,6 +122,15 @@ def _income_advice(consent: Consent | None) -> dict[str, str]:
             "en": AUTHORISE_INCOME[1].format(en=en, s="" if len(unauthorised) > 1 else "s")}
 
 
+def _recourse_advice(recourse: dict[str, Any]) -> list[dict[str, str]]:
+    """What would lead to approval, as found at decision time: the note, then each option."""
+    advice = [{"zh": recourse["note_zh"], "en": recourse["note_en"]}]
+    for n, option in enumerate(recourse["suggestions"], start=1):
+        advice.append({"zh": f"方案{n}：{option['text_zh']}。",
+                       "en": f"Option {n}: {option['text_en']}."})
+    return advice
+
+
 def build_notice(application_id: str, answer: dict[str, Any], explanation: dict | None,
                  spec: FeatureSpec, decided_at: str, consent: Consent | None = None
                  ) -> dict[str, Any]:
@@ -142,6 +151,14 @@ def build_notice(application_id: str, answer: dict[str, Any], explanation: dict 
                   f"{_money(decision['credit_limit'])} at {decision['annual_rate'] * 100:.2f}% "
                   "a year.",
         }
+        partial = decision.get("partial")
+        if partial is not None:
+            summary = {
+                "zh": summary["zh"] + f"您申请的金额为{_money(partial['requested_amount'])}，"
+                      f"本次为部分批准：{partial['text_zh']}。",
+                "en": summary["en"] + f" You asked for {_money(partial['requested_amount'])}: "
+                      f"this is a partial approval. {partial['text_en']}.",
+            }
     elif status == "declined":
         summary = {"zh": "很抱歉，您的申请未获批准。主要原因如下。",
                    "en": "We are sorry: your application was not approved, for the main "
@@ -154,6 +171,9 @@ def build_notice(application_id: str, answer: dict[str, Any], explanation: dict 
                if r.get("source") == "model" and r.get("group") in missing}
     reasons = [{"code": r["code"], "text_zh": r["text_zh"], "text_en": r["text_en"]}
                for r in decision.get("reasons", []) if r["code"] not in unheard]
+    recourse = decision.get("recourse")
+    if recourse is not None:
+        advice.extend(_recourse_advice(recourse))
     if status == "declined" and explanation is not None:
         for reason in explanation["reasons"]:
             if reason["code"] in unheard:
@@ -163,7 +183,9 @@ def build_notice(application_id: str, answer: dict[str, Any], explanation: dict 
             elif reason["source"] == "rule" and reason["code"] in RULE_ADVICE:
                 zh, en = RULE_ADVICE[reason["code"]]
                 advice.append({"zh": zh, "en": en})
-            elif reason["source"] == "model" and spec.by_name(reason["feature"]).actionable:
+            elif (reason["source"] == "model" and spec.by_name(reason["feature"]).actionable
+                  and (recourse is None or recourse["status"] != "offered")):
+                # Without checked options, the reasons the applicant can act on.
                 advice.append({"zh": f"改善这一方面有助于今后的申请：{reason['text_zh']}。",
                                "en": f"Improving this may help a future application: "
                                      f"{reason['text_en']}."})

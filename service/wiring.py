@@ -46,6 +46,8 @@ class Wiring:
     applications: ApplicationBook
     checkpointer: Checkpointer
     retries: RetryDesk
+    # Every reason code with its meaning (``scoring.catalogue``), as GET /v1/reasons serves it.
+    reasons: dict[str, Any]
     # The versions of the models run once at start (the main model, then each fallback).
     warmed_models: tuple[str, ...] = ()
 

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 
-from service.charts import waterfall_svg
+from scoring.model import read_card
+from scoring.review_terms import offered_terms
+from service.charts import (
+    PointsScale,
+    contribution_text,
+    deciding_scale,
+    feature_label,
+    parse_units,
+    waterfall_svg,
+)
 from service.console.access import (
     AUDIT_PAGES,
     RESOLVERS,
@@ -27,7 +38,7 @@ from service.db import loads, reviews
 from service.domain_errors import DomainError
 from service.errors import status_for
 from service.notice import build_notice
-from service.reviews import OVERTURNED_REASON, review_view
+from service.reviews import review_view
 from service.wiring import wiring
 
 log = logging.getLogger("flashloan.console")
@@ -43,12 +54,10 @@ SOURCES = {
 
 
 def _known_reason_codes() -> list[tuple[str, str]]:
-    """Every reason code the model's spec and the active policy can give, with its text."""
-    spec = wiring().engine.model.spec
-    codes = {f.reason_code: f.adverse.en for f in spec.features}
-    codes.update({rule.code: rule.en for rule in wiring().engine.policy.rules.values()})
-    codes[OVERTURNED_REASON["code"]] = OVERTURNED_REASON["text_en"]
-    return sorted(codes.items())
+    """Every reason code a decision can give (the catalogue's, but the line bounds, which are
+    no reasons of a decision), with its text."""
+    return sorted((e["code"], e["text_en"]) for e in wiring().reasons["items"]
+                  if e["kind"] != "line")
 
 
 def _grades() -> tuple[str, ...]:
@@ -82,6 +91,10 @@ def applications():
 @requires_role(*RISK_PAGES)
 def application(application_id: str):
     """One application: decision, notice, reasons, sources, timeline, chart and features."""
+    try:
+        units = parse_units(request.args.get("units"))
+    except ValueError as exc:
+        abort(400, description=f"{exc}.")
     user = signed_in_user()
     book = wiring().applications
     row = book.visible(user, application_id)
@@ -91,22 +104,37 @@ def application(application_id: str):
     details = book.details(row, record)
     spec = wiring().engine.model.spec
     chart = features = None
+    chart_units_shown = units
+    totals: dict[str, str] = {}
     # Sources that did not answer; before scoring only the answer names them.
     unknown_sources = (explanation.get("unknown_sources", []) if explanation is not None
                        else answer.get("missing_sources", []))
     if explanation is not None:
+        scale = _decider_scale(explanation)
+        # Without the deciding model's card there are no points to speak of: log-odds.
+        chart_units_shown = units if scale is not None else "log_odds"
         # The chart is our own SVG; every text in it is escaped where it is drawn.
-        chart = Markup(waterfall_svg(explanation, spec))
+        chart = Markup(waterfall_svg(explanation, spec, units=chart_units_shown, scale=scale))
+        in_units: Callable[[float], float] | None = None
+        if scale is not None and chart_units_shown == "points":
+            in_units = scale.step
+            totals = {"base": f"{scale.total(explanation['base_value']):.1f}",
+                      "final": f"{scale.total(explanation['margin']):.2f}",
+                      "per_log_odds": f"{scale.slope:.2f}"}
+        else:
+            totals = {"base": f"{explanation['base_value']:+.3f}",
+                      "final": f"{explanation['margin']:+.3f}"}
         partial = set(explanation.get("partial_features", []))
         features = []
         for f in sorted(explanation["features"], key=lambda f: (-abs(f["contribution"]),
                                                                  f["name"])):
-            features.append(_feature_row(spec, f, "partial" if f["name"] in partial else "ok"))
+            features.append(_feature_row(spec, f, "partial" if f["name"] in partial else "ok",
+                                         chart_units_shown, in_units))
         # The model that decided does not read these: listed so that none is taken for 0.
         for name in explanation.get("unknown_features", []):
             features.append(_feature_row(spec, {"name": name, "group": spec.by_name(name).group,
                                                 "value": None, "contribution": None},
-                                         "unknown"))
+                                         "unknown", chart_units_shown, in_units))
     notice = build_notice(application_id, answer, explanation, spec, row.updated_at,
                           wiring().consents.cited(row.consent_id))
     with wiring().store.engine.connect() as conn:
@@ -115,16 +143,48 @@ def application(application_id: str):
     return render_template(
         "console/application.html", row=row, answer=answer, decision=answer.get("decision"),
         explanation=explanation, details=details, chart=chart, features=features,
-        notice=notice, reviews=[review_view(r) for r in review_rows], sources=SOURCES,
+        units=units, chart_units=chart_units_shown, totals=totals, notice=notice,
+        reviews=[review_view(r) for r in review_rows], sources=SOURCES,
         unknown_sources=unknown_sources, can_audit=user.role in AUDIT_PAGES)
 
 
-def _feature_row(spec, f: dict, known: str) -> dict:
-    """One row of the features table; ``known`` is "ok", "partial" or "unknown"."""
-    group = spec.groups.get(f["group"])
-    return {**f, "description": spec.by_name(f["name"]).description, "known": known,
-            "group_label": group.en if group else f["group"],
-            "group_zh": group.zh if group else ""}
+def _decider_scale(explanation: dict) -> PointsScale | None:
+    """The points scale of the model that decided, from its card; None if no card is its."""
+    engine, search = wiring().engine, wiring().settings.model_search
+    return deciding_scale(explanation, [m.card for m in (engine.model,
+                                                         *engine.fallbacks.values())],
+                          lambda version: read_card(version, search))
+
+
+def _feature_row(spec, f: dict, known: str, units: str,
+                 in_units: Callable[[float], float] | None = None) -> dict:
+    """One row of the features table; ``known`` is "ok", "partial" or "unknown".
+
+    ``in_units`` turns a contribution in log-odds into ``units`` (None: log-odds as they are).
+    """
+    c = f["contribution"]
+    shown = None if c is None else (in_units(c) if in_units else c)
+    label = feature_label(spec, f["name"])
+    return {**f, "label": label, "known": known, "reading": label.reading(f["value"]),
+            "shown": contribution_text(shown, units),
+            # Red raises the risk in either units.
+            "risk": "" if not c else "up" if c > 0 else "down"}
+
+
+def _form_terms(form) -> tuple[dict[str, float] | None, str | None]:
+    """The terms of a resolution form: None when both are empty, or what is wrong."""
+    line, rate = form.get("credit_limit", "").strip(), form.get("annual_rate", "").strip()
+    if not line and not rate:
+        return None, None
+    if not line or not rate:
+        return None, "Give both the credit line and the rate, or neither."
+    try:
+        terms = {"credit_limit": float(line), "annual_rate": float(rate)}
+    except ValueError:
+        return None, "The credit line and the rate must be numbers."
+    if not all(math.isfinite(v) for v in terms.values()):
+        return None, "The credit line and the rate must be numbers."
+    return terms, None
 
 
 @bp.route("/reviews")
@@ -138,6 +198,7 @@ def review_queue():
     user = signed_in_user()
     return render_template("console/reviews.html", state=state, page=page,
                            can_resolve=user.role in RESOLVERS,
+                           offered=offered_terms(wiring().engine.policy),
                            paged=bool(request.args.get("cursor")))
 
 
@@ -148,27 +209,33 @@ def resolve_review(review_id: str):
     outcome = request.form.get("outcome", "")
     note = request.form.get("note", "").strip()
     back = url_for("console.review_queue")
-    if outcome not in ("upheld", "overturned"):
-        flash("Choose whether to uphold or overturn the decision.", "error")
+    if outcome not in ("upheld", "overturned", "amended"):
+        flash("Choose whether to uphold, overturn or amend the decision.", "error")
         return redirect(back, 303)
     if not 1 <= len(note) <= 2000:
         flash("Write a note of 1 to 2000 characters: the applicant's file keeps it.", "error")
         return redirect(back, 303)
+    terms, problem = _form_terms(request.form)
+    if problem:
+        flash(problem, "error")
+        return redirect(back, 303)
     try:
-        review = wiring().reviews.resolve(signed_in_user(), review_id, outcome, note)
+        review = wiring().reviews.resolve(signed_in_user(), review_id, outcome, note, terms)
     except DomainError as exc:
         if (status_for(exc) or 500) >= 500:
             raise
         flash(f"The review was not resolved: {exc.message}.", "error")
         return redirect(back, 303)
     answer = review["application"]
-    if outcome == "overturned":
-        limit = answer["decision"]["credit_limit"]
-        flash(f"Review resolved: the decline was overturned. The application is now approved "
-              f"by a person, with a credit line of ¥{limit:,.0f}.", "success")
-    else:
+    decision = answer["decision"]
+    if outcome == "upheld":
         flash(f"Review resolved: the decision was upheld. The application stays "
               f"{answer['status']}.", "success")
+    else:
+        done = "the decline was overturned" if outcome == "overturned" else "the terms changed"
+        flash(f"Review resolved: {done}. The application is now approved by a person, with a "
+              f"credit line of ¥{decision['credit_limit']:,.0f} at "
+              f"{decision['annual_rate'] * 100:.2f}% a year.", "success")
     log.info("review resolved in the console", extra={"review_id": review_id,
                                                       "outcome": outcome})
     return redirect(url_for("console.application", application_id=review["application_id"]),

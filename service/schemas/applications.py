@@ -75,6 +75,45 @@ class ReasonOut(Strict):
     text_en = fields.String(required=True)
 
 
+class PartialOut(Strict):
+    requested_amount = fields.Float(required=True)
+    credit_limit = fields.Float(required=True)
+    bound = fields.String(required=True, validate=validate.OneOf(
+        ["income_multiple", "debt_service", "product_max"]), metadata={
+        "description": "what set the line: the verified income times the grade's multiple, "
+                       "the debt-service bound, or the product's largest line"})
+    code = fields.String(required=True)
+    text_zh = fields.String(required=True)
+    text_en = fields.String(required=True)
+
+
+class TextPairOut(Strict):
+    text_zh = fields.String(required=True)
+    text_en = fields.String(required=True)
+
+
+class SuggestionTextOut(TextPairOut):
+    steps = fields.List(fields.Nested(TextPairOut), required=True, metadata={
+        "description": "each change of the suggestion, in plain words"})
+
+
+class RecourseOut(Strict):
+    """What would lead to approval, as the applicant is told it: texts only."""
+
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["offered", "none_possible", "not_found", "not_needed"]), metadata={
+        "description": "`offered`: suggestions follow; `none_possible`: the decision rests on "
+                       "evidence the applicant cannot change now; `not_found`: no change "
+                       "within reach was found"})
+    target = fields.String(allow_none=True, required=True, validate=validate.OneOf(
+        ["approval", "requested_amount"]))
+    suggestions = fields.List(fields.Nested(SuggestionTextOut), required=True, metadata={
+        "description": "up to three smallest sets of changes, each checked by deciding the "
+                       "changed application again"})
+    note_zh = fields.String(allow_none=True, required=True)
+    note_en = fields.String(allow_none=True, required=True)
+
+
 class DecisionOut(Strict):
     credit_limit = fields.Float(required=True)
     annual_rate = fields.Float(allow_none=True, required=True)
@@ -85,6 +124,16 @@ class DecisionOut(Strict):
     reasons = fields.List(fields.Nested(ReasonOut), required=True)
     model_version = fields.String(required=True)
     policy_version = fields.String(required=True)
+    # Answers given before these were kept lack them.
+    requested_amount = fields.Float(metadata={"description": "CNY, the amount asked for"})
+    # Named "partial" in the answer; not as an attribute, which a Schema keeps for itself.
+    partial_approval = fields.Nested(PartialOut, allow_none=True, data_key="partial",
+                                     attribute="partial", metadata={
+        "description": "set when the line granted is below the amount asked for, with the "
+                       "bound that set it"})
+    recourse = fields.Nested(RecourseOut, allow_none=True, metadata={
+        "description": "for a decline or a partial approval decided by the model: what "
+                       "would lead to approval (or to the amount asked for)"})
 
 
 class StepOut(Strict):
@@ -144,6 +193,62 @@ class FullReasonOut(ReasonOut):
     source = fields.String(required=True)
     feature = fields.String(allow_none=True, required=True)
     contribution = fields.Float(allow_none=True, required=True)
+    reference_contribution = fields.Float(allow_none=True, metadata={
+        "description": "the contribution the reason was ranked by: against the model's "
+                       "reference of approved applicants (interventional TreeSHAP)"})
+
+
+class ChangeOut(Strict):
+    lever = fields.String(required=True)
+    feature = fields.String(metadata={"description": "the model feature the lever moves"})
+    fact = fields.String(metadata={"description": "the application fact the lever moves"})
+    from_ = fields.Raw(required=True, data_key="from", attribute="from")
+    to = fields.Raw(required=True)
+    text_zh = fields.String(required=True)
+    text_en = fields.String(required=True)
+
+
+class MovedOut(Strict):
+    from_ = fields.Float(required=True, data_key="from", attribute="from")
+    to = fields.Float(required=True)
+
+
+class VerifiedOut(Strict):
+    outcome = fields.String(required=True)
+    credit_limit = fields.Float(required=True)
+    annual_rate = fields.Float(allow_none=True, required=True)
+    grade = fields.String(required=True)
+    score = fields.Integer(required=True)
+
+
+class FullSuggestionOut(TextPairOut):
+    changes = fields.List(fields.Nested(ChangeOut), required=True)
+    features = fields.Dict(keys=fields.String(), values=fields.Nested(MovedOut), required=True,
+                           metadata={"description": "every model feature the changes move, "
+                                                    "joint effects included"})
+    result = fields.Nested(VerifiedOut, required=True, metadata={
+        "description": "what the engine decided on the changed application"})
+
+
+class BlockingRuleOut(Strict):
+    rule = fields.String(required=True)
+    code = fields.String(required=True)
+
+
+class FullRecourseOut(Strict):
+    """What would lead to approval, as the record holds it: the changes and their checks."""
+
+    status = fields.String(required=True)
+    target = fields.String(allow_none=True, required=True)
+    suggestions = fields.List(fields.Nested(FullSuggestionOut), required=True)
+    note_zh = fields.String(allow_none=True, required=True)
+    note_en = fields.String(allow_none=True, required=True)
+    blocking_rules = fields.List(fields.Nested(BlockingRuleOut), required=True)
+
+
+class ReferenceOut(Strict):
+    sha256 = fields.String(required=True)
+    mean_margin = fields.Float(required=True)
 
 
 class ExplanationOut(Strict):
@@ -173,6 +278,19 @@ class ExplanationOut(Strict):
                                                "sources leave undetermined"})
     features = fields.List(fields.Nested(FeatureOut), required=True)
     reasons = fields.List(fields.Nested(FullReasonOut), required=True)
+    reasons_method = fields.String(metadata={
+        "description": "how the reasons were ranked: `reference:interventional` (against the "
+                       "model's reference of approved applicants) or `average:path_dependent` "
+                       "(against the average applicant, as decisions of earlier releases "
+                       "were)"})
+    reference = fields.Nested(ReferenceOut, allow_none=True, metadata={
+        "description": "the model's reference: its digest and mean margin, which the "
+                       "reference contributions add up to with the margin"})
+    reference_contributions = fields.Dict(keys=fields.String(), values=fields.Float(),
+                                          allow_none=True)
+    recourse = fields.Nested(FullRecourseOut, allow_none=True, metadata={
+        "description": "what would lead to approval (or to the amount asked for), as found "
+                       "at decision time"})
 
 
 class TextOut(Strict):
@@ -189,3 +307,27 @@ class NoticeOut(Strict):
     what_you_can_do = fields.List(fields.Nested(TextOut), required=True)
     right_to_review = fields.Nested(TextOut, required=True)
     decided_at = fields.String(required=True)
+
+
+class ReasonEntryOut(Strict):
+    code = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["adverse", "favourable", "rule", "line", "review"]), metadata={
+        "description": "`adverse`: a feature counted against the applicant (declines); "
+                       "`favourable`: a feature counted for them (approvals); `rule`: a "
+                       "policy rule; `line`: what set a partial approval's line; `review`: "
+                       "a risk officer's change on review"})
+    text_zh = fields.String(required=True)
+    text_en = fields.String(required=True)
+    group = fields.String(allow_none=True, required=True)
+    feature = fields.String(allow_none=True, required=True)
+    rule = fields.String(allow_none=True, required=True)
+    actionable = fields.Boolean(required=True, metadata={
+        "description": "whether the applicant can act on it now (pay down cards, ask for "
+                       "less, …), as recourse does"})
+
+
+class ReasonCatalogueOut(Strict):
+    spec_version = fields.String(required=True)
+    policy_version = fields.String(required=True)
+    items = fields.List(fields.Nested(ReasonEntryOut), required=True)

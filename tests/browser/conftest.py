@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +46,9 @@ class Site:
     http: requests.Session
     declined: dict[str, Any] = field(default_factory=dict)
     approved: list[dict[str, Any]] = field(default_factory=list)
+    # A decline that came with options, and an approval below the amount asked.
+    lifted: dict[str, Any] = field(default_factory=dict)
+    partial: dict[str, Any] = field(default_factory=dict)
     review: dict[str, Any] = field(default_factory=dict)
     decisions: int = 0
 
@@ -88,17 +92,24 @@ def stage(site: Site) -> None:
     """Apply for stub-world applicants until one is declined by the model; ask for a review."""
     from datasources.stub.world import population_ids
 
-    for national_id in population_ids(60, 31):
+    for national_id in population_ids(120, 31):
         answer = _apply(site, national_id)
         site.decisions += 1
-        reasons = [r["code"] for r in (answer["decision"] or {}).get("reasons", [])]
+        decision = answer["decision"] or {}
+        reasons = [r["code"] for r in decision.get("reasons", [])]
+        offered = (decision.get("recourse") or {}).get("status") == "offered"
         if answer["status"] == "approved":
             site.approved.append(answer)
+            if decision.get("partial") and not site.partial:
+                site.partial = answer
         elif answer["status"] == "declined" and not site.declined and "K04" not in reasons:
             site.declined = answer
-        if site.declined and len(site.approved) >= 3:
+        elif answer["status"] == "declined" and offered and not site.lifted:
+            site.lifted = answer
+        if site.declined and len(site.approved) >= 3 and site.lifted and site.partial:
             break
     assert site.declined and site.approved, "the stub world gave no decline or no approval"
+    assert site.lifted and site.partial, "no decline with options or no partial approval"
     response = site.api("POST", f"/v1/applications/{site.declined['application_id']}"
                                 "/review-requests", "channel",
                         {"reason": "我的收入比记录的高，请人工复核"})
@@ -106,17 +117,21 @@ def stage(site: Site) -> None:
     site.review = response.json()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@contextmanager
+def served_site(tmp_path_factory: pytest.TempPathFactory, name: str,
+                env: dict[str, str] | None = None) -> Iterator[Site]:
+    """The service under gunicorn on a SQLite file of its own, staged by the channel; the
+    server must stop cleanly, with no traceback in its log."""
     from service.migrations import upgrade
 
-    workdir = tmp_path_factory.mktemp("console")
+    workdir = tmp_path_factory.mktemp(name)
     upgrade(f"sqlite:///{workdir / 'flashloan.db'}")
-    server = GunicornServer("console", workdir, {
+    server = GunicornServer(name, workdir, {
         "FLASHLOAN_ENV": "test",
         "FLASHLOAN_DATABASE_URL": f"sqlite:///{workdir / 'flashloan.db'}",
         "FLASHLOAN_PII_KEY": PII_KEY,
         "FLASHLOAN_RATE_LIMIT": "100000/minute",
+        **(env or {}),
     })
     code = None
     try:
@@ -133,6 +148,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     log = server.log_text()
     assert code == 0, f"gunicorn exited with {code}:\n{log[-4000:]}"
     assert "Traceback" not in log, log[-6000:]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with served_site(tmp_path_factory, "console") as built:
+        yield built
 
 
 @pytest.fixture(scope="session")

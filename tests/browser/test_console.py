@@ -81,6 +81,65 @@ def test_a_risk_officer_reads_a_declined_application_and_overturns_it(visit, sit
     expect(page.locator(".empty")).to_contain_text("No review is waiting")
 
 
+def test_a_risk_officer_reads_options_and_a_partial_approval_and_changes_a_line(visit, site):
+    visitor = visit()
+    page = visitor.page
+    visitor.sign_in("risk_officer")
+
+    lifted = site.lifted
+    visitor.goto(f"/console/applications/{lifted['application_id']}")
+    options = page.locator("section#recourse")
+    expect(options.get_by_role("heading", name=re.compile("What would lead to approval"))
+           ).to_be_visible()
+    first = lifted["decision"]["recourse"]["suggestions"][0]
+    expect(options.locator("h3").first).to_have_text(f"Option 1: {first['text_en']}")
+    expect(options).to_contain_text(first["text_zh"])
+    expect(options.locator(".suggestion").first).to_contain_text(
+        "Checked by deciding the changed application again: approved")
+    expect(page.locator("#h-notice ~ p.advice").first).to_contain_text(
+        lifted["decision"]["recourse"]["note_en"])
+    assert visitor.fits_the_screen()
+    visitor.screenshot("application-options", full_page=True)
+
+    partial = site.partial
+    aid = partial["application_id"]
+    visitor.goto(f"/console/applications/{aid}")
+    expect(page.locator("#partial")).to_contain_text("Asked for ¥30,000")
+    expect(page.locator("#partial")).to_contain_text(partial["decision"]["partial"]["text_en"])
+    expect(page.locator("#h-notice + p")).to_contain_text("部分批准")
+    visitor.screenshot("application-partial")
+
+    response = site.api("POST", f"/v1/applications/{aid}/review-requests", "channel",
+                        {"reason": "我需要三万元，请复核额度"})
+    assert response.status_code == 201, response.text
+    review_id = response.json()["review_id"]
+    page.get_by_role("link", name="Reviews", exact=True).click()
+    review = page.locator(f"article#{review_id}")
+    review.get_by_label("Amend").check()
+    review.get_by_label("Credit line (¥)").fill("30000")
+    review.get_by_label("Annual rate").select_option("0.18")
+    review.get_by_label("Note for the file").fill("收入核实后可给足额度 Income verified in branch")
+    visitor.screenshot("review-amend")
+    review.get_by_role("button", name="Resolve review").click()
+
+    expect(page).to_have_url(visitor.url(f"/console/applications/{aid}"))
+    expect(page.get_by_role("status").first).to_contain_text(
+        "the terms changed. The application is now approved by a person, with a credit line "
+        "of ¥30,000 at 18.00% a year")
+    expect(page.locator("#status")).to_contain_text("decided by a person")
+    expect(page.locator("#h-notice + p")).to_contain_text("¥30,000")
+    visitor.screenshot("application-amended")
+    status = site.api("GET", f"/v1/applications/{aid}", "channel").json()
+    assert (status["decision"]["credit_limit"], status["decision"]["annual_rate"]) == (30000,
+                                                                                     0.18)
+    assert [r["code"] for r in status["decision"]["reasons"]] == ["H02"]
+    trail = site.api("GET", f"/v1/audit/records?application_id={aid}", "auditor").json()
+    resolved = trail["items"][-1]
+    assert resolved["kind"] == "review.resolved"
+    assert resolved["payload"]["resolution"] == "amended"
+    assert resolved["payload"]["decision"]["credit_limit"] == 30000
+
+
 def test_the_model_page_shows_the_card_and_the_calibration_chart(visit):
     visitor = visit()
     page = visitor.page
@@ -88,7 +147,7 @@ def test_the_model_page_shows_the_card_and_the_calibration_chart(visit):
     page.get_by_role("link", name="Models", exact=True).click()
     page.get_by_role("link", name="v1", exact=True).click()
     expect(page.get_by_role("heading", name=re.compile(r"^Model v1"))).to_be_visible()
-    chart = page.locator("figure.chart svg")
+    chart = page.get_by_role("img", name=re.compile(r"^Calibration of model v1"))
     expect(chart).to_be_visible()
     assert chart.locator("circle").count() == 10
     expect(page.locator("#h-metrics + table")).to_contain_text("0.8052")

@@ -38,7 +38,7 @@ from tests.treeshap import ReferenceExplainer
 pytestmark = pytest.mark.slow
 
 SCORED_STEPS = ["received", "consent_checked", "sources_gathered", "features_built", "scored",
-                "policy_applied", "explained", "audited"]
+                "policy_applied", "explained", "recourse_sought", "audited"]
 DEFERRED_STEPS = ["received", "consent_checked", "sources_gathered", "audited"]
 POLICY_VERSION = "2026.11"
 PD_CUTOFF = 0.08

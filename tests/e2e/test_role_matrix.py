@@ -90,6 +90,7 @@ ENDPOINTS = (
     Endpoint("GET", "/v1/audit/verify", _roles("auditor")),
     Endpoint("GET", "/v1/audit/export", _roles("auditor"), content_type="application/x-ndjson"),
     Endpoint("POST", "/v1/audit/replay/{application_id}", _roles("auditor")),
+    Endpoint("GET", "/v1/reasons", _roles("channel", "risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models/{version}", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/metrics", _roles("admin", "auditor"), content_type="text/plain"),

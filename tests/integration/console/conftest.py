@@ -83,8 +83,9 @@ class Console:
         return self.api.open(path, method=method, json=body,
                              headers={"Authorization": f"Bearer {self.keys[role]}"})
 
-    def apply(self, national_id: str) -> dict:
-        """Consent and apply as the channel; return the decision."""
+    def apply(self, national_id: str, **request) -> dict:
+        """Consent and apply as the channel (for ¥20,000 over 12 months unless ``request``
+        says otherwise); return the decision."""
         now = datetime.now(UTC)
         consent = self.call("POST", "/v1/consents", body={
             "national_id": national_id, "scopes": list(SCOPES), "purpose": "credit_application",
@@ -93,7 +94,7 @@ class Console:
         assert consent.status_code == 201, consent.get_json()
         decided = self.call("POST", "/v1/applications", body={
             "applicant": {"national_id": national_id, "name": "张三", "mobile": "13812348000"},
-            "request": {"amount": 20000, "term_months": 12, "purpose": "travel"},
+            "request": {"amount": 20000, "term_months": 12, "purpose": "travel", **request},
             "consent_id": consent.get_json()["consent_id"]})
         assert decided.status_code == 201, decided.get_json()
         return decided.get_json()

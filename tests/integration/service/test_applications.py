@@ -40,7 +40,7 @@ def test_an_application_is_decided_explained_and_audited(any_db_client, people):
     assert made["reason_codes"] and len(made["reason_codes"]) <= 4
     assert [s["step"] for s in answer["timeline"]] == [
         "received", "consent_checked", "sources_gathered", "features_built", "scored",
-        "policy_applied", "explained", "audited"]
+        "policy_applied", "explained", "recourse_sought", "audited"]
     assert answer["elapsed_ms"] >= sum(s["ms"] for s in answer["timeline"]) - 1
     aid = answer["application_id"]
     assert any_db_client.get(f"/v1/applications/{aid}").get_json() == answer
@@ -277,8 +277,17 @@ def test_the_svg_waterfall_is_a_readable_chart(client, people):
 
     root = ElementTree.fromstring(r.data)
     texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
-    assert any("base value" in t for t in texts) and any("margin" in t for t in texts)
+    # Score points by default, ending at the application's score.
+    assert any("base value" in t for t in texts) and any("score before rounding" in t
+                                                         for t in texts)
+    assert any("score points" in t for t in texts)
     assert any(aid in t for t in texts)
+    r = client.get(f"/v1/applications/{aid}/explanation.svg?units=log_odds", who="auditor")
+    texts = [t.text or "" for t in ElementTree.fromstring(r.data).iter(
+        "{http://www.w3.org/2000/svg}text")]
+    assert any("margin" in t for t in texts) and any("log-odds" in t for t in texts)
+    r = client.get(f"/v1/applications/{aid}/explanation.svg?units=logit", who="auditor")
+    assert r.status_code == 422 and "units" in r.get_json()["error"]["fields"]
 
 
 def test_the_notice_speaks_to_the_applicant(client, people):
