@@ -1,11 +1,12 @@
-"""Model cards: every shipped version, and one card with its metrics and calibration chart."""
+"""Model cards: every shipped version, and one card with its metrics and charts."""
 
 from __future__ import annotations
 
-from flask import abort, render_template
+from flask import abort, render_template, request
 from markupsafe import Markup
 
 from scoring.model import ModelError, list_versions, read_card
+from service.charts import PointsScale, global_importance, importance_svg, parse_units
 from service.console.access import MODEL_PAGES, requires_role
 from service.console.blueprint import bp
 from service.console.calibration import calibration_svg
@@ -49,7 +50,11 @@ def models():
 @bp.route("/models/<version>")
 @requires_role(*MODEL_PAGES)
 def model(version: str):
-    """One model card: metrics, calibration chart and table, features and training data."""
+    """One model card: metrics, calibration, global view, features and training data."""
+    try:
+        units = parse_units(request.args.get("units"))
+    except ValueError as exc:
+        abort(400, description=f"{exc}.")
     search = wiring().settings.model_search
     if version not in list_versions(search):
         abort(404, description="There is no such model version. The list of models is "
@@ -77,4 +82,22 @@ def model(version: str):
                            active=version == wiring().engine.model.version,
                            metrics=[(label, metrics.get(key), about)
                                     for key, label, about in METRICS if key in metrics],
-                           table=table, chart=chart, features=features)
+                           table=table, chart=chart, features=features,
+                           **_global_view(card, spec, units))
+
+
+def _global_view(card: dict, spec, units: str) -> dict:
+    """The card's global view as the page shows it: a chart, or why there is none."""
+    found: dict = {"units": units, "importance": None, "importance_problem": None,
+                   "importance_units": units}
+    try:
+        view = global_importance(card)
+    except ValueError as exc:
+        return {**found, "importance_problem": str(exc)}
+    if view is None:
+        return found
+    # A card without calibration or scaling has no points: its view is drawn in log-odds.
+    shown = units if PointsScale.from_card(card) is not None else "log_odds"
+    # Our own SVG; every text in it is escaped where it is drawn.
+    return {**found, "importance": Markup(importance_svg(card, spec, units=shown)),
+            "importance_view": view, "importance_units": shown}

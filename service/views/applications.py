@@ -5,19 +5,28 @@ from __future__ import annotations
 import re
 
 from flask import Response, request
+from marshmallow import RAISE, fields, validate
 
+from scoring.model import read_card
 from service.applications import ApplicationBook
 from service.auth import current, requires
-from service.charts import waterfall_svg
+from service.charts import UNITS, deciding_scale, waterfall_svg
 from service.errors import ApiError, may_answer
 from service.notice import build_notice
 from service.schemas import ApplicationIn, ApplicationOut, ExplanationOut, NoticeOut, RetryIn
+from service.schemas.common import Strict
 from service.views import examples
 from service.views.blueprint import Blueprint
 from service.wiring import wiring
 
 blp = Blueprint("applications", __name__, url_prefix="/v1/applications",
                 description="Credit applications and their decisions")
+
+class ChartArgs(Strict):
+    units = fields.String(load_default="points", validate=validate.OneOf(UNITS), metadata={
+        "description": "score points (the deciding model's scaling; higher is better) or the "
+                       "model's log-odds of default"})
+
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": False,
@@ -121,13 +130,18 @@ def explanation(application_id: str):
 
 @blp.route("/<application_id>/explanation.svg", methods=["GET"])
 @requires("risk_officer", "auditor")
+@blp.arguments(ChartArgs(), location="query", unknown=RAISE)
 @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
 @may_answer(why={404: NOT_SCORED})
-def explanation_svg(application_id: str):
+def explanation_svg(args: dict, application_id: str):
     """Draw the explanation as a waterfall from the base value to the final score."""
     book = wiring().applications
     data = book.explanation(book.visible(current(), application_id))
-    svg = waterfall_svg(data, wiring().engine.model.spec)
+    units = args["units"]
+    engine, search = wiring().engine, wiring().settings.model_search
+    scale = deciding_scale(data, [m.card for m in (engine.model, *engine.fallbacks.values())],
+                           lambda version: read_card(version, search))
+    svg = waterfall_svg(data, engine.model.spec, units=units, scale=scale)
     return Response(svg, mimetype="image/svg+xml")
 
 
