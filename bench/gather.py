@@ -98,7 +98,7 @@ def _concurrent_gathers(sources: Mapping[str, Source], ids: list[str], runs: int
                         threads: int = 8) -> list[float]:
     """Return wall times (ms) of ``runs`` gatherings made ``threads`` at a time."""
     walls: list[float] = []
-    with Gatherer(sources, _gate(), max_workers=threads * len(SCOPES)) as gatherer, \
+    with Gatherer(sources, _gate(), threads_per_source=threads) as gatherer, \
             ThreadPoolExecutor(threads) as callers:
         def one(i: int) -> float:
             started = time.perf_counter()

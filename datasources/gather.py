@@ -71,9 +71,11 @@ class Gatherer:
         Retries of retryable failures, with jittered exponential backoff, inside the deadline.
     breaker_threshold, breaker_cooldown_s
         Consecutive failures that open a source's breaker, and how long it stays open.
-    max_workers
-        Threads of the pool shared by all gatherings of this worker (default: four
-        concurrent gatherings of every source).
+    threads_per_source
+        Threads of each source's own pool, shared by all gatherings of this worker
+        (default 4: four concurrent calls of each source). Each source has a pool of its
+        own, a bulkhead: a source whose calls hang, or whose adapter ignores its timeout,
+        holds at most its own threads, and every other source is still called.
     on_outcome
         Called with every source outcome (metrics); its errors are logged and ignored.
     """
@@ -82,7 +84,7 @@ class Gatherer:
                  deadline_s: float = 10.0, source_timeout_s: float | None = None,
                  max_attempts: int = 3, backoff_base_s: float = 0.05, backoff_max_s: float = 1.0,
                  breaker_threshold: int = 5, breaker_cooldown_s: float = 30.0,
-                 max_workers: int | None = None,
+                 threads_per_source: int = 4,
                  on_outcome: Callable[[SourceOutcome], None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None) -> None:
@@ -92,6 +94,8 @@ class Gatherer:
             raise ValueError(f"source_timeout_s must be positive seconds; got {source_timeout_s}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1; got {max_attempts}")
+        if threads_per_source < 1:
+            raise ValueError(f"threads_per_source must be at least 1; got {threads_per_source}")
         if backoff_base_s < 0 or backoff_max_s < 0:
             raise ValueError(f"backoff must be non-negative; got {backoff_base_s}, "
                              f"{backoff_max_s}")
@@ -106,7 +110,7 @@ class Gatherer:
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
-        self.max_workers = max_workers or max(4, 4 * len(self.sources))
+        self.threads_per_source = threads_per_source
         self.on_outcome = on_outcome
         self._clock = clock
         self._rng = rng or random.Random()
@@ -114,7 +118,7 @@ class Gatherer:
         self._breakers = {scope: CircuitBreaker(breaker_threshold, breaker_cooldown_s,
                                                 clock=clock) for scope in self.sources}
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executors: dict[str, ThreadPoolExecutor] = {}
         self._pid = 0
         self._closing = threading.Event()
         self._in_flight = 0
@@ -141,29 +145,34 @@ class Gatherer:
             return self._in_flight
 
     def pool_threads(self) -> int:
-        """Return how many threads this gatherer's pool has started (never above max_workers)."""
-        prefix = self.thread_name_prefix + "_"
+        """Return how many threads this gatherer's pools have started (never above
+        ``threads_per_source`` for each source)."""
+        prefix = self.thread_name_prefix + "-"
         return sum(t.name.startswith(prefix) for t in threading.enumerate())
 
     def close(self) -> None:
         """Stop the pool: no new gatherings; waiting retries give up; running calls finish."""
         self._closing.set()
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
+            executors, self._executors = self._executors, {}
+        for executor in executors.values():
             executor.shutdown(wait=False, cancel_futures=True)
 
-    def _pool(self) -> ThreadPoolExecutor:
+    def _pools(self) -> dict[str, ThreadPoolExecutor]:
+        """Return each source's pool, made on first use in this process."""
         with self._lock:
             if self._closing.is_set():
                 raise RuntimeError("gatherer is closed")
-            if self._executor is None or self._pid != os.getpid():
+            if self._pid != os.getpid():
                 # Threads do not survive fork: a worker forked from a parent that gathered
-                # gets a pool of its own.
-                self._executor = ThreadPoolExecutor(self.max_workers,
-                                                    thread_name_prefix=self.thread_name_prefix)
-                self._pid = os.getpid()
-            return self._executor
+                # gets pools of its own.
+                self._executors, self._pid = {}, os.getpid()
+            for scope in self.sources:
+                if scope not in self._executors:
+                    self._executors[scope] = ThreadPoolExecutor(
+                        self.threads_per_source,
+                        thread_name_prefix=f"{self.thread_name_prefix}-{scope}")
+            return self._executors
 
     def gather(self, national_id: NationalId | str, subject: str, consent_id: str,
                scopes: Iterable[str], *, channel: str | None = None,
@@ -177,7 +186,7 @@ class Gatherer:
         """
         nid = as_national_id(national_id)
         wanted = list(dict.fromkeys(check_scope(s) for s in scopes))
-        pool = self._pool()
+        pools = self._pools()
         start = self._clock()
         deadline = start + self.deadline_s
         outcomes: dict[str, SourceOutcome] = {}
@@ -193,8 +202,8 @@ class Gatherer:
                 inline.append((scope, source))
                 continue
             progress = _Progress()
-            future = pool.submit(self._query, scope, source, nid, subject, consent_id, channel,
-                                 start, deadline, progress, consent)
+            future = pools[scope].submit(self._query, scope, source, nid, subject, consent_id,
+                                         channel, start, deadline, progress, consent)
             tasks[future] = (scope, progress)
         # Sources that answer from memory are asked here, while the pool waits on the others:
         # a hand-off to a pool thread would cost more than their answer. Same consent checks,

@@ -98,9 +98,10 @@ def build_wiring(settings: Settings) -> Wiring:
     sources = build_sources(settings.sources, sources_url=settings.sources_url,
                             latency=settings.stub_latency_ms, faults=settings.stub_faults,
                             fixtures_path=settings.stub_fixtures)
-    # Five source calls per request thread of the worker (gunicorn threads).
+    # One call of each source per request thread of the worker (gunicorn threads), each
+    # source in a pool of its own.
     gatherer = Gatherer(sources, ConsentGate(consents.lookup), deadline_s=settings.deadline_s,
-                        max_workers=5 * settings.threads, on_outcome=metrics.source)
+                        threads_per_source=settings.threads, on_outcome=metrics.source)
     model = load_model(settings.model_version, search=settings.model_search)
     engine = DecisionEngine(model, load_policy(settings.policy),
                             load_fallbacks(model, INCOME_SCOPES, search=settings.model_search))

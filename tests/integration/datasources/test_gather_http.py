@@ -71,7 +71,7 @@ def test_hung_source_over_http(start_server, make_client):
     server = start_server("court_records=hang")
     gate, _ = gate_for(make_consent())
     with Gatherer(http_sources(make_client(server)), gate, deadline_s=0.5,
-                  max_workers=5) as gatherer:
+                  threads_per_source=1) as gatherer:
         started = time.perf_counter()
         result = gatherer.gather(NID, SUBJECT, "c-1", SCOPES)
         assert time.perf_counter() - started < 2.0

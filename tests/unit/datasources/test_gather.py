@@ -72,7 +72,7 @@ def test_five_slow_sources_overlap():
 
 def test_hung_source_times_out_at_the_deadline_and_frees_its_thread():
     sources = build_stub_sources(WORLD, faults="court_records=hang")
-    with gatherer(sources, deadline_s=0.5, max_workers=5) as g:
+    with gatherer(sources, deadline_s=0.5, threads_per_source=1) as g:
         started = time.perf_counter()
         result = g.gather(NID, SUBJECT, "c-1", SCOPES)
         waited = time.perf_counter() - started
@@ -91,7 +91,7 @@ def test_hung_source_times_out_at_the_deadline_and_frees_its_thread():
 def test_after_a_hang_the_whole_pool_serves_the_next_gathering_in_parallel():
     sources = {s: CountingSource(s, Sleep(0.1)) for s in SCOPES}
     sources["court_records"] = CountingSource("court_records", Sleep(60), Sleep(0.1))
-    with gatherer(sources, deadline_s=0.3, max_workers=5) as g:
+    with gatherer(sources, deadline_s=0.3, threads_per_source=1) as g:
         first = g.gather(NID, SUBJECT, "c-1", SCOPES)
         assert first.outcomes["court_records"].status == "timeout"
         assert wait_until(lambda: g.in_flight() == 0)
@@ -105,21 +105,43 @@ def test_an_adapter_ignoring_its_timeout_holds_one_pool_thread_and_no_more():
     block = Block()
     sources = counting_sources()
     sources["court_records"] = CountingSource("court_records", block)
-    with gatherer(sources, deadline_s=0.3, max_workers=6, max_attempts=1) as g:
+    with gatherer(sources, deadline_s=0.3, threads_per_source=3, max_attempts=1) as g:
         for _ in range(3):
             result = g.gather(NID, SUBJECT, "c-1", SCOPES)
             assert result.outcomes["court_records"].status == "timeout"
         assert g.in_flight() == 3
-        assert g.pool_threads() <= 6
+        assert g.pool_threads() <= 3 * len(SCOPES)
         block.release.set()
         assert wait_until(lambda: g.in_flight() == 0)
         assert sources["court_records"].calls == 3
 
 
+def test_a_source_that_holds_its_threads_never_starves_the_others():
+    # An adapter that ignores its timeout keeps every thread it is given. Each source has a
+    # pool of its own: once the stuck source's two threads are held, its next calls wait
+    # and time out unmade, and the other sources are called as ever, gathering after
+    # gathering; a pool shared by all would have run out of threads after ten.
+    block = Block()
+    sources = counting_sources()
+    sources["court_records"] = CountingSource("court_records", block)
+    with gatherer(sources, deadline_s=0.2, threads_per_source=2, max_attempts=1) as g:
+        for n in range(12):
+            result = g.gather(NID, SUBJECT, "c-1", SCOPES)
+            stuck = result.outcomes["court_records"]
+            assert stuck.status == "timeout"
+            assert stuck.attempts == (1 if n < 2 else 0), n
+            assert all(result.outcomes[s].ok for s in SCOPES if s != "court_records"), n
+        assert sources["court_records"].calls == 2
+        assert g.in_flight() == 2
+        assert g.pool_threads() <= 2 * len(SCOPES)
+        block.release.set()
+        assert wait_until(lambda: g.in_flight() == 0)
+
+
 def test_queued_queries_past_the_deadline_never_reach_the_source():
     block = Block()
     slow = CountingSource("credit_report", block)
-    with gatherer({"credit_report": slow}, deadline_s=0.2, max_workers=1) as g:
+    with gatherer({"credit_report": slow}, deadline_s=0.2, threads_per_source=1) as g:
         first = g.gather(NID, SUBJECT, "c-1", ["credit_report"])
         second = g.gather(NID, SUBJECT, "c-1", ["credit_report"])  # waits behind the first
         block.release.set()
