@@ -276,6 +276,8 @@ class Policy:
         line = np.fmin(np.fmin(by_income, by_dsr), cap)
         bound = np.where(by_dsr < np.fmin(by_income, cap), 1,
                          np.where(by_income < cap, 0, 2))
+        # An income nobody verified supports no line: never the cap that fmin leaves.
+        line = np.where(np.isnan(income), 0.0, line)
         line = np.floor(np.maximum(_nan_to_zero(line), 0) / self.round_to) * self.round_to
         return line, bound
 

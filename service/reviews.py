@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select, update
 from audit import AuditStore
 from scoring.catalogue import AMENDED_REASON, OVERTURNED_REASON
 from scoring.explanation import recorded_facts
+from scoring.policy import Policy
 from scoring.review_terms import TermsRefused, terms_by_person
 from service.applications import ApplicationBook
 from service.auth import Principal
@@ -167,9 +168,11 @@ class ReviewDesk:
                                      fields={"outcome": [_WRONG_STATUS[outcome]]})
             values: dict[str, Any] = {"updated_at": now, "sealed_applicant": None}
             change: dict[str, Any] = {}
+            policy: Policy | None = None
             if reason is not None:
-                change = (self._chosen(app.application_id, terms) if terms
-                          else self._approval(app.application_id, answer))
+                policy = self._policy(app.application_id)
+                change = (self._chosen(policy, terms) if terms
+                          else self._approval(app.application_id, policy, answer))
                 before = {k: answer["decision"][k] for k in change}
                 answer["status"] = "approved"
                 answer["decided_by"] = "person"
@@ -194,24 +197,30 @@ class ReviewDesk:
                 "outcome": answer["status"], "decided_by": answer["decided_by"],
                 "decision": change or None, "before": before if change else None,
                 "terms_chosen_by": ("person" if terms else "policy") if change else None,
+                # The policy the terms were checked against: the decision's own.
+                "policy_version": policy.version if policy is not None else None,
+                "policy_digest": policy.digest if policy is not None else None,
                 ANSWER_HASH: answer_hash(values["answer"])},
                 application_id=app.application_id, actor=principal.actor)
         return self.get(review_id)
 
-    def _chosen(self, application_id: str, terms: dict[str, float]) -> dict[str, Any]:
-        """The officer's terms, checked against the policy the decision was made under."""
-        made = self.replayer.recorded(application_id)
-        policy = self.replayer.policy(made["policy_version"])
+    def _policy(self, application_id: str) -> Policy:
+        """The policy the application's decision was made under."""
+        return self.replayer.policy(self.replayer.recorded(application_id)["policy_version"])
+
+    @staticmethod
+    def _chosen(policy: Policy, terms: dict[str, float]) -> dict[str, Any]:
+        """The officer's terms, checked against the decision's policy."""
         try:
             return terms_by_person(policy, terms["credit_limit"], terms["annual_rate"])
         except TermsRefused as exc:
             raise InvalidInput(str(exc), fields={f"terms.{exc.field}": [str(exc)]}) from None
 
-    def _approval(self, application_id: str, answer: dict) -> dict[str, Any]:
-        """Terms the recorded policy allows, from the recorded features and facts."""
+    def _approval(self, application_id: str, policy: Policy, answer: dict) -> dict[str, Any]:
+        """Terms the decision's policy allows, from the recorded features and facts."""
         made = self.replayer.recorded(application_id)
-        policy = self.replayer.policy(made["policy_version"])
         facts = recorded_facts(made, self.applications.spec.names)
         return policy.approval_by_person(facts, answer["decision"]["grade"])
+
 
 

@@ -102,7 +102,8 @@ def not_needed(outcome: str) -> RecourseResult:
 
 def none_possible(rules: Sequence[Rule]) -> RecourseResult:
     zh = "；".join(r.zh for r in rules)
-    en = "; ".join(r.en for r in rules)
+    # The rules' texts stand alone as sentences; here they follow a colon.
+    en = "; ".join(r.en[:1].lower() + r.en[1:] for r in rules)
     return RecourseResult("none_possible", "approval",
                           f"您目前可以做出的任何改变都无法使申请获得批准：{zh}。",
                           f"No change you could make now would lead to approval: {en}.",

@@ -171,6 +171,19 @@ def _feature_row(spec, f: dict, known: str, units: str,
             "risk": "" if not c else "up" if c > 0 else "down"}
 
 
+def _offered_by_policy(items: list[dict]) -> dict[str, dict]:
+    """The terms an officer may set, under the policy each listed decision was made under
+    (the review desk checks them against that policy), by policy version; "" for the
+    policy in force."""
+    replayer = wiring().replayer
+    offered = {"": offered_terms(wiring().engine.policy)}
+    for item in items:
+        version = (item["application"].get("decision") or {}).get("policy_version")
+        if version and version not in offered:
+            offered[version] = offered_terms(replayer.policy(version))
+    return offered
+
+
 def _form_terms(form) -> tuple[dict[str, float] | None, str | None]:
     """The terms of a resolution form: None when both are empty, or what is wrong."""
     line, rate = form.get("credit_limit", "").strip(), form.get("annual_rate", "").strip()
@@ -198,7 +211,7 @@ def review_queue():
     user = signed_in_user()
     return render_template("console/reviews.html", state=state, page=page,
                            can_resolve=user.role in RESOLVERS,
-                           offered=offered_terms(wiring().engine.policy),
+                           offered_by=_offered_by_policy(page["items"]),
                            paged=bool(request.args.get("cursor")))
 
 
@@ -215,7 +228,9 @@ def resolve_review(review_id: str):
     if not 1 <= len(note) <= 2000:
         flash("Write a note of 1 to 2000 characters: the applicant's file keeps it.", "error")
         return redirect(back, 303)
-    terms, problem = _form_terms(request.form)
+    # The form shows an approval's terms as they stand, so a browser sends them with any
+    # outcome: upholding takes none.
+    terms, problem = _form_terms(request.form) if outcome != "upheld" else (None, None)
     if problem:
         flash(problem, "error")
         return redirect(back, 303)

@@ -87,21 +87,33 @@ def policy_in_force() -> Policy:
 _JSON_TYPES = {str: "a string", bool: "a boolean", list: "an array", dict: "an object"}
 
 
-class RequestedAmount(fields.Float):
-    """The amount asked for: a JSON number (never a string) in the product's line range."""
+class JsonNumber(fields.Float):
+    """A JSON number, never a string that reads as one, nor NaN or an infinity."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(allow_nan=False, error_messages={
-            "invalid": "must be a JSON number; got {kind}",
-            "range": "must be a number from {low:g} to {high:g}; got {value:g}"}, **kwargs)
+        messages = {"invalid": "must be a JSON number; got {kind}",
+                    **kwargs.pop("error_messages", {})}
+        super().__init__(allow_nan=False, error_messages=messages, **kwargs)
 
     def _validated(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.make_error("invalid", kind=_JSON_TYPES.get(type(value), "another value"))
-        low, high = policy_in_force().amount_range
-        if not low <= value <= high:  # also NaN and the infinities
-            raise self.make_error("range", low=low, high=high, value=value)
         return super()._validated(value)
+
+
+class RequestedAmount(JsonNumber):
+    """The amount asked for: a JSON number (never a string) in the product's line range."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(error_messages={
+            "range": "must be a number from {low:g} to {high:g}; got {value:g}"}, **kwargs)
+
+    def _validated(self, value: Any) -> float:
+        number = super()._validated(value)
+        low, high = policy_in_force().amount_range
+        if not low <= number <= high:  # also the infinities
+            raise self.make_error("range", low=low, high=high, value=number)
+        return number
 
 
 class OfferedTerm(fields.Integer):

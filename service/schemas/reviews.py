@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from service.schemas.applications import ApplicationOut, ExplanationOut
 from service.schemas.common import (
+    JsonNumber,
     Strict,
 )
 
@@ -15,10 +16,10 @@ class ReviewRequestIn(Strict):
 
 
 class TermsIn(Strict):
-    credit_limit = fields.Float(required=True, allow_nan=False, metadata={
+    credit_limit = JsonNumber(required=True, metadata={
         "description": "CNY: within the product's line range, in its steps (3,000 to 200,000 "
                        "in steps of 1,000 under policy 2026.11)"})
-    annual_rate = fields.Float(required=True, allow_nan=False, metadata={
+    annual_rate = JsonNumber(required=True, metadata={
         "description": "one of the policy's approving grades' rates (it names the grade); "
                        "never above the regulatory cap of 24%"})
 

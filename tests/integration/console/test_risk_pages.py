@@ -184,15 +184,18 @@ def test_the_resolve_form_explains_what_is_wrong(decided):
                           ({"outcome": "amended", "note": "x", "credit_limit": "lots",
                             "annual_rate": "0.126"}, "must be numbers"),
                           ({"outcome": "amended", "note": "x", "credit_limit": "5500",
-                            "annual_rate": "0.126"}, "in steps of 1,000"),
-                          ({"outcome": "upheld", "note": "x", "credit_limit": "5000",
-                            "annual_rate": "0.126"}, "terms are set only when")):
+                            "annual_rate": "0.126"}, "in steps of 1,000")):
         response = officer.post(path, body)
         assert response.status_code == 303
         assert message in officer.text("/console/reviews"), message
     assert console.wired.reviews.get(review["review_id"])["state"] == "open"
     assert console.records("review.resolved") == []
-    response = officer.post(path, {"outcome": "upheld", "note": "the decision stands"})
+    # The form shows the approval's terms as they stand; a browser sends them when upholding.
+    line = approved["decision"]["credit_limit"]
+    assert f'value="{line:.0f}"' in form
+    response = officer.post(path, {"outcome": "upheld", "note": "the decision stands",
+                                   "credit_limit": f"{line:.0f}",
+                                   "annual_rate": str(approved["decision"]["annual_rate"])})
     page = officer.text(response.headers["Location"])
     assert "the decision was upheld" in page and "批准 approved" in page
     missing = officer.post("/console/reviews/r_missing/resolution",

@@ -1,8 +1,10 @@
-"""A channel sees only the applicant-facing view: no feature value, contribution or model hash.
+"""A channel sees only the applicant-facing view: no feature, contribution or model hash.
 
 Every answer a channel key can get is walked (consents, applications, read-backs, notices,
 review requests, errors, health) and searched for what only risk officers and auditors may
-read: the explanation's internals.
+read: the explanation's internals. What would lead to approval reaches the channel as words
+for the applicant, which may cite the applicant's own figures the change is about (a card
+utilisation, a balance to repay), never as features or values of the model's.
 """
 
 from __future__ import annotations

@@ -75,6 +75,10 @@ def test_an_officer_overturns_a_decline_on_terms_of_their_choosing(client, peopl
     assert resolved.payload["terms_chosen_by"] == "person"
     assert resolved.payload["before"]["credit_limit"] == 0.0
     assert resolved.payload["note"] == "checked against payslips"
+    # The terms were checked against the decision's own policy, which the record names.
+    made = records(client, application_id=aid, kinds=("decision.made",))[0].payload
+    assert (resolved.payload["policy_version"], resolved.payload["policy_digest"]) == (
+        made["policy_version"], made["policy_digest"])
     notice = client.get(f"/v1/applications/{aid}/notice").get_json()
     assert notice["decided_by"] == "person" and "¥12,000" in notice["summary"]["en"]
     assert "18.00%" in notice["summary"]["en"]
@@ -105,6 +109,8 @@ def test_an_officer_amends_an_approvals_line(client, people):
     ({"credit_limit": 250_000, "annual_rate": 0.18}, "terms.credit_limit"),
     ({"credit_limit": 12_000, "annual_rate": 0.30}, "terms.annual_rate"),
     ({"credit_limit": 12_000, "annual_rate": 0.10}, "terms.annual_rate"),
+    ({"credit_limit": "12000", "annual_rate": 0.18}, "terms.credit_limit"),  # not a number
+    ({"credit_limit": 12_000, "annual_rate": True}, "terms.annual_rate"),
 ])
 def test_terms_outside_the_policy_are_refused_and_nothing_changes(client, people, terms,
                                                                    field):

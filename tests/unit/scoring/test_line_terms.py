@@ -69,3 +69,12 @@ def test_terms_outside_the_policy_are_refused_naming_the_term(line, rate, field)
         terms_by_person(POLICY, line, rate)
     assert caught.value.field == field
     assert field in str(caught.value)
+
+
+def test_an_income_nobody_verified_supports_no_line():
+    # Without a verified income both bounds are unknown; the cap alone must not set a line.
+    line, _ = bound(term_months=36.0, income_verified_monthly=float("nan"))
+    assert line == 0
+    facts = {k: v[0] for k, v in good_facts(income_verified_monthly=float("nan")).items()}
+    terms = POLICY.approval_by_person(facts, "C")
+    assert terms["credit_limit"] == POLICY.min_line

@@ -277,7 +277,8 @@ def test_a_knockout_the_applicant_cannot_change_gets_none(feature, value, code):
     assert result.status == "none_possible" and result.suggestions == ()
     assert [r["code"] for r in result.to_dict()["blocking_rules"]] == [code]
     rule = next(r for r in POLICY.rules.values() if r.code == code)
-    assert result.note_en == f"No change you could make now would lead to approval: {rule.en}."
+    said = rule.en[:1].lower() + rule.en[1:]
+    assert result.note_en == f"No change you could make now would lead to approval: {said}."
     assert result.note_zh.startswith("您目前可以做出的任何改变都无法使申请获得批准：")
     assert rule.zh in result.note_zh
 
