@@ -60,6 +60,7 @@ def build_wiring(settings: Settings) -> Wiring:
     limits belong to this app alone; no module keeps them for the next one.
     """
     from audit import AuditStore, Pseudonymiser, load_signing_key
+    from datasources import SCOPES
     from datasources.base import INCOME_SCOPES
     from datasources.consent import ConsentGate
     from datasources.factory import build_sources
@@ -78,6 +79,7 @@ def build_wiring(settings: Settings) -> Wiring:
     from service.idempotency import IdempotencyKeys
     from service.metrics import Metrics
     from service.migrations import require_head
+    from service.outcomes import OutcomeBook
     from service.replay import Replayer
     from service.retries import RetryDesk
     from service.reviews import ReviewDesk
@@ -95,9 +97,12 @@ def build_wiring(settings: Settings) -> Wiring:
     limits = RateLimits.from_settings(settings)
     consents = ConsentBook(store, pseudonymiser)
     metrics = Metrics()
+    # The HTTP sources share one connection pool: room for every thread the gatherer runs.
+    http_options = ({"pool_maxsize": len(SCOPES) * settings.threads}
+                    if settings.sources == "http" else {})
     sources = build_sources(settings.sources, sources_url=settings.sources_url,
                             latency=settings.stub_latency_ms, faults=settings.stub_faults,
-                            fixtures_path=settings.stub_fixtures)
+                            fixtures_path=settings.stub_fixtures, **http_options)
     # One call of each source per request thread of the worker (gunicorn threads), each
     # source in a pool of its own.
     gatherer = Gatherer(sources, ConsentGate(consents.lookup), deadline_s=settings.deadline_s,
@@ -130,7 +135,8 @@ def build_wiring(settings: Settings) -> Wiring:
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
                   replayer=replayer, reviews=ReviewDesk(store, replayer, applications),
                   applications=applications, checkpointer=checkpointer,
-                  retries=RetryDesk(flow), reasons=reasons_served(engine))
+                  retries=RetryDesk(flow), reasons=reasons_served(engine),
+                  outcomes=OutcomeBook(store))
 
 
 def warm_up(wired: Wiring) -> None:
@@ -204,11 +210,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         health,
         keys,
         models,
+        outcomes,
         reasons,
         reviews,
     )
 
-    for module in (consents, applications, reviews, reasons, models, audit, keys, health):
+    for module in (consents, applications, reviews, outcomes, reasons, models, audit, keys,
+                   health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     install_request_ids(app)

@@ -1,4 +1,5 @@
-"""The service's own tables (API keys, consents, applications, idempotency), beside the audit log.
+"""The service's own tables (API keys, consents, applications, idempotency, reviews, loan
+outcomes), beside the audit log.
 
 They live in the audit store's database so that a decision and its audit records commit in
 one transaction. These objects build queries and declare the schema as the latest migration
@@ -17,9 +18,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Engine,
+    Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -113,6 +117,40 @@ reviews = Table(
     Column("resolved_at", String(27)),
     Index("ix_reviews_state", "state", "created_at", "review_id"),
     Index("ix_reviews_application", "application_id"),
+)
+
+# A loan the bank's servicing system reports on: one row per approved application it posted
+# an outcome for. The decision's grade, PD and credit line are copied from the answer when
+# the outcome is posted, so that the realised default is set beside the predicted one
+# without reading any JSON.
+loans = Table(
+    "loans", metadata,
+    Column("application_id", String(40), primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("drawn", Boolean, nullable=False),
+    Column("drawn_at", String(27)),
+    Column("amount", Float),
+    Column("credit_limit", Float, nullable=False),
+    Column("grade", String(4), nullable=False),
+    Column("pd", Float),
+    Column("approved_at", String(27), nullable=False),
+    Column("approved_month", String(7), nullable=False),
+    Column("recorded_at", String(27), nullable=False),
+    Column("updated_at", String(27), nullable=False),
+    Index("ix_loans_cohort", "drawn", "grade", "approved_month"),
+)
+
+# A loan's performance, one row per month; a month posted again replaces its row.
+loan_performance = Table(
+    "loan_performance", metadata,
+    Column("application_id", String(40), ForeignKey("loans.application_id"),
+           primary_key=True),
+    Column("month", String(7), primary_key=True),       # YYYY-MM
+    Column("status", String(16), nullable=False),        # current | past_due | default | repaid
+    Column("days_past_due", Integer, nullable=False),
+    Column("recorded_at", String(27), nullable=False),
+    # The default rule reads status and days only: the loans that defaulted come from here.
+    Index("ix_loan_performance_status", "status", "days_past_due", "application_id"),
 )
 
 

@@ -1,6 +1,6 @@
 """The domain's errors: what the flow and its collaborators raise when a request cannot be met.
 
-They speak of consents, applications, reviews and decisions, never of HTTP: one table in
+They speak of consents, applications, reviews, decisions and loans, never of HTTP: one table in
 :mod:`service.errors` turns each class into a status and the error envelope. A message is
 safe to show the client; ``code`` is the stable, machine-readable name of the failure;
 ``fields`` names the inputs at fault, each with its messages.
@@ -100,6 +100,18 @@ class NotRetryable(DomainError):
     """The application cannot be decided again: its decision record is not available."""
 
     code = "not_retryable"
+
+
+class NotApproved(DomainError):
+    """The application is not approved, so there is no loan to report an outcome of."""
+
+    code = "not_approved"
+
+
+class OutcomeConflict(DomainError):
+    """The outcome posted contradicts the loan's history (undrawn, with months recorded)."""
+
+    code = "conflict"
 
 
 # -- what could not be recorded ----------------------------------------------------------------

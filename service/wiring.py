@@ -17,6 +17,7 @@ from service.consents import ConsentBook
 from service.flow import DecisionFlow
 from service.limits import RateLimits
 from service.metrics import Metrics
+from service.outcomes import OutcomeBook
 from service.replay import Replayer
 from service.retries import RetryDesk
 from service.reviews import ReviewDesk
@@ -48,6 +49,7 @@ class Wiring:
     retries: RetryDesk
     # Every reason code with its meaning (``scoring.catalogue``), as GET /v1/reasons serves it.
     reasons: dict[str, Any]
+    outcomes: OutcomeBook
     # The versions of the models run once at start (the main model, then each fallback).
     warmed_models: tuple[str, ...] = ()
 

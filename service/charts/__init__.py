@@ -1,14 +1,16 @@
-"""Server-rendered SVG: one decision's waterfall of contributions, and a model's global view.
+"""Server-rendered SVG: one decision's waterfall of contributions, a model's global view, and
+realised default against predicted PD.
 
-Both are drawn in score points (higher is better: lower risk) or in the model's log-odds of
-default (higher is riskier). Colours mean the same in both: red raises the risk, green lowers
-it. Every text is escaped where it is drawn.
+The first two are drawn in score points (higher is better: lower risk) or in the model's
+log-odds of default (higher is riskier). Colours mean the same in both: red raises the risk,
+green lowers it. Every text is escaped where it is drawn.
 """
 
 from __future__ import annotations
 
 from service.charts.importance import GlobalImportance, global_importance, importance_svg
 from service.charts.labels import FeatureLabel, feature_label
+from service.charts.outcomes import realised_vs_predicted_svg
 from service.charts.units import (
     UNITS,
     PointsScale,
@@ -21,4 +23,4 @@ from service.charts.waterfall import waterfall_svg
 
 __all__ = ["UNITS", "FeatureLabel", "GlobalImportance", "PointsScale", "contribution_text",
            "decider_scale", "deciding_scale", "feature_label", "global_importance",
-           "importance_svg", "parse_units", "waterfall_svg"]
+           "importance_svg", "parse_units", "realised_vs_predicted_svg", "waterfall_svg"]

@@ -2,8 +2,9 @@
 
 Sign in with an API key; a risk officer searches applications, reads one in full (decision,
 timeline, sources, reasons, contribution chart, features), resolves review requests and reads
-model cards; an auditor searches the audit log, reads records with their hashes, verifies the
-chain and downloads exports. An administrator sees both sections.
+model cards and loans' realised default beside their predicted PD; an auditor searches the
+audit log, reads records with their hashes, verifies the chain and downloads exports, and
+reads the model cards and outcomes too. An administrator sees every section.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from flask import Flask
 
 def init_console(app: Flask) -> None:
     """Register the console's blueprint."""
-    from service.console import audit_pages, model_pages, risk, signin  # noqa: F401 (routes)
+    from service.console import (  # noqa: F401 (routes)
+        audit_pages,
+        model_pages,
+        outcome_pages,
+        risk,
+        signin,
+    )
     from service.console.blueprint import bp
 
     app.register_blueprint(bp)

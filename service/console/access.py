@@ -28,9 +28,14 @@ CONSOLE_ROLES = ("risk_officer", "auditor", "admin")
 RISK_PAGES = ("risk_officer", "admin")
 AUDIT_PAGES = ("auditor", "admin")
 MODEL_PAGES = ("risk_officer", "auditor", "admin")
+# Realised default against predicted PD: risk officers' monitoring, which auditors read too.
+OUTCOME_PAGES = ("risk_officer", "auditor", "admin")
 RESOLVERS = ("risk_officer",)
 ROLE_LABELS = {"risk_officer": "Risk officer", "auditor": "Auditor", "admin": "Administrator",
-               "channel": "Channel"}
+               "channel": "Channel", "servicing": "Loan servicing"}
+# What the keys of the roles that cannot open the console are for.
+NOT_FOR_CONSOLE = {"channel": "a loan front-end",
+                   "servicing": "the bank's loan-servicing system"}
 
 # A session ends this long after sign-in, whatever happens in between.
 SESSION_LIFETIME_S = 8 * 3600

@@ -10,6 +10,8 @@ from service.console.access import (
     AUDIT_PAGES,
     CONSOLE_ROLES,
     MODEL_PAGES,
+    NOT_FOR_CONSOLE,
+    OUTCOME_PAGES,
     RISK_PAGES,
     check_csrf,
     current_user,
@@ -58,8 +60,9 @@ def sign_in():
     if principal.role not in CONSOLE_ROLES:
         log.info("console sign-in refused", extra={"key_id": principal.key_id,
                                                     "role": principal.role})
-        return _render_sign_in("A channel key is for a loan front-end and cannot open the "
-                               "console. Sign in with a risk officer, auditor or "
+        meant_for = NOT_FOR_CONSOLE.get(principal.role, "another use")
+        return _render_sign_in(f"A {principal.role} key is for {meant_for} and cannot open "
+                               "the console. Sign in with a risk officer, auditor or "
                                "administrator key.", 403)
     start_session(principal)
     log.info("console sign-in", extra={"key_id": principal.key_id, "role": principal.role})
@@ -89,4 +92,5 @@ def home():
     user = current_user()
     assert user is not None
     return render_template("console/home.html", risk=user.role in RISK_PAGES,
-                           audit=user.role in AUDIT_PAGES, models=user.role in MODEL_PAGES)
+                           audit=user.role in AUDIT_PAGES, models=user.role in MODEL_PAGES,
+                           outcomes=user.role in OUTCOME_PAGES)

@@ -65,6 +65,8 @@ _OWN_TABLES = frozenset(
         "applications",
         "idempotency_keys",
         "reviews",
+        "loans",
+        "loan_performance",
     }
 )
 

@@ -54,6 +54,11 @@ from service.schemas.models import (
     ModelListOut,
     ModelSummaryOut,
 )
+from service.schemas.outcomes import (
+    CalibrationOut,
+    OutcomeIn,
+    OutcomeOut,
+)
 from service.schemas.reviews import (
     ResolutionIn,
     ReviewListArgs,
@@ -76,6 +81,7 @@ __all__ = [
     "AuditListArgs",
     "AuditPageOut",
     "AuditRecordOut",
+    "CalibrationOut",
     "ConsentIn",
     "ConsentOut",
     "DecisionOut",
@@ -91,6 +97,8 @@ __all__ = [
     "ModelSummaryOut",
     "NoticeOut",
     "OfferedTerm",
+    "OutcomeIn",
+    "OutcomeOut",
     "ReasonCatalogueOut",
     "ReasonOut",
     "ReplayOut",

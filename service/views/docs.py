@@ -26,13 +26,14 @@ SERVICE_DIR = Path(__file__).resolve().parents[1]
 # The OpenAPI document's info.description (Markdown), shown at the top of /docs.
 API_DESCRIPTION = """\
 Instant-credit decisioning: consents, applications and their decisions, explanations,
-notices, human review, model cards and the audit log.
+notices, human review, loan outcomes and realised default, model cards and the audit log.
 
 Every call but `/healthz` and `/readyz` needs an API key, sent as
 `Authorization: Bearer <key>`: press **Authorize** and paste one (in development,
 `make serve` writes one per role to `var/dev-keys.txt`), then **Try it out**. Each operation
 names the roles that may call it (also as `x-roles`): `channel` (consents, applications,
-notices and review requests, its own only), `risk_officer`, `auditor` and `admin`.
+notices and review requests, its own only), `risk_officer`, `auditor`, `admin` and
+`servicing` (the bank's loan-servicing system: it posts loan outcomes, and reads nothing).
 
 Errors share one envelope, `{"error": {"code", "message", "fields"}}`; a 422 names each bad
 field. Each operation lists every error status it may answer, and why. Risk officers and

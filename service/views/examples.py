@@ -44,3 +44,21 @@ RESOLUTION = {
                           "note": "The debt-service bound counted a loan repaid last month.",
                           "terms": {"credit_limit": 30000, "annual_rate": 0.126}}},
 }
+
+OUTCOME = {
+    "drawn": {"summary": "A loan drawn, and its months so far",
+              "value": {"application_id": "a_3c5d7e9f015f0c3e1a9b7d4c2e8f6a1b", "drawn": True,
+                        "drawn_at": "2026-11-30T10:15:00+08:00", "amount": 30000,
+                        "performance": [
+                            {"month": "2026-12", "status": "current", "days_past_due": 0},
+                            {"month": "2027-01", "status": "past_due", "days_past_due": 12}]}},
+    "correction": {"summary": "Correct a month posted before",
+                   "value": {"application_id": "a_3c5d7e9f015f0c3e1a9b7d4c2e8f6a1b",
+                             "drawn": True, "drawn_at": "2026-11-30T10:15:00+08:00",
+                             "amount": 30000,
+                             "performance": [{"month": "2027-01", "status": "current",
+                                              "days_past_due": 0}]}},
+    "not_drawn": {"summary": "An approval the applicant did not draw",
+                  "value": {"application_id": "a_3c5d7e9f015f0c3e1a9b7d4c2e8f6a1b",
+                            "drawn": False}},
+}

@@ -138,7 +138,7 @@ def served_site(tmp_path_factory: pytest.TempPathFactory, name: str,
         server.spawn()
         server.wait_ready()
         keys = read_dev_keys(server.var_dir / "dev-keys.txt")
-        assert set(keys) == {"channel", "risk_officer", "auditor", "admin"}, keys
+        assert set(keys) == {"channel", "risk_officer", "auditor", "admin", "servicing"}, keys
         with requests.Session() as http:
             built = Site(server, keys, http)
             stage(built)

@@ -224,7 +224,7 @@ def test_an_administrator_sees_both_sections_and_signs_out(visit):
     page = visitor.page
     visitor.sign_in("admin")
     nav = page.get_by_role("navigation", name="Sections")
-    for name in ("Applications", "Reviews", "Models", "Audit log", "Verify"):
+    for name in ("Applications", "Reviews", "Models", "Outcomes", "Audit log", "Verify"):
         expect(nav.get_by_role("link", name=name, exact=True)).to_be_visible()
     visitor.screenshot("home-admin")
     page.get_by_role("button", name="Sign out").click()

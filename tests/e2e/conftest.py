@@ -38,6 +38,7 @@ KEYS = {
     "risk_officer": ("risk_officer", "e2e-risk-officer"),
     "auditor": ("auditor", "e2e-auditor"),
     "admin": ("admin", "e2e-admin"),
+    "servicing": ("servicing", "e2e-servicing"),
 }
 
 

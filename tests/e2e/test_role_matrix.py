@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -90,6 +91,9 @@ ENDPOINTS = (
     Endpoint("GET", "/v1/audit/verify", _roles("auditor")),
     Endpoint("GET", "/v1/audit/export", _roles("auditor"), content_type="application/x-ndjson"),
     Endpoint("POST", "/v1/audit/replay/{application_id}", _roles("auditor")),
+    # The matrix's applications are approved: the servicing system reports on their loans.
+    Endpoint("POST", "/v1/outcomes", _roles("servicing"), body="outcome"),
+    Endpoint("GET", "/v1/monitoring/calibration", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/reasons", _roles("channel", "risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models/{version}", _roles("risk_officer", "auditor", "admin")),
@@ -186,6 +190,11 @@ BODIES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "resolution": lambda channel, ids: {"outcome": "upheld",
                                         "note": "Sources and features checked again."},
     "key": lambda channel, ids: {"role": "risk_officer", "name": "e2e-matrix-officer"},
+    "outcome": lambda channel, ids: {
+        "application_id": ids["application_id"], "drawn": True,
+        "drawn_at": datetime.now(UTC).isoformat(), "amount": 3000,
+        "performance": [{"month": datetime.now(UTC).strftime("%Y-%m"), "status": "current",
+                         "days_past_due": 0}]},
 }
 
 

@@ -75,7 +75,7 @@ def fuzz(operation: Any, strategy: Any, deployment: Deployment, caller: str,
     return answers
 
 
-@pytest.mark.parametrize("caller", ["channel", "risk_officer", "auditor", "admin"])
+@pytest.mark.parametrize("caller", ["channel", "risk_officer", "auditor", "admin", "servicing"])
 def test_answers_conform_to_the_schema(deployment: Deployment, known: dict[str, Any],
                                        caller: str, subtests: Any) -> None:
     api = schemathesis.openapi.from_url(deployment.main.url("/openapi.json"))

@@ -15,6 +15,8 @@ RISK_PAGES = ("/console/applications", "/console/applications/{application_id}",
 AUDIT_PAGES = ("/console/audit", "/console/audit/records/1", "/console/audit/verify",
                "/console/audit/export.jsonl", "/console/audit/export.csv")
 MODEL_PAGES = ("/console/models", "/console/models/v1")
+# Realised default against predicted PD: open to the roles that read model cards.
+OUTCOME_PAGES = ("/console/outcomes",)
 EVERYONE = ("/console/",)
 
 # role -> (risk pages, audit pages, model pages, may resolve a review)
@@ -45,7 +47,7 @@ def test_the_role_matrix_of_console_pages(reviewed, role):
     user = console.user(role)
     aid = declined["application_id"]
     for paths, expected in ((RISK_PAGES, risk), (AUDIT_PAGES, audit), (MODEL_PAGES, models),
-                            (EVERYONE, 200)):
+                            (OUTCOME_PAGES, models), (EVERYONE, 200)):
         for path in _pages(paths, aid):
             response = user.get(path)
             assert response.status_code == expected, (role, path, response.status_code)
@@ -67,7 +69,7 @@ def test_the_role_matrix_of_console_pages(reviewed, role):
 def test_without_a_session_every_page_sends_to_sign_in(reviewed):
     console, declined, review = reviewed
     anonymous = console.user()
-    paths = _pages(RISK_PAGES + AUDIT_PAGES + MODEL_PAGES + EVERYONE,
+    paths = _pages(RISK_PAGES + AUDIT_PAGES + MODEL_PAGES + OUTCOME_PAGES + EVERYONE,
                    declined["application_id"])
     for path in paths:
         response = anonymous.get(path)
@@ -245,6 +247,7 @@ def test_every_console_page_names_the_roles_it_is_for(console):
         if rule.endpoint.startswith("console.") and rule.endpoint not in open_to_all:
             view = console.app.view_functions[rule.endpoint]
             guarded[rule.endpoint] = getattr(view, "console_roles", None)
-    assert len(guarded) == 11 and None not in guarded.values(), guarded
-    assert all("channel" not in roles for roles in guarded.values())
+    assert len(guarded) == 12 and None not in guarded.values(), guarded
+    assert all("channel" not in roles and "servicing" not in roles
+               for roles in guarded.values())
     assert guarded["console.resolve_review"] == ("risk_officer",)

@@ -96,10 +96,11 @@ def test_first_start_in_development_still_writes_the_keys(tmp_path) -> None:
     prepare(settings, log=said.append)
     keys = settings.var_dir / "dev-keys.txt"
     roles = [line.split()[0] for line in keys.read_text().splitlines()[1:]]
-    assert roles == ["channel", "risk_officer", "auditor", "admin"]
+    assert roles == ["channel", "risk_officer", "auditor", "admin", "servicing"]
     assert stat.S_IMODE(keys.stat().st_mode) == 0o600
     assert said == [
-        f"created development API keys for channel, risk_officer, auditor, admin in {keys}"
+        "created development API keys for channel, risk_officer, auditor, admin, servicing "
+        f"in {keys}"
     ]
     prepare(settings, log=said.append)  # keys exist: nothing more is written or said
     assert len(said) == 1

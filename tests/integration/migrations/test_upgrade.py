@@ -38,6 +38,8 @@ TABLES = {
     "applications",
     "idempotency_keys",
     "reviews",
+    "loans",
+    "loan_performance",
 }
 
 

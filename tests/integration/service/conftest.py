@@ -15,7 +15,7 @@ from service.app import create_app
 from service.auth import create_key
 from service.migrations import upgrade
 
-ROLES = ("channel", "risk_officer", "auditor", "admin")
+ROLES = ("channel", "risk_officer", "auditor", "admin", "servicing")
 
 
 class Client:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from service.db import applications, reviews
+from service.db import applications, loans, reviews
 from tests.strategies import KNOWN_EXTREMES, extreme_time
 
 HOSTILE = settings(max_examples=100, deadline=None, database=None,
@@ -58,7 +58,7 @@ def wrong_types(kind: str):
     values = {"string": ['"30000"', '"x"'], "number": ["0", "-1", "12.5", "30000"],
               "boolean": ["true", "false"], "null": ["null"], "array": ["[]", "[1, 2]"],
               "object": ["{}", '{"a": 1}']}
-    own = {"date": "string", "integer": "number"}.get(kind, kind)
+    own = {"date": "string", "integer": "number", "days": "number"}.get(kind, kind)
     return st.sampled_from([v for k, vs in values.items() if k != own for v in vs])
 
 
@@ -71,6 +71,8 @@ def hostile(kind: str):
         classes.append(st.sampled_from(["-5", "0", "1e300", '"30000"', "1000000000"]))
     if kind == "integer":  # the term: none a product offers
         classes.append(st.sampled_from(["7", "0", "-12", "12.0", '"12"', "100000"]))
+    if kind == "days":  # days past due of a month `past_due`: none it can have
+        classes.append(st.sampled_from(["0", "-3", "2.5", '"5"', "10000", "1e9"]))
     return st.one_of(*classes)
 
 
@@ -133,6 +135,11 @@ APPLICATION_FIELDS = {"": "object", "applicant": "object", "applicant.national_i
                       "consent_id": "string", "surplus": "string"}
 REVIEW_FIELDS = {"": "object", "reason": "string", "surplus": "string"}
 RESOLUTION_FIELDS = {"": "object", "outcome": "string", "note": "string", "surplus": "string"}
+OUTCOME_FIELDS = {"": "object", "application_id": "string", "drawn": "boolean",
+                  "drawn_at": "date", "amount": "number", "performance": "array",
+                  "performance.0": "object", "performance.0.month": "string",
+                  "performance.0.status": "string", "performance.0.days_past_due": "days",
+                  "surplus": "string"}
 
 
 def field_and_value(fields: dict[str, str]):
@@ -221,6 +228,39 @@ def test_resolutions_refuse_hostile_bodies(scene, change):
     assert counts(client) == scene["counts"]
 
 
+@pytest.fixture
+def loan_scene(client, people):
+    """An approved application, and the counts of what is recorded (loans too)."""
+    answers = (client.apply(nid).get_json() for nid in people[:8])
+    approved = next(a for a in answers if a["status"] == "approved")
+    return {"client": client, "application_id": approved["application_id"],
+            "counts": (*counts(client), loan_count(client))}
+
+
+def loan_count(client) -> int:
+    with client.app.extensions["flashloan"].store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(loans)).scalar_one()
+
+
+@HOSTILE
+@given(change=field_and_value(OUTCOME_FIELDS))
+@example(change=("amount", "9" * 4_301))
+@example(change=("performance.0.days_past_due", "1" + "0" * 4_300))
+@example(change=("drawn_at", json.dumps(KNOWN_EXTREMES[1])))
+def test_outcomes_refuse_hostile_bodies(loan_scene, change):
+    path, fragment = change
+    client = loan_scene["client"]
+    now = datetime.now(UTC)
+    base = {"application_id": loan_scene["application_id"], "drawn": True,
+            "drawn_at": now.isoformat(), "amount": 3000.0,
+            "performance": [{"month": now.strftime("%Y-%m"), "status": "past_due",
+                             "days_past_due": 3}]}
+    response = post_text(client, "/v1/outcomes", body_with(base, path, fragment),
+                         who="servicing")
+    assert_rejected(response, path)
+    assert (*counts(client), loan_count(client)) == loan_scene["counts"]
+
+
 # -- dates in the query string -----------------------------------------------------------------
 
 def _in_utc(text: str) -> bool:
@@ -265,7 +305,7 @@ def test_what_a_body_or_a_time_can_cause_is_documented(client):
     assert {(method, path) for path, method, _ in bodies} >= {
         ("post", "/v1/consents"), ("post", "/v1/applications"),
         ("post", "/v1/applications/{application_id}/review-requests"),
-        ("post", "/v1/reviews/{review_id}/resolution")}
+        ("post", "/v1/reviews/{review_id}/resolution"), ("post", "/v1/outcomes")}
     for path, method, op in bodies:
         assert {"400", "413", "415", "422"} <= set(op["responses"]), (method, path)
         assert op["responses"]["400"]["$ref"].endswith("/BAD_REQUEST")

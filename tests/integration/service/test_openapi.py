@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 
 from service.auth import ROLES
 from service.errors import may_answer
-from service.schemas import ApplicationIn, ConsentIn, ResolutionIn, ReviewRequestIn
+from service.schemas import ApplicationIn, ConsentIn, OutcomeIn, ResolutionIn, ReviewRequestIn
 from service.views.docs import swagger_ui_dir
 from tests.integration.service.conftest import openapi_path
 
@@ -57,6 +57,7 @@ OWN_ERRORS = {
     ("post", "/v1/applications/{application_id}/retry"): {409, 422, 503},
     ("post", "/v1/applications/{application_id}/review-requests"): {409},
     ("post", "/v1/reviews/{review_id}/resolution"): {409},
+    ("post", "/v1/outcomes"): {404, 409},
     ("get", "/readyz"): {503},
 }
 
@@ -152,7 +153,8 @@ def test_the_main_request_bodies_carry_examples_the_service_accepts(client):
     schemas = {("post", "/v1/consents"): ConsentIn,
                ("post", "/v1/applications"): ApplicationIn,
                ("post", "/v1/applications/{application_id}/review-requests"): ReviewRequestIn,
-               ("post", "/v1/reviews/{review_id}/resolution"): ResolutionIn}
+               ("post", "/v1/reviews/{review_id}/resolution"): ResolutionIn,
+               ("post", "/v1/outcomes"): OutcomeIn}
     for key, schema in schemas.items():
         content = bodies[key]
         examples = ([content["example"]] if "example" in content
@@ -163,6 +165,8 @@ def test_the_main_request_bodies_carry_examples_the_service_accepts(client):
     resolutions = bodies[("post", "/v1/reviews/{review_id}/resolution")]["examples"]
     assert {e["value"]["outcome"] for e in resolutions.values()} == {"upheld", "overturned",
                                                                     "amended"}
+    outcomes = bodies[("post", "/v1/outcomes")]["examples"]
+    assert {e["value"]["drawn"] for e in outcomes.values()} == {True, False}
 
 
 def test_the_root_leads_to_the_docs(client):

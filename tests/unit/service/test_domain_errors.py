@@ -17,7 +17,7 @@ from service.errors import DOMAIN_STATUSES, MEANINGS, register_error_handlers, s
 SERVICE = Path(service.__file__).parent
 # The modules that decide, and the errors they raise: none of them speaks HTTP.
 DOMAIN_MODULES = ("flow", "consents", "idempotency", "reviews", "retries", "applications",
-                  "domain_errors")
+                  "outcomes", "domain_errors")
 HTTP_MODULES = ("service.errors", "flask", "flask_smorest", "werkzeug")
 
 # What clients see, by error: the status and the code (the API description names each code).
@@ -34,6 +34,8 @@ CONTRACT = {
     "ReviewConflict": (409, "conflict"),
     "NotReviewable": (409, "deferred"),
     "NotRetryable": (409, "not_retryable"),
+    "NotApproved": (409, "not_approved"),
+    "OutcomeConflict": (409, "conflict"),
     "DecisionWithheld": (503, "audit_unavailable"),
     "DecisionOutcomeUnknown": (503, "outcome_unknown"),
 }

@@ -1,0 +1,22 @@
+"""Loan outcomes: realised default beside the PD predicted at decision."""
+
+from __future__ import annotations
+
+from flask import render_template
+from markupsafe import Markup
+
+from service.charts import realised_vs_predicted_svg
+from service.console.access import OUTCOME_PAGES, requires_role
+from service.console.blueprint import bp
+from service.wiring import wiring
+
+
+@bp.route("/outcomes")
+@requires_role(*OUTCOME_PAGES)
+def outcomes():
+    """Realised default against predicted PD of drawn loans, by grade and month of approval."""
+    table = wiring().outcomes.calibration()
+    # Our own SVG; every text in it is escaped where it is drawn.
+    chart = (Markup(realised_vs_predicted_svg(table["by_grade"]))
+             if table["overall"]["loans"] else None)
+    return render_template("console/outcomes.html", table=table, chart=chart)
