@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from flask import Flask, current_app
@@ -10,8 +12,10 @@ from flask import Flask, current_app
 from audit import AuditStore, Pseudonymiser
 from datasources.gather import Gatherer
 from scoring.engine import DecisionEngine
+from scoring.model import read_card
 from service.applications import ApplicationBook
 from service.auth import KeyRing
+from service.charts import PointsScale, decider_scale
 from service.checkpointer import Checkpointer
 from service.consents import ConsentBook
 from service.flow import DecisionFlow
@@ -52,6 +56,25 @@ class Wiring:
     outcomes: OutcomeBook
     # The versions of the models run once at start (the main model, then each fallback).
     warmed_models: tuple[str, ...] = ()
+
+    @cached_property
+    def _scales(self) -> dict[str, PointsScale]:
+        """The points scale of each model loaded, by its SHA-256: built once per worker."""
+        models = (self.engine.model, *self.engine.fallbacks.values())
+        return {m.sha256: scale for m in models
+                if (scale := PointsScale.from_card(m.card)) is not None}
+
+    def points_scale(self, explanation: Mapping[str, Any]) -> PointsScale | None:
+        """The points scale of the model that decided an explanation; the card of a model no
+        longer loaded is read (a decision made before a model switch). None without one."""
+        sha256 = explanation.get("model_sha256")
+        if sha256 in self._scales:
+            return self._scales[sha256]
+        try:
+            card = read_card(explanation["model_version"], self.settings.model_search)
+        except (OSError, ValueError):
+            return None
+        return decider_scale(explanation, [card])
 
     def close(self) -> None:
         from datasources.factory import close_sources

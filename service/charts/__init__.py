@@ -16,11 +16,10 @@ from service.charts.units import (
     PointsScale,
     contribution_text,
     decider_scale,
-    deciding_scale,
     parse_units,
 )
 from service.charts.waterfall import waterfall_svg
 
 __all__ = ["UNITS", "FeatureLabel", "GlobalImportance", "PointsScale", "contribution_text",
-           "decider_scale", "deciding_scale", "feature_label", "global_importance",
+           "decider_scale", "feature_label", "global_importance",
            "importance_svg", "parse_units", "realised_vs_predicted_svg", "waterfall_svg"]

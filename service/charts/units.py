@@ -81,21 +81,3 @@ def contribution_text(value: float | None, units: str) -> str:
 
 def total_text(value: float, units: str) -> str:
     return f"{value:.1f}" if units == "points" else f"{value:+.3f}"
-
-
-def deciding_scale(explanation: Mapping[str, Any], cards: Iterable[Mapping[str, Any]],
-                   read: Any = None) -> PointsScale | None:
-    """Return the points scale of the model that decided an explanation.
-
-    ``cards`` are those of the models loaded (the service's model and fallbacks); ``read``,
-    when given, reads the card of an older version by name, for a decision made before a
-    model switch. None when no card is the deciding model's.
-    """
-    cards = list(cards)
-    if read is not None and all(c.get("version") != explanation["model_version"]
-                                for c in cards):
-        try:
-            cards.append(read(explanation["model_version"]))
-        except (OSError, ValueError):
-            return None
-    return decider_scale(explanation, cards)

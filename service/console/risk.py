@@ -10,12 +10,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 
-from scoring.model import read_card
 from scoring.review_terms import offered_terms
 from service.charts import (
-    PointsScale,
     contribution_text,
-    deciding_scale,
     feature_label,
     parse_units,
     waterfall_svg,
@@ -110,7 +107,7 @@ def application(application_id: str):
     unknown_sources = (explanation.get("unknown_sources", []) if explanation is not None
                        else answer.get("missing_sources", []))
     if explanation is not None:
-        scale = _decider_scale(explanation)
+        scale = wiring().points_scale(explanation)
         # Without the deciding model's card there are no points to speak of: log-odds.
         chart_units_shown = units if scale is not None else "log_odds"
         # The chart is our own SVG; every text in it is escaped where it is drawn.
@@ -146,14 +143,6 @@ def application(application_id: str):
         units=units, chart_units=chart_units_shown, totals=totals, notice=notice,
         reviews=[review_view(r) for r in review_rows], sources=SOURCES,
         unknown_sources=unknown_sources, can_audit=user.role in AUDIT_PAGES)
-
-
-def _decider_scale(explanation: dict) -> PointsScale | None:
-    """The points scale of the model that decided, from its card; None if no card is its."""
-    engine, search = wiring().engine, wiring().settings.model_search
-    return deciding_scale(explanation, [m.card for m in (engine.model,
-                                                         *engine.fallbacks.values())],
-                          lambda version: read_card(version, search))
 
 
 def _feature_row(spec, f: dict, known: str, units: str,

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from service.outcomes import DEFAULT_DAYS_PAST_DUE, STATUSES, days_problem
-from service.schemas.common import Strict, UtcDateTime
+from service.schemas.common import JsonNumber, Strict, UtcDateTime
 
 MONTH_SHAPE = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$",
                               error="must be a month written YYYY-MM, like 2026-11")
@@ -17,17 +17,14 @@ MAX_MONTHS = 600
 MAX_DAYS_PAST_DUE = 9999
 
 
-class DrawnAmount(fields.Float):
+class DrawnAmount(JsonNumber):
     """The amount drawn: a JSON number (never a string) above zero."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(allow_nan=False, error_messages={
-            "invalid": "must be a JSON number",
-            "positive": "must be more than 0; got {value:g}"}, **kwargs)
+        super().__init__(error_messages={"positive": "must be more than 0; got {value:g}"},
+                         **kwargs)
 
     def _validated(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.make_error("invalid")
         number = super()._validated(value)
         if not number > 0:
             raise self.make_error("positive", value=number)

@@ -7,10 +7,9 @@ import re
 from flask import Response, request
 from marshmallow import RAISE, fields, validate
 
-from scoring.model import read_card
 from service.applications import ApplicationBook
 from service.auth import current, requires
-from service.charts import UNITS, deciding_scale, waterfall_svg
+from service.charts import UNITS, waterfall_svg
 from service.errors import ApiError, may_answer
 from service.notice import build_notice
 from service.schemas import ApplicationIn, ApplicationOut, ExplanationOut, NoticeOut, RetryIn
@@ -138,10 +137,8 @@ def explanation_svg(args: dict, application_id: str):
     book = wiring().applications
     data = book.explanation(book.visible(current(), application_id))
     units = args["units"]
-    engine, search = wiring().engine, wiring().settings.model_search
-    scale = deciding_scale(data, [m.card for m in (engine.model, *engine.fallbacks.values())],
-                           lambda version: read_card(version, search))
-    svg = waterfall_svg(data, engine.model.spec, units=units, scale=scale)
+    svg = waterfall_svg(data, wiring().engine.model.spec, units=units,
+                        scale=wiring().points_scale(data))
     return Response(svg, mimetype="image/svg+xml")
 
 
