@@ -67,8 +67,11 @@ class CircuitBreaker:
             self._opened_at = None
             self._trial_at = None
 
-    def record_failure(self) -> None:
-        """Note a failed call: open the breaker at the threshold or after a failed trial."""
+    def record_failure(self) -> bool:
+        """Note a failed call: open the breaker at the threshold or after a failed trial.
+
+        Return whether this failure opened it, so that whoever saw the call fail can say so.
+        """
         with self._lock:
             now = self._clock()
             self._failures += 1
@@ -77,3 +80,5 @@ class CircuitBreaker:
                 self._opened_at = now
                 self._trial_at = None
                 self.opened_count += 1
+                return True
+            return False

@@ -42,10 +42,12 @@ def authorised_fetch(gate: ConsentGate, source: Source, national_id: str, *, sub
 class _Progress:
     """What a query task has done so far, readable by the gathering that may abandon it."""
 
-    __slots__ = ("abandoned", "attempts", "authorisation")
+    __slots__ = ("abandoned", "attempts", "authorisation", "opened_breaker")
 
     def __init__(self) -> None:
         self.attempts = 0
+        # Whether one of this query's failures opened the source's breaker.
+        self.opened_breaker = False
         self.authorisation: Authorisation | None = None
         self.abandoned = False
 
@@ -285,7 +287,8 @@ class Gatherer:
                                      (self._clock() - start) * 1000,
                                      progress.authorisation.consent_id,
                                      progress.authorisation.consent_digest)
-            breaker.record_failure()
+            if breaker.record_failure():
+                progress.opened_breaker = True
             last = error
             if not error.retryable or progress.attempts >= self.max_attempts:
                 break
@@ -294,7 +297,8 @@ class Gatherer:
                 break
             if self._closing.wait(delay):
                 break
-        return self._outcome(scope, start, last, progress.attempts, progress.authorisation)
+        return self._outcome(scope, start, last, progress.attempts, progress.authorisation,
+                             opened_breaker=progress.opened_breaker)
 
     def _backoff(self, attempts: int) -> float:
         """Return the pause before the next attempt: exponential, with equal jitter."""
@@ -303,11 +307,13 @@ class Gatherer:
             return ceiling * (0.5 + 0.5 * self._rng.random())
 
     def _outcome(self, scope: str, start: float, error: SourceError, attempts: int,
-                 authorisation: Authorisation | None) -> SourceOutcome:
+                 authorisation: Authorisation | None, *,
+                 opened_breaker: bool = False) -> SourceOutcome:
         return SourceOutcome(scope, status_of(error), None, str(error), attempts,
                              (self._clock() - start) * 1000,
                              authorisation.consent_id if authorisation else None,
-                             authorisation.consent_digest if authorisation else None)
+                             authorisation.consent_digest if authorisation else None,
+                             opened_breaker)
 
     def _report(self, outcome: SourceOutcome) -> None:
         if self.on_outcome is None:

@@ -49,6 +49,8 @@ class SourceOutcome:
     latency_ms: float
     consent_id: str | None
     consent_digest: str | None
+    # Whether a failure of this query opened the source's circuit breaker.
+    opened_breaker: bool = False
 
     @property
     def ok(self) -> bool:

@@ -20,9 +20,10 @@ def test_opens_after_threshold_consecutive_failures():
     breaker = CircuitBreaker(3, 30.0, clock=clock)
     for _ in range(2):
         assert breaker.allow()
-        breaker.record_failure()
+        assert breaker.record_failure() is False
     assert breaker.state == "closed"
-    breaker.record_failure()
+    # The failure that opens it says so.
+    assert breaker.record_failure() is True
     assert breaker.state == "open"
     assert not breaker.allow()
     assert breaker.opened_count == 1

@@ -226,12 +226,14 @@ def test_breaker_opens_fails_fast_and_recovers():
     down = CountingSource("credit_report", SourceUnavailable("credit_report", "503"))
     with Gatherer({"credit_report": down}, gate, max_attempts=1, breaker_threshold=3,
                   breaker_cooldown_s=30, clock=clock) as g:
-        for _ in range(3):
-            assert g.gather(NID, SUBJECT, "c-1", ["credit_report"]).outcomes[
-                "credit_report"].status == "unavailable"
+        failed = [g.gather(NID, SUBJECT, "c-1", ["credit_report"]).outcomes["credit_report"]
+                  for _ in range(3)]
+        assert {o.status for o in failed} == {"unavailable"}
+        # The third failure opened it, and its outcome says so (the dashboard counts it).
+        assert [o.opened_breaker for o in failed] == [False, False, True]
         assert g.breaker_states() == {"credit_report": "open"}
         fast = g.gather(NID, SUBJECT, "c-1", ["credit_report"]).outcomes["credit_report"]
-        assert (fast.status, fast.attempts) == ("circuit_open", 0)
+        assert (fast.status, fast.attempts, fast.opened_breaker) == ("circuit_open", 0, False)
         assert down.calls == 3
         clock.now += 30
         assert g.breaker_states() == {"credit_report": "half_open"}
@@ -246,7 +248,7 @@ def test_breaker_opening_mid_retries_keeps_the_real_failure():
     with gatherer({"credit_report": down}, max_attempts=3, breaker_threshold=2,
                   backoff_base_s=0.001) as g:
         outcome = g.gather(NID, SUBJECT, "c-1", ["credit_report"]).outcomes["credit_report"]
-    assert (outcome.status, outcome.attempts) == ("unavailable", 2)
+    assert (outcome.status, outcome.attempts, outcome.opened_breaker) == ("unavailable", 2, True)
 
 
 def test_every_outcome_reaches_the_hook_once():
