@@ -1,7 +1,8 @@
 """Train a model: features from raw history, monotone XGBoost, calibration, metrics, card.
 
-The model's reference population (``reference.json``, ``scoring.reference_build``) is written
-with it, and can be written again for a trained model from the same data.
+The model's reference population (``reference.json``, ``scoring.reference_build``) and its
+drift reference (the card's ``monitoring``, ``scoring.drift``) are written with it, and can be
+written again for a trained model from the same data.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pandas.api.types import is_numeric_dtype
 from datasources.base import INCOME_SCOPES
 from datasources.records import raw_columns
 from scoring.canonical import file_sha256
+from scoring.drift import build_drift_reference
 from scoring.features import features_for_frame
 from scoring.metrics import summary
 from scoring.model import ModelArtifact
@@ -128,9 +130,11 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
     model inputs. ``baseline`` (a ``ModelArtifact`` trained on the same history and seed)
     is scored on the same held-out rows, with every source, for the card's comparison.
 
-    The reference (``reference.json``) is written too, the approved applicants decided by
-    ``policy`` (default: the current one) with this model, or for a fallback with
-    ``baseline``: a fallback trained without its main model has none.
+    The card's ``monitoring`` holds the training split's bins of score, PD and every
+    feature the model reads (``scoring.drift``). The reference (``reference.json``) is
+    written too, the approved applicants decided by ``policy`` (default: the current one)
+    with this model, or for a fallback with ``baseline``: a fallback trained without its
+    main model has none.
     """
     if "defaulted" not in history.columns:
         raise ValueError("training data must have a 'defaulted' column (0/1)")
@@ -165,6 +169,7 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
     booster = booster[: best + 1]
     progress(f"stopped at round {best + 1}; calibrating on validation")
     calibration = PlattCalibration.fit(booster.predict(dvalid, output_margin=True), y[valid_ix])
+    scaling = ScoreScaling()
     test_pd = calibration.pd(booster.predict(dtest, output_margin=True))
     metrics = summary(y[test_ix], test_pd, None if true_pd is None else true_pd[test_ix])
     progress(f"test AUC {metrics['auc']:.4f} (oracle {metrics['oracle_auc']}), "
@@ -183,6 +188,8 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
     booster.save_model(str(model_path))
     contribs = booster.predict(xgb.DMatrix(x[:1], missing=np.nan, feature_names=names),
                                pred_contribs=True)
+    train_margin = booster.predict(xgb.DMatrix(x[train_ix], missing=np.nan,
+                                               feature_names=names), output_margin=True)
     card = {
         "version": version or out.name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -208,10 +215,11 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
                    "monotone_constraints": monotone, "num_boost_round": best + 1,
                    "early_stopping_rounds": EARLY_STOPPING},
         "calibration": calibration.to_dict(),
-        "score_scaling": ScoreScaling().to_dict(),
+        "score_scaling": scaling.to_dict(),
         "base_value": float(contribs[0, -1]),
         "base_value_meaning": "expected margin (log-odds) over the training data: the "
                               "reference every contribution is measured from",
+        "monitoring": drift_reference(x[train_ix], names, train_margin, calibration, scaling),
         "metrics": metrics,
         **({"compared_with_main": comparison} if comparison else {}),
         "model_sha256": file_sha256(model_path),
@@ -233,6 +241,26 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
                          policy=policy or load_policy(), progress=progress)
 
 
+def training_rows(model: ModelArtifact, history: pd.DataFrame
+                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Return the split and features of the history ``model`` was trained on.
+
+    The history must be the card's (same digest). Return the training, validation and test
+    row indices, the spec-ordered features with every source, and the features as the model
+    reads them (for a fallback, built as if its source had not answered).
+    """
+    data = model.card["training_data"]
+    found = frame_digest(history)
+    if found != data["digest"]:
+        raise ValueError(f"the training data must be model {model.version}'s (digest "
+                         f"{data['digest']}); got digest {found}")
+    without = sorted(model.without)[0] if model.without else None
+    split = stratified_split(history["defaulted"].to_numpy().astype(int),
+                             int(data["split"]["seed"]))
+    full, x = model_features(history, model.spec, model.feature_names, without)
+    return split, full, x
+
+
 def rebuild_reference(directory: Path, history: pd.DataFrame, *, policy: Policy | None = None,
                       main: ModelArtifact | None = None,
                       progress: Callable[[str], None] = lambda _msg: None) -> dict:
@@ -244,23 +272,58 @@ def rebuild_reference(directory: Path, history: pd.DataFrame, *, policy: Policy 
     """
     model = ModelArtifact(directory, with_reference=False)
     data = model.card["training_data"]
-    found = frame_digest(history)
-    if found != data["digest"]:
-        raise ValueError(f"the training data must be model {model.version}'s (digest "
-                         f"{data['digest']}); got digest {found}")
-    without = sorted(model.without)[0] if model.without else None
-    if without is not None:
+    if model.without:
         if main is None:
             raise ValueError(f"model {model.version} is a fallback: its reference needs the "
                              "main model whose decisions say who is approved")
         if main.card["training_data"]["digest"] != data["digest"] or main.without:
             raise ValueError(f"main model {main.version} must be trained with every source on "
                              f"model {model.version}'s data")
-    seed = int(data["split"]["seed"])
-    split = stratified_split(history["defaulted"].to_numpy().astype(int), seed)
-    full, x = model_features(history, model.spec, model.feature_names, without)
-    return add_reference(model, history, full, x, split, seed=seed, decider=main or model,
-                         policy=policy or load_policy(), progress=progress)
+    split, full, x = training_rows(model, history)
+    return add_reference(model, history, full, x, split, seed=int(data["split"]["seed"]),
+                         decider=main or model, policy=policy or load_policy(),
+                         progress=progress)
+
+
+def drift_reference(x_train: np.ndarray, names: list[str], margin: np.ndarray,
+                    calibration: PlattCalibration, scaling: ScoreScaling) -> dict[str, Any]:
+    """Return the card's ``monitoring``: the training split binned, with its PDs and scores.
+
+    ``margin`` is the model's margin of each row of ``x_train``, its training features.
+    """
+    pds = calibration.pd(margin)
+    return build_drift_reference(x_train, names, scaling.score(pds), pds)
+
+
+# The drift reference goes right after the first of these fields the card has.
+_MONITORING_AFTER = ("global_importance", "reference", "base_value_meaning")
+
+
+def rebuild_monitoring(directory: Path, history: pd.DataFrame, *,
+                       progress: Callable[[str], None] = lambda _msg: None) -> dict:
+    """Write a trained model's drift reference (its card's ``monitoring``) again.
+
+    From the history it was trained on (the card's digest): the model's own scores and PDs
+    of its training split. Only ``monitoring`` changes in ``card.json``, placed after the
+    reference and global view; model.json and every other field stay as they are. Return
+    the new card.
+    """
+    model = ModelArtifact(directory, with_reference=False)
+    (train_ix, _, _), _, x = training_rows(model, history)
+    progress(f"binning the training split ({train_ix.size:,} rows): score, PD and "
+             f"{len(model.feature_names)} features")
+    section = drift_reference(x[train_ix], model.feature_names, model.margin(x[train_ix]),
+                              model.calibration, model.scaling)
+    card_path = Path(directory) / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    kept = [(k, v) for k, v in card.items() if k != "monitoring"]
+    keys = [k for k, _ in kept]
+    at = next((keys.index(k) + 1 for k in _MONITORING_AFTER if k in keys), len(kept))
+    card = dict([*kept[:at], ("monitoring", section), *kept[at:]])
+    card_path.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n",
+                         encoding="utf-8")
+    progress(f"wrote the monitoring section of {card_path}")
+    return card
 
 
 # A fallback may lose at most this much AUC against the main model on the same rows.

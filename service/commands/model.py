@@ -1,5 +1,5 @@
 """``flashloan synth``, ``train``, ``score`` and ``model``: synthetic history, models, batch
-decisions, and a trained model's reference written again."""
+decisions, and a trained model's reference and drift reference written again."""
 
 from __future__ import annotations
 
@@ -112,6 +112,29 @@ def model() -> None:
     """Work on a trained model's artefacts."""
 
 
+# Where a trained model's history comes from when its artefacts are written again.
+_training_data_option = click.option(
+    "--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    callback=_table_path, help="the training data, for a model not trained on the synthetic world")
+
+
+def _training_history(card: dict, data: Path | None) -> pd.DataFrame:
+    """Return the history a model was trained on: ``data``, or its synthetic world again.
+
+    The synthetic world is drawn again from the card's seed and rows; whoever uses the
+    history checks it against the card's digest.
+    """
+    from scoring.batch import read_table
+
+    data_card = card["training_data"]
+    if data is not None:
+        return read_table(data)
+    if str(data_card.get("source", "")).startswith("synthetic") and "seed" in data_card:
+        return _synthesise(int(data_card["rows"]), int(data_card["seed"]))
+    raise click.ClickException(f"model {card['version']} was trained on "
+                               f"{data_card.get('file', 'a file')}: give it with --data")
+
+
 @model.command("reference")
 @click.argument("version")
 @click.option("--main", "main_version",
@@ -119,9 +142,7 @@ def model() -> None:
                    "its card compares it with, looked for beside it first)")
 @click.option("--policy", "policy_version",
               help="the policy whose approvals make the reference (default: current)")
-@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              callback=_table_path,
-              help="the training data, for a model not trained on the synthetic world")
+@_training_data_option
 def reference(version: str, main_version: str | None, policy_version: str | None,
               data: Path | None) -> None:
     """Write a trained model's reference.json and card fields again, without retraining.
@@ -130,7 +151,6 @@ def reference(version: str, main_version: str | None, policy_version: str | None
     (synthetic world: its seed and rows) or read from --data, and must match the card's
     digest; model.json and every other card field stay as they are.
     """
-    from scoring.batch import read_table
     from scoring.model import ModelArtifact, ModelError, model_dir
     from scoring.policy import PolicyError, load_policy
     from scoring.train import rebuild_reference
@@ -146,14 +166,7 @@ def reference(version: str, main_version: str | None, policy_version: str | None
                 raise click.ClickException(f"model {card['version']} is a fallback: give its "
                                            "main model with --main")
             main = ModelArtifact(model_dir(name, (directory.parent,)), with_reference=False)
-        data_card = card["training_data"]
-        if data is not None:
-            history = read_table(data)
-        elif str(data_card.get("source", "")).startswith("synthetic") and "seed" in data_card:
-            history = _synthesise(int(data_card["rows"]), int(data_card["seed"]))
-        else:
-            raise click.ClickException(f"model {card['version']} was trained on "
-                                       f"{data_card.get('file', 'a file')}: give it with --data")
+        history = _training_history(card, data)
         new_card = rebuild_reference(directory, history, policy=policy, main=main,
                                      progress=_say)
     except (ModelError, PolicyError, ValueError) as exc:
@@ -162,6 +175,31 @@ def reference(version: str, main_version: str | None, policy_version: str | None
     click.echo(f"model {new_card['version']}: reference of {named['rows']} approved applicants "
                f"(policy {named['policy_version']}, mean margin {named['mean_margin']:.4f}), "
                f"sha256 {named['sha256']}")
+
+
+@model.command("monitoring")
+@click.argument("version")
+@_training_data_option
+def monitoring(version: str, data: Path | None) -> None:
+    """Write a trained model's drift reference (its card's monitoring) again, without retraining.
+
+    VERSION is a model version or directory. Its training data is rebuilt from the card
+    (synthetic world: its seed and rows) or read from --data, and must match the card's
+    digest; the training split's score, PD and features are binned with the model's own
+    scores. model.json and every other card field stay as they are.
+    """
+    from scoring.model import ModelError, model_dir, read_card
+    from scoring.train import rebuild_monitoring
+
+    try:
+        directory = model_dir(version)
+        history = _training_history(read_card(version), data)
+        new_card = rebuild_monitoring(directory, history, progress=_say)
+    except (ModelError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    section = new_card["monitoring"]
+    click.echo(f"model {new_card['version']}: drift reference of the training split "
+               f"({section['rows']:,} rows): score, PD and {len(section['features'])} features")
 
 
 @click.command()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from scoring.drift import DriftReference
 from scoring.model import ModelArtifact, ModelError
 from scoring.spec import load_spec
 from service.cli import main
@@ -38,6 +39,9 @@ def test_the_card_describes_the_model(trained):
     assert set(card["score_scaling"]) == {"base_points", "base_odds", "pdo"}
     assert card["reference"]["rows"] == 200 and (trained / card["reference"]["file"]).is_file()
     assert {f["name"] for f in card["global_importance"]["features"]} == set(SPEC.names)
+    drift = DriftReference.from_card(card)
+    assert drift is not None and drift.rows == card["training_data"]["split"]["train"]
+    assert list(card["monitoring"]["features"]) == list(drift.features) == card["features"]
 
 
 def test_same_seed_same_metrics(trained, tmp_path):
