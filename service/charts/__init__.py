@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from service.charts.importance import GlobalImportance, global_importance, importance_svg
 from service.charts.labels import FeatureLabel, feature_label
+from service.charts.monitoring import (
+    bars_svg,
+    compare_svg,
+    latency_svg,
+    series_svg,
+    svg_data_uri,
+)
 from service.charts.outcomes import realised_vs_predicted_svg
 from service.charts.units import (
     UNITS,
@@ -20,6 +27,7 @@ from service.charts.units import (
 )
 from service.charts.waterfall import waterfall_svg
 
-__all__ = ["UNITS", "FeatureLabel", "GlobalImportance", "PointsScale", "contribution_text",
-           "decider_scale", "feature_label", "global_importance",
-           "importance_svg", "parse_units", "realised_vs_predicted_svg", "waterfall_svg"]
+__all__ = ["UNITS", "FeatureLabel", "GlobalImportance", "PointsScale", "bars_svg",
+           "compare_svg", "contribution_text", "decider_scale", "feature_label",
+           "global_importance", "importance_svg", "latency_svg", "parse_units",
+           "realised_vs_predicted_svg", "series_svg", "svg_data_uri", "waterfall_svg"]
