@@ -79,6 +79,7 @@ def build_wiring(settings: Settings) -> Wiring:
     from service.idempotency import IdempotencyKeys
     from service.metrics import Metrics
     from service.migrations import require_head
+    from service.monitoring import Monitoring, drift_references
     from service.outcomes import OutcomeBook
     from service.replay import Replayer
     from service.retries import RetryDesk
@@ -114,6 +115,7 @@ def build_wiring(settings: Settings) -> Wiring:
     # quantiles. A model without a reference gives no suggestions.
     recourse = (Recourse(engine, model.reference.bounds(sorted(CHANGEABLE)))
                 if model.reference is not None else None)
+    references = drift_references(engine)
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
                         gatherer=gatherer, engine=engine,
                         idempotency=IdempotencyKeys(
@@ -122,25 +124,33 @@ def build_wiring(settings: Settings) -> Wiring:
                             wait_s=settings.deadline_s + 20, holders=settings.threads),
                         metrics=metrics,
                         committer=GroupCommitter(store, timeout_s=settings.commit_timeout_s),
-                        seal=ApplicantSeal(settings.pii_key), recourse=recourse)
+                        seal=ApplicantSeal(settings.pii_key), recourse=recourse,
+                        references=references)
     replayer = Replayer(store, settings.model_search, engine)
     checkpointer = Checkpointer(
         store, load_signing_key(settings.signing_key, settings.var_dir, settings.is_production),
         checkpoint_folder(settings), every_records=settings.checkpoint_every_records,
         every_s=settings.checkpoint_every_s)
     applications = ApplicationBook(store, engine.model.spec)
+    reasons = reasons_served(engine)
+    monitoring = Monitoring(store, references=references,
+                            labels={f.name: f.label.en for f in model.spec.features},
+                            reason_texts={r["code"]: r for r in reasons["items"]},
+                            model_search=settings.model_search)
+    metrics.add_collector(monitoring.collector())
     return Wiring(settings=settings, store=store, pseudonymiser=pseudonymiser,
                   keys=KeyRing(store.engine, limits, ttl_s=settings.key_cache_s),
                   limits=limits, consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
                   replayer=replayer, reviews=ReviewDesk(store, replayer, applications),
                   applications=applications, checkpointer=checkpointer,
-                  retries=RetryDesk(flow), reasons=reasons_served(engine),
-                  outcomes=OutcomeBook(store))
+                  retries=RetryDesk(flow), reasons=reasons,
+                  outcomes=OutcomeBook(store), monitoring=monitoring)
 
 
 def warm_up(wired: Wiring) -> None:
-    """Run the model and each fallback once, so no first decision pays a start-up cost.
+    """Run the model and each fallback once, and draw one chart, so that no first decision
+    or dashboard pays a start-up cost.
 
     Records in ``wired.warmed_models`` the version of each model that decided.
     """
@@ -152,6 +162,10 @@ def warm_up(wired: Wiring) -> None:
                                   term_months=12, unknown_scopes=unknown)
         decided.append(decisions.model.version)
     wired.warmed_models = tuple(decided)
+    # The dashboard's charts load matplotlib (and build its font cache on a new machine).
+    from service.charts import bars_svg
+
+    wired.charts.uri(bars_svg, [], title="")
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -210,13 +224,14 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         health,
         keys,
         models,
+        monitoring,
         outcomes,
         reasons,
         reviews,
     )
 
-    for module in (consents, applications, reviews, outcomes, reasons, models, audit, keys,
-                   health):
+    for module in (consents, applications, reviews, outcomes, monitoring, reasons, models,
+                   audit, keys, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     install_request_ids(app)

@@ -7,6 +7,10 @@ per batch. A batch that fails is retried one request at a time, so one bad reque
 withhold another's decision — unless its COMMIT itself failed: the batch may then be durable,
 so it is not written again, and every request of it hears ``CommitOutcomeUnknown`` and finds
 out by its own application id whether its decision was committed.
+
+A work may bring monitoring cells (:mod:`service.monitoring`): the batch adds them up and
+writes them to the roll-up once, in the same transaction, so the dashboard counts a decision
+exactly when it is committed.
 """
 
 from __future__ import annotations
@@ -18,31 +22,37 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
+from datetime import UTC, datetime
 
 from audit import AuditStore, ChainWriter, CommitOutcomeUnknown
+from service.monitoring.cells import Cells, merge
+from service.monitoring.rollup import Rollup
 
 log = logging.getLogger("flashloan.committer")
 
 Work = Callable[[ChainWriter], None]
+Item = tuple[Work, Cells | None, "Future[None]"]
 
 
 class GroupCommitter:
     """One writer thread per worker process, committing queued work in batches."""
 
     def __init__(self, store: AuditStore, *, max_batch: int = 32,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, rollup: Rollup | None = None) -> None:
         self.store = store
+        self.rollup = rollup or Rollup()
         self.max_batch = max_batch
         self.timeout_s = timeout_s
-        self._queue: queue.SimpleQueue[tuple[Work, Future[None]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._lock = threading.Lock()
         self.batches = 0
         self.items = 0
 
-    def submit(self, work: Work) -> None:
-        """Run ``work`` inside a chain-locked transaction; return once it is committed.
+    def submit(self, work: Work, cells: Cells | None = None) -> None:
+        """Run ``work`` inside a chain-locked transaction, adding ``cells`` to the
+        monitoring roll-up in it; return once it is committed.
 
         Raises the write's error, or TimeoutError if it never started within ``timeout_s``
         (it is then cancelled and will not run). A write that has started is waited for to
@@ -51,7 +61,7 @@ class GroupCommitter:
         """
         future: Future[None] = Future()
         self._ensure_thread()
-        self._queue.put((work, future))
+        self._queue.put((work, cells, future))
         try:
             future.result(timeout=self.timeout_s)
         except FuturesTimeout:
@@ -92,34 +102,41 @@ class GroupCommitter:
                 batch.append(item)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Work, Future[None]]]) -> None:
-        live = [(w, f) for w, f in batch if f.set_running_or_notify_cancel()]
+    def _write(self, items: list[Item]) -> None:
+        """Run the works of ``items`` and add their cells up, in one transaction."""
+        with self.store.writer() as writer:
+            merged: Cells = {}
+            for work, cells, _ in items:
+                work(writer)
+                if cells:
+                    merge(merged, cells)
+            self.rollup.add(writer.connection, merged, datetime.now(UTC))
+
+    def _commit(self, batch: list[Item]) -> None:
+        live = [item for item in batch if item[2].set_running_or_notify_cancel()]
         if not live:
             return
         try:
-            with self.store.writer() as writer:
-                for work, _ in live:
-                    work(writer)
+            self._write(live)
         except CommitOutcomeUnknown as exc:
             # The batch may be durable: writing it again could record its decisions twice.
-            for _, future in live:
+            for _, _, future in live:
                 future.set_exception(CommitOutcomeUnknown.from_commit_error(exc.__cause__ or exc))
             return
         except Exception as exc:
             if len(live) == 1:
-                live[0][1].set_exception(exc)
+                live[0][2].set_exception(exc)
                 return
             log.warning("a batch of %d audit writes failed; retrying one by one", len(live))
-            for work, future in live:
+            for item in live:
                 try:
-                    with self.store.writer() as writer:
-                        work(writer)
+                    self._write([item])
                 except Exception as one:
-                    future.set_exception(one)
+                    item[2].set_exception(one)
                 else:
-                    future.set_result(None)
+                    item[2].set_result(None)
             return
         self.batches += 1
         self.items += len(live)
-        for _, future in live:
+        for _, _, future in live:
             future.set_result(None)

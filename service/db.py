@@ -1,5 +1,5 @@
 """The service's own tables (API keys, consents, applications, idempotency, reviews, loan
-outcomes), beside the audit log.
+outcomes, the monitoring roll-up), beside the audit log.
 
 They live in the audit store's database so that a decision and its audit records commit in
 one transaction. These objects build queries and declare the schema as the latest migration
@@ -117,6 +117,8 @@ reviews = Table(
     Column("resolved_at", String(27)),
     Index("ix_reviews_state", "state", "created_at", "review_id"),
     Index("ix_reviews_application", "application_id"),
+    # The dashboard counts the reviews resolved in a window.
+    Index("ix_reviews_resolved", "resolved_at"),
 )
 
 # A loan the bank's servicing system reports on: one row per approved application it posted
@@ -151,6 +153,21 @@ loan_performance = Table(
     Column("recorded_at", String(27), nullable=False),
     # The default rule reads status and days only: the loans that defaulted come from here.
     Index("ix_loan_performance_status", "status", "days_past_due", "application_id"),
+)
+
+# The monitoring roll-up (service.monitoring): per bucket of time, how many decisions fell in
+# each cell and the sum of one quantity over them. Written in each decision's transaction;
+# the dashboard reads a window as a range of buckets of one grain.
+monitoring_cells = Table(
+    "monitoring_cells", metadata,
+    Column("grain", String(4), primary_key=True),        # 5m | hour | day
+    Column("bucket", String(16), primary_key=True),      # the bucket's start, as text
+    Column("metric", String(16), primary_key=True),
+    Column("key", String(160), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
+    # A series reads one metric over many buckets.
+    Index("ix_monitoring_cells_series", "grain", "metric", "bucket"),
 )
 
 

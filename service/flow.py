@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 from audit import (
@@ -24,6 +25,7 @@ from datasources.consent import Consent
 from datasources.gather import Gatherer
 from datasources.identity import as_national_id
 from datasources.outcome import GatherResult
+from scoring.drift import DriftReference
 from scoring.engine import DecisionEngine, Decisions
 from scoring.features import features_for_application
 from scoring.partial import partial_approval
@@ -36,6 +38,8 @@ from service.decision_records import DECISION_KIND, decision_payload
 from service.domain_errors import DecisionOutcomeUnknown, DecisionWithheld, InProgress
 from service.idempotency import Claim, ClaimLost, IdempotencyKeys, Replay, body_hash
 from service.metrics import Metrics
+from service.monitoring.cells import decision_cells
+from service.monitoring.groups import Groups, groups_of
 from service.outcome import OutcomeUnknown, committed_answer
 from service.retries import Attempt, Superseded
 from service.sealing import ApplicantSeal
@@ -53,8 +57,12 @@ class DecisionFlow:
     def __init__(self, *, store: AuditStore, consents: ConsentBook, pseudonymiser: Pseudonymiser,
                  gatherer: Gatherer, engine: DecisionEngine, idempotency: IdempotencyKeys,
                  metrics: Metrics, committer: GroupCommitter, seal: ApplicantSeal,
-                 recourse: Recourse | None = None) -> None:
+                 recourse: Recourse | None = None,
+                 references: Mapping[str, DriftReference | None] | None = None) -> None:
         self.store = store
+        # Each loaded model's training distributions (its card's drift reference), by
+        # version: the roll-up counts decisions in their bins.
+        self.references = dict(references or {})
         # Finds what would lead to approval; None when the model has no reference to bound
         # the search (a model trained before references were kept).
         self.recourse = recourse
@@ -147,9 +155,16 @@ class DecisionFlow:
         except ValueError as exc:
             raise self._withheld("the audit record could not be built", application_id,
                                  exc) from exc
+        opened = [scope for scope, o in gathered.outcomes.items() if o.opened_breaker]
         answer_text = self._record(principal, application_id, subject, applicant, consent,
-                                   payload, answer, tl, claim, attempt)
-        self.metrics.decision(answer["status"], tl.durations)
+                                   payload, answer, tl, claim, attempt,
+                                   groups=groups_of(nid, age), opened_breakers=opened)
+        self.metrics.decision(answer["status"], tl.durations, elapsed_ms=tl.elapsed_ms,
+                              score=row["score"] if row is not None else None,
+                              pd=row["pd"] if row is not None else None,
+                              model_version=row["model_version"] if row is not None else None)
+        for scope in opened:
+            self.metrics.breaker_opened(scope)
         return answer_text
 
     def _recourse(self, decisions: Decisions | None, amount: float,
@@ -204,7 +219,8 @@ class DecisionFlow:
 
     def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
                 consent, payload: dict, answer: dict, tl: Timeline, claim: Claim | None,
-                attempt: Attempt | None = None) -> str:
+                attempt: Attempt | None = None, *, groups: Groups | None = None,
+                opened_breakers: list[str] | None = None) -> str:
         """Write the application and its one audit record in one transaction, or issue nothing.
 
         The answer is encoded once (the text stored and sent) and the record once (its
@@ -233,6 +249,9 @@ class DecisionFlow:
         except ValueError as exc:
             raise self._withheld("the audit record could not be built", application_id,
                                  exc) from exc
+        cells = decision_cells(payload, groups=groups, durations_ms=tl.durations,
+                               opened_breakers=opened_breakers or (),
+                               references=self.references)
 
         def write(writer: ChainWriter) -> None:
             conn = writer.connection
@@ -249,7 +268,7 @@ class DecisionFlow:
         try:
             # Committed together with the decisions of concurrent requests (group commit);
             # this returns only once this decision and its record are durable.
-            self.committer.submit(write)
+            self.committer.submit(write, cells)
         except CommitOutcomeUnknown as exc:
             return self._settle(application_id, exc,
                                 answer_text if attempt is not None else None)

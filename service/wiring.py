@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -18,9 +18,11 @@ from service.auth import KeyRing
 from service.charts import PointsScale, decider_scale
 from service.checkpointer import Checkpointer
 from service.consents import ConsentBook
+from service.console.chart_cache import ChartCache
 from service.flow import DecisionFlow
 from service.limits import RateLimits
 from service.metrics import Metrics
+from service.monitoring import Monitoring
 from service.outcomes import OutcomeBook
 from service.replay import Replayer
 from service.retries import RetryDesk
@@ -54,8 +56,11 @@ class Wiring:
     # Every reason code with its meaning (``scoring.catalogue``), as GET /v1/reasons serves it.
     reasons: dict[str, Any]
     outcomes: OutcomeBook
+    monitoring: Monitoring
     # The versions of the models run once at start (the main model, then each fallback).
     warmed_models: tuple[str, ...] = ()
+    # The dashboard's charts, drawn again only when their numbers change.
+    charts: ChartCache = field(default_factory=ChartCache)
 
     @cached_property
     def _scales(self) -> dict[str, PointsScale]:

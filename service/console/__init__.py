@@ -17,6 +17,7 @@ def init_console(app: Flask) -> None:
     from service.console import (  # noqa: F401 (routes)
         audit_pages,
         model_pages,
+        monitoring_pages,
         outcome_pages,
         risk,
         signin,

@@ -30,6 +30,10 @@ AUDIT_PAGES = ("auditor", "admin")
 MODEL_PAGES = ("risk_officer", "auditor", "admin")
 # Realised default against predicted PD: risk officers' monitoring, which auditors read too.
 OUTCOME_PAGES = ("risk_officer", "auditor", "admin")
+# The live book: risk officers and admins watch it, auditors read it (it changes nothing).
+MONITORING_PAGES = ("risk_officer", "auditor", "admin")
+# Outcomes by sex, age band and province: risk officers and auditors.
+FAIRNESS_PAGES = ("risk_officer", "auditor")
 RESOLVERS = ("risk_officer",)
 ROLE_LABELS = {"risk_officer": "Risk officer", "auditor": "Auditor", "admin": "Administrator",
                "channel": "Channel", "servicing": "Loan servicing"}

@@ -54,6 +54,7 @@ from service.schemas.models import (
     ModelListOut,
     ModelSummaryOut,
 )
+from service.schemas.monitoring import DriftOut, FairnessOut, WindowArgs
 from service.schemas.outcomes import (
     CalibrationOut,
     OutcomeIn,
@@ -85,9 +86,11 @@ __all__ = [
     "ConsentIn",
     "ConsentOut",
     "DecisionOut",
+    "DriftOut",
     "ErrorBody",
     "ErrorSchema",
     "ExplanationOut",
+    "FairnessOut",
     "FeatureOut",
     "FullReasonOut",
     "HealthOut",
@@ -117,6 +120,7 @@ __all__ = [
     "UtcDateTime",
     "VerifyArgs",
     "VerifyOut",
+    "WindowArgs",
     "document_policy",
     "policy_in_force",
     "to_utc",

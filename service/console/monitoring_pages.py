@@ -1,0 +1,98 @@
+"""The monitoring dashboard: the live book over a window, each panel a chart with its numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import abort, render_template, request
+
+from scoring.drift import ACT, WATCH
+from service.charts import bars_svg, compare_svg, latency_svg, series_svg
+from service.console.access import FAIRNESS_PAGES, MONITORING_PAGES, current_user, requires_role
+from service.console.blueprint import bp
+from service.monitoring.fairness import RATIO_FLOOR
+from service.monitoring.windows import DEFAULT_WINDOW, WINDOWS
+from service.wiring import wiring
+
+OUTCOME_KEYS = [("approved", "Approved", "#1e8449"), ("declined", "Declined", "#c0392b"),
+                ("deferred", "Deferred", "#8795a3")]
+# How many features the drift chart shows, those that moved most first.
+DRIFT_SHOWN = 12
+# A source answering less often than this is drawn red (the alerting rules use it too).
+AVAILABILITY_FLOOR = 0.95
+
+
+@bp.route("/monitoring")
+@requires_role(*MONITORING_PAGES)
+def monitoring():
+    """Every panel of the dashboard over the window asked for (the last 24 hours by default)."""
+    name = request.args.get("window", DEFAULT_WINDOW)
+    by = request.args.get("by") or None
+    reader = wiring().monitoring
+    try:
+        window = reader.window(name, by=by)
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    user = current_user()
+    view = reader.dashboard(window, with_fairness=user is not None
+                            and user.role in FAIRNESS_PAGES)
+    return render_template("console/monitoring.html", view=view,
+                           charts=_charts(view, wiring().charts.uri), windows=WINDOWS,
+                           window=window)
+
+
+def _charts(view: dict[str, Any], uri: Callable[..., str]) -> dict[str, Any]:
+    """Each panel's chart as a data URI; the tables beside them carry the same numbers."""
+    sources, steps = view["sources"], view["latency"]["steps"]
+    charts: dict[str, Any] = {
+        "series": uri(series_svg, view["series"], keys=OUTCOME_KEYS,
+                      title=f"Decisions {view['window']['by_label']}"),
+        "grades": uri(bars_svg, [{"label": f"Grade {g['grade']}", "value": g["count"]}
+                                 for g in view["grades"]], title="Approvals by grade"),
+        "sources": uri(latency_svg, [{"label": s["source"], "p50": s["p50_ms"],
+                                      "p99": s["p99_ms"]} for s in sources],
+                       title="Source latency, ms"),
+        "availability": uri(bars_svg, [
+            {"label": s["source"], "value": s["availability"],
+             "level": "act" if (s["availability"] or 0) < AVAILABILITY_FLOOR else None}
+            for s in sources], title="Source availability", percent=True,
+            thresholds=[(AVAILABILITY_FLOOR, "95%")]),
+        "steps": uri(latency_svg, [{"label": s["step"], "p50": s["p50_ms"],
+                                    "p99": s["p99_ms"]} for s in steps],
+                     title="Decision steps, ms"),
+        "reasons": uri(bars_svg, [{"label": f"{r['code']} {r['text_en']}", "value": r["count"]}
+                                  for r in view["reasons"]],
+                       title="Most frequent decline reasons"),
+        "models": [_model_charts(model, uri) for model in view["drift"]["models"]],
+    }
+    if "fairness" in view:
+        charts["fairness"] = [
+            uri(bars_svg, [{"label": g["label"], "value": g["approval_ratio"],
+                            "level": "act" if g["flagged"] else None}
+                           for g in d["groups"] if not g["too_few"]],
+                title=f"Approval rate over the most favoured group: {d['label'].lower()}",
+                thresholds=[(RATIO_FLOOR, "4/5 rule")])
+            for d in view["fairness"]["dimensions"]]
+    return charts
+
+
+def _model_charts(model: dict[str, Any], uri: Callable[..., str]) -> dict[str, str] | None:
+    """A model's score and PD against training, and its features' PSI (None without a
+    training reference)."""
+    if model["score"] is None:
+        return None
+    version = model["model_version"]
+    return {
+        "score": uri(compare_svg, _bins(model["score"]),
+                     title=f"Score of {version} against training"),
+        "pd": uri(compare_svg, _bins(model["pd"]), title=f"PD of {version} against training"),
+        "drift": uri(bars_svg, [{"label": f["label"], "value": f["psi"], "level": f["level"]}
+                                for f in model["features"][:DRIFT_SHOWN]],
+                     title=f"PSI by feature, {version}",
+                     thresholds=[(WATCH, "watch"), (ACT, "act")])}
+
+
+def _bins(variable: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"label": b["label"], "observed": b["observed"], "expected": b["expected"]}
+            for b in variable["bins"]]

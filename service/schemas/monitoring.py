@@ -1,0 +1,130 @@
+"""The live book's reads: the window asked for, drift against training, and fairness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from service.monitoring.windows import DEFAULT_WINDOW, GRAINS, WINDOWS
+from service.schemas.common import Strict, UtcDateTime
+
+# How far past the service's clock a window may end (the caller's clock may run a little
+# ahead); a window ending later would name decisions that cannot exist yet.
+END_SKEW = timedelta(minutes=5)
+# No decision of the service is older; a window ending earlier would reach before the
+# calendar's start.
+EARLIEST_END = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class WindowArgs(Strict):
+    window = fields.String(load_default=DEFAULT_WINDOW, validate=validate.OneOf(list(WINDOWS)),
+                           metadata={"description": "hour (by 5 minutes), day (by hour), 7d "
+                                                    "or 30d (by day or by hour)"})
+    by = fields.String(validate=validate.OneOf(list(GRAINS)),
+                       metadata={"description": "the grain of the series; the window's own "
+                                                "by default"})
+    end = UtcDateTime(metadata={"description": "when the window ends; now by default"})
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        kind = WINDOWS[data.get("window", DEFAULT_WINDOW)]
+        if "by" in data and data["by"] not in kind.series_by:
+            raise ValidationError(f"must be one of {', '.join(kind.series_by)} for the window "
+                                  f"{kind.name}; got {data['by']}", "by")
+        end = data.get("end")
+        if end is not None and end > datetime.now(UTC) + END_SKEW:
+            raise ValidationError("must not be in the future", "end")
+        if end is not None and end < EARLIEST_END:
+            raise ValidationError(f"must be on or after {EARLIEST_END.date()}; got {end.date()}",
+                                  "end")
+
+
+class WindowOut(Strict):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+    grain = fields.String(required=True)
+    by = fields.String(required=True)
+    by_label = fields.String(required=True)
+    start = fields.String(required=True)
+    end = fields.String(required=True)
+
+
+class DriftBinOut(Strict):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+    expected = fields.Float(required=True)
+    observed = fields.Float(required=True, allow_none=True)
+    count = fields.Integer(required=True)
+
+
+class VariableDriftOut(Strict):
+    psi = fields.Float(required=True, allow_none=True)
+    level = fields.String(required=True)
+    bins = fields.List(fields.Nested(DriftBinOut), required=True)
+
+
+class FeatureDriftOut(Strict):
+    feature = fields.String(required=True)
+    label = fields.String(required=True)
+    psi = fields.Float(required=True, allow_none=True)
+    level = fields.String(required=True, metadata={"description": "stable, watch, act; "
+                                                                  "too_few or unknown"})
+
+
+class DriftReferenceOut(Strict):
+    split = fields.String(required=True)
+    rows = fields.Integer(required=True)
+
+
+class ModelDriftOut(Strict):
+    model_version = fields.String(required=True)
+    decisions = fields.Integer(required=True)
+    reference = fields.Nested(DriftReferenceOut, required=True, allow_none=True)
+    score = fields.Nested(VariableDriftOut, required=True, allow_none=True)
+    pd = fields.Nested(VariableDriftOut, required=True, allow_none=True)
+    features = fields.List(fields.Nested(FeatureDriftOut), required=True)
+    moved_most = fields.List(fields.String(), required=True)
+    note = fields.String()
+
+
+class DriftOut(Strict):
+    window = fields.Nested(WindowOut, required=True)
+    thresholds = fields.Dict(keys=fields.String(), values=fields.Float(), required=True,
+                             metadata={"description": "watch and act levels of the PSI, and "
+                                                      "the decisions of a model below which "
+                                                      "its PSI is not judged (too_few)"})
+    models = fields.List(fields.Nested(ModelDriftOut), required=True)
+
+
+class GroupOut(Strict):
+    group = fields.String(required=True)
+    label = fields.String(required=True)
+    applications = fields.Integer(required=True)
+    approved = fields.Integer(required=True)
+    declined = fields.Integer(required=True)
+    deferred = fields.Integer(required=True)
+    approval_rate = fields.Float(required=True, allow_none=True)
+    mean_pd = fields.Float(required=True, allow_none=True)
+    mean_line = fields.Float(required=True, allow_none=True)
+    approval_ratio = fields.Float(required=True, allow_none=True)
+    line_ratio = fields.Float(required=True, allow_none=True)
+    too_few = fields.Boolean(required=True)
+    flagged = fields.Boolean(required=True)
+
+
+class DimensionOut(Strict):
+    dimension = fields.String(required=True)
+    label = fields.String(required=True)
+    groups = fields.List(fields.Nested(GroupOut), required=True)
+    most_favoured = fields.String(required=True, allow_none=True)
+    flagged = fields.List(fields.String(), required=True)
+
+
+class FairnessOut(Strict):
+    window = fields.Nested(WindowOut, required=True)
+    ratio_floor = fields.Float(required=True)
+    min_group = fields.Integer(required=True)
+    dimensions = fields.List(fields.Nested(DimensionOut), required=True)
+    note = fields.String(required=True)

@@ -1,0 +1,46 @@
+"""The live book: population drift against training, and fairness across groups."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE
+
+from scoring.drift import ACT, WATCH
+from service.auth import requires
+from service.monitoring.fairness import MIN_GROUP, RATIO_FLOOR
+from service.schemas import DriftOut, FairnessOut, WindowArgs
+from service.views.blueprint import Blueprint
+from service.wiring import wiring
+
+blp = Blueprint("monitoring", __name__,
+                description="Drift and fairness of the decisions made, over a window")
+
+WINDOW_NOTE = ("A window is whole buckets of the roll-up ending now (or at `end`): the last "
+               "hour by 5 minutes, the last 24 hours by hour, the last 7 or 30 days by day.")
+
+
+@blp.route("/v1/monitoring/drift", methods=["GET"])
+@requires("risk_officer", "auditor", "admin",
+          note=f"{WINDOW_NOTE} PSI of the score, PD and each feature against the training "
+               f"set of the model that decided: watch from {WATCH}, act from {ACT}.")
+@blp.arguments(WindowArgs(), location="query", unknown=RAISE)
+@blp.response(200, DriftOut)
+def drift(args: dict):
+    """Give the population stability index of score, PD and features against training."""
+    monitoring = wiring().monitoring
+    return monitoring.drift(monitoring.window(args["window"], by=args.get("by"),
+                                              end=args.get("end")))
+
+
+@blp.route("/v1/monitoring/fairness", methods=["GET"])
+@requires("risk_officer", "auditor",
+          note=f"{WINDOW_NOTE} Monitoring only: sex, age band and province are read from the "
+               "national ID and never given to the model. A group's approval rate below "
+               f"{RATIO_FLOOR} of the most favoured group's is flagged, for groups of "
+               f"{MIN_GROUP} decided applications or more.")
+@blp.arguments(WindowArgs(), location="query", unknown=RAISE)
+@blp.response(200, FairnessOut)
+def fairness(args: dict):
+    """Give approval rate, mean PD and mean line by sex, age band and province."""
+    monitoring = wiring().monitoring
+    return monitoring.fairness(monitoring.window(args["window"], by=args.get("by"),
+                                                 end=args.get("end")))

@@ -1,0 +1,47 @@
+"""The monitoring page: every panel drawn from the decisions made, its charts images that
+need no script, fairness for risk officers and auditors only."""
+
+from __future__ import annotations
+
+import base64
+import re
+from xml.etree import ElementTree
+
+import pytest
+
+IMAGE = re.compile(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)">')
+PANELS = ("volume", "grades", "reviews", "distributions", "sources", "latency", "reasons",
+          "drift")
+
+
+def test_every_panel_is_drawn_with_its_numbers(decided_on_any_db):
+    console, answers = decided_on_any_db
+    page = console.user("risk_officer").text("/console/monitoring")
+    for panel in (*PANELS, "fairness"):
+        assert f'id="panel-{panel}"' in page, panel
+    assert re.search(r'<td class="num" id="applications">(\d+)</td>', page).group(1) == str(
+        len(answers))
+    images = IMAGE.findall(page)
+    # Volume, grades, score and PD, availability and source latency, steps, reasons, drift,
+    # and one per fairness dimension.
+    assert len(images) >= 12
+    for data, alt in images:
+        svg = base64.b64decode(data).decode()
+        ElementTree.fromstring(svg)
+        assert "<script" not in svg and alt
+    assert "Last 24 hours" in page and "Monitoring" in page
+
+
+@pytest.mark.parametrize(("role", "fairness"), [
+    ("risk_officer", True), ("auditor", True), ("admin", False)])
+def test_who_sees_the_dashboard_and_its_fairness_panel(decided, role, fairness):
+    console, _ = decided
+    response = console.user(role).get("/console/monitoring?window=7d&by=hour")
+    assert response.status_code == 200
+    assert ('id="panel-fairness"' in response.get_data(as_text=True)) is fairness
+
+
+def test_a_window_that_does_not_exist_is_refused_by_name(console):
+    response = console.user("risk_officer").get("/console/monitoring?window=week")
+    assert response.status_code == 400
+    assert "window must be one of hour, day, 7d, 30d" in response.get_data(as_text=True)
