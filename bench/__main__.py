@@ -22,6 +22,7 @@ SECTIONS = [
     "bench.outage",
     "bench.reasons",
     "bench.recourse",
+    "bench.dashboard",
 ]
 
 REPORT = Path(__file__).with_name("REPORT.md")
