@@ -32,7 +32,6 @@ BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 # label names. Dashboards and alerting rules may use these besides the registry's own metrics.
 COLLECTED_GAUGES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "flashloan_drift_psi": ("model_version", "variable"),
-    "flashloan_fairness_ratio": ("dimension", "group"),
 })
 
 

@@ -28,12 +28,15 @@ AVAILABILITY_FLOOR = 0.95
 def monitoring():
     """Every panel of the dashboard over the window asked for (the last 24 hours by default)."""
     name = request.args.get("window", DEFAULT_WINDOW)
+    if name not in WINDOWS:
+        abort(400, description=f"window must be one of {', '.join(WINDOWS)}; got {name!r}")
     by = request.args.get("by") or None
+    # The form offers one series choice for every window: one that does not apply to the
+    # window chosen gives its own series.
+    if by not in WINDOWS[name].series_by:
+        by = None
     reader = wiring().monitoring
-    try:
-        window = reader.window(name, by=by)
-    except ValueError as exc:
-        abort(400, description=str(exc))
+    window = reader.window(name, by=by)
     user = current_user()
     view = reader.dashboard(window, with_fairness=user is not None
                             and user.role in FAIRNESS_PAGES)
@@ -66,7 +69,7 @@ def _charts(view: dict[str, Any], uri: Callable[..., str]) -> dict[str, Any]:
                        title="Most frequent decline reasons"),
         "models": [_model_charts(model, uri) for model in view["drift"]["models"]],
     }
-    if "fairness" in view:
+    if view.get("fairness"):
         charts["fairness"] = [
             uri(bars_svg, [{"label": g["label"], "value": g["approval_ratio"],
                             "level": "act" if g["flagged"] else None}

@@ -7,7 +7,7 @@ dashboard, drift and fairness read from it.
 - :mod:`~service.monitoring.dashboard` — every panel over a window;
 - :mod:`~service.monitoring.live_drift` — PSI against the deciding model's training set;
 - :mod:`~service.monitoring.fairness` — outcomes by sex, age band and province;
-- :mod:`~service.monitoring.collector` — the same figures as Prometheus gauges.
+- :mod:`~service.monitoring.collector` — drift as Prometheus gauges.
 """
 
 from __future__ import annotations

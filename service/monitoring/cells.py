@@ -23,8 +23,8 @@ breaker    scope (this decision's call opened it)  —
 latency    latency bin of the whole decision       ms
 step       step|latency bin                        ms
 reason     code of a decline's reason              —
-fair       dimension|group|outcome                 credit line approved
-fair_pd    dimension|group (scored decisions)      PD
+fair       dimension|group|outcome (by day only)   credit line approved
+fair_pd    dimension|group (scored; by day only)   PD
 ========== ======================================= ==========================================
 """
 
@@ -39,6 +39,11 @@ from scoring.drift import DriftReference
 from service.monitoring.groups import Groups
 
 Cells = dict[tuple[str, str], list[float]]
+
+# The grains a metric is kept at, where not all three: an applicant's groups are counted by
+# day only, so that no five-minute or hourly bucket tells the group of the one applicant
+# decided in it.
+METRIC_GRAINS: dict[str, tuple[str, ...]] = {"fair": ("day",), "fair_pd": ("day",)}
 
 # Latency bins: 20% wide from 0.1 ms to about 2 minutes, so that a percentile read from
 # them is within 10% of the true one.

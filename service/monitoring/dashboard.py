@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from audit import AuditStore
 from scoring.drift import DriftReference
@@ -22,7 +22,7 @@ from scoring.model import read_card
 from service.db import now_text, reviews, time_of
 from service.monitoring.cells import bin_bounds
 from service.monitoring.collector import MonitoringCollector
-from service.monitoring.fairness import fairness_of
+from service.monitoring.fairness import FAIRNESS_WINDOWS, fairness_of
 from service.monitoring.live_drift import THRESHOLDS, drift_of
 from service.monitoring.rollup import series, sums
 from service.monitoring.windows import Window, bucket_label
@@ -34,8 +34,17 @@ TOP_REASONS = 10
 Sums = Mapping[tuple[str, str], tuple[int, float]]
 
 
+# A model's drift reference, or None and why there is none.
+Found = tuple[DriftReference | None, str | None]
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_section(version: str) -> str:
+    return (f"the card of model {version} holds no training distributions: retrain it, or run "
+            f"`flashloan model monitoring {version}` and restart the service")
 
 
 def quantile(counts: Mapping[int, int], q: float) -> float | None:
@@ -65,7 +74,9 @@ class Monitoring:
                  model_search: tuple[Path, ...] = (),
                  clock: Callable[[], datetime] = _utc_now) -> None:
         self.store = store
-        self._references: dict[str, DriftReference | None] = dict(references)
+        self._references: dict[str, Found] = {
+            version: (reference, None if reference is not None else _no_section(version))
+            for version, reference in references.items()}
         self.labels = labels
         self.reason_texts = reason_texts
         self.model_search = model_search
@@ -75,26 +86,43 @@ class Monitoring:
                end: datetime | None = None) -> Window:
         return Window.of(name, end=end or self.clock(), by=by)
 
-    def reference(self, version: str) -> DriftReference | None:
-        """The drift reference of a model version: of a loaded model, or read from its card
-        (a model that decided before a switch), once."""
+    def reference(self, version: str) -> Found:
+        """The drift reference of a model version, or why there is none: of a loaded model,
+        or read from its card (a model that decided before a switch), once per worker."""
         if version not in self._references:
-            try:
-                card = read_card(version, self.model_search)
-            except (OSError, ValueError):
-                card = None
-            self._references[version] = (DriftReference.from_card(card)
-                                          if card is not None else None)
+            self._references[version] = self._read_reference(version)
         return self._references[version]
 
+    def _read_reference(self, version: str) -> Found:
+        try:
+            card = read_card(version, self.model_search)
+        except OSError:
+            return None, f"the card of model {version} is not among the models this service reads"
+        except ValueError:
+            return None, f"the card of model {version} is not valid JSON"
+        try:
+            reference = DriftReference.from_card(card)
+        except (KeyError, TypeError, ValueError) as exc:
+            return None, (f"the training distributions in the card of model {version} cannot "
+                          f"be read ({type(exc).__name__}: {exc})")
+        return reference, None if reference is not None else _no_section(version)
+
     def collector(self) -> MonitoringCollector:
-        """Drift and fairness as Prometheus gauges, read at scrape time."""
+        """Drift as Prometheus gauges, read at scrape time."""
         return MonitoringCollector(self)
 
     def sums(self, window: Window) -> Sums:
         """Every cell of the roll-up summed over ``window``."""
         with self.store.engine.connect() as conn:
             return sums(conn, window.grain, window.first_bucket(), window.last_bucket())
+
+    def _snapshot(self) -> Any:
+        """A connection whose reads all see the same committed decisions: one transaction
+        (a snapshot in SQLite's WAL mode), repeatable read on PostgreSQL."""
+        conn = self.store.engine.connect()
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        return conn
 
     # -- the three reads the API serves ------------------------------------------------------
 
@@ -104,22 +132,30 @@ class Monitoring:
                 "models": drift_of(found, self.reference, self.labels)}
 
     def fairness(self, window: Window, found: Sums | None = None) -> dict[str, Any]:
+        """Fairness over a window counted by day (:data:`FAIRNESS_WINDOWS`)."""
+        if window.kind.name not in FAIRNESS_WINDOWS:
+            raise ValueError(f"fairness is counted by day: window must be one of "
+                             f"{', '.join(FAIRNESS_WINDOWS)}; got {window.kind.name!r}")
         found = self.sums(window) if found is None else found
         return {"window": window.describe(), **fairness_of(found)}
 
     def dashboard(self, window: Window, *, with_fairness: bool) -> dict[str, Any]:
-        """Every panel of the dashboard over ``window``."""
-        found = self.sums(window)
-        with self.store.engine.connect() as conn:
+        """Every panel of the dashboard over ``window`` (fairness only for the roles that
+        read it, and only over 7 or 30 days: it is counted by day)."""
+        with self._snapshot() as conn:
+            found = sums(conn, window.grain, window.first_bucket(), window.last_bucket())
             by_bucket = series(conn, window.by, window.first_bucket(window.by),
                                window.last_bucket(window.by), "outcome")
-        view = {"window": window.describe(), "volume": self._volume(found),
+            reviews_now = self._reviews(conn, window)
+        view: dict[str, Any] = {"window": window.describe(), "volume": self._volume(found),
                 "series": self._series(window, by_bucket), "grades": self._grades(found),
                 "sources": self._sources(found), "latency": self._latency(found),
-                "reviews": self.reviews(window), "reasons": self._reasons(found),
+                "reviews": reviews_now, "reasons": self._reasons(found),
                 "drift": self.drift(window, found)}
-        if with_fairness:
+        if with_fairness and window.kind.name in FAIRNESS_WINDOWS:
             view["fairness"] = self.fairness(window, found)
+        elif with_fairness:
+            view["fairness"] = None
         return view
 
     # -- panels ------------------------------------------------------------------------------
@@ -204,23 +240,23 @@ class Monitoring:
                  "count": n, "share_of_declines": _rate(n, declined)}
                 for code, n in codes[:TOP_REASONS]]
 
-    def reviews(self, window: Window) -> dict[str, Any]:
+    @staticmethod
+    def _reviews(conn: Connection, window: Window) -> dict[str, Any]:
         """The review backlog now, and the reviews resolved in the window."""
         start, end = now_text(window.start), now_text(window.end)
-        with self.store.engine.connect() as conn:
-            backlog, oldest = conn.execute(
-                select(func.count(), func.min(reviews.c.created_at))
-                .where(reviews.c.state == "open")).one()
-            resolved = dict(conn.execute(
-                select(reviews.c.outcome, func.count())
-                .where(reviews.c.resolved_at >= start, reviews.c.resolved_at <= end)
-                .group_by(reviews.c.outcome)).all())
+        backlog, oldest = conn.execute(
+            select(func.count(), func.min(reviews.c.created_at))
+            .where(reviews.c.state == "open")).one()
+        resolved: dict[str, int] = {outcome: int(n) for outcome, n in conn.execute(
+            select(reviews.c.outcome, func.count())
+            .where(reviews.c.resolved_at >= start, reviews.c.resolved_at <= end)
+            .group_by(reviews.c.outcome))}
         count = sum(resolved.values())
         changed = resolved.get("overturned", 0) + resolved.get("amended", 0)
         opened = time_of(oldest)
         age = (window.end - opened).total_seconds() if opened is not None else None
         return {"open": int(backlog), "oldest_open_at": oldest, "oldest_age_s": age,
-                "resolved": count, "by_outcome": {k: int(v) for k, v in resolved.items()},
+                "resolved": count, "by_outcome": resolved,
                 "overturn_rate": _rate(resolved.get("overturned", 0), count),
                 "changed_rate": _rate(changed, count)}
 

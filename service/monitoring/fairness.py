@@ -5,7 +5,9 @@ This is monitoring, not a feature of the model: the groups are read from the nat
 when a decision is made (:mod:`service.monitoring.groups`) and only counted. For each group
 the approval rate, the mean PD and the mean line approved are set beside those of the group
 with the highest approval rate; a ratio of approval rates below 0.8 (the four-fifths rule of
-adverse impact) is flagged, for groups with enough applications to judge.
+adverse impact) is flagged, for groups with enough applications to judge. A smaller group is
+named with its figures withheld, and the groups are counted by day only: fairness is read
+over 7 or 30 days.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from service.monitoring.groups import DIMENSIONS, group_label, group_order
 
 Sums = Mapping[tuple[str, str], tuple[int, float]]
 RATIO_FLOOR = 0.8
-# A group with fewer applications than this in the window is shown but not judged.
+# A group with fewer decided applications than this in the window is named but not judged,
+# and its figures are withheld: a handful of applications could be told apart.
 MIN_GROUP = 30
+# The groups are counted by day only (:data:`service.monitoring.cells.METRIC_GRAINS`), so
+# that no bucket of minutes or hours holds the group of the one applicant decided in it.
+FAIRNESS_WINDOWS = ["7d", "30d"]
 
 
 def fairness_of(sums: Sums) -> dict[str, Any]:
@@ -64,14 +70,22 @@ def _group(dimension: str, group: str, cell: Mapping[str, float]) -> dict[str, A
     approved = int(cell.get("approved", 0))
     decided = approved + int(cell.get("declined", 0))
     scored = int(cell.get("scored", 0))
-    return {"group": group, "label": group_label(dimension, group),
-            "applications": applications, "approved": approved,
-            "declined": int(cell.get("declined", 0)), "deferred": int(cell.get("deferred", 0)),
-            # Of the applications decided: a deferral has no outcome yet.
-            "approval_rate": approved / decided if decided else None,
-            "mean_pd": cell.get("pd_total", 0.0) / scored if scored else None,
-            "mean_line": cell.get("line_total", 0.0) / approved if approved else None,
-            "too_few": decided < MIN_GROUP}
+    found = {"group": group, "label": group_label(dimension, group),
+             "applications": applications, "approved": approved,
+             "declined": int(cell.get("declined", 0)), "deferred": int(cell.get("deferred", 0)),
+             # Of the applications decided: a deferral has no outcome yet.
+             "approval_rate": approved / decided if decided else None,
+             "mean_pd": cell.get("pd_total", 0.0) / scored if scored else None,
+             "mean_line": cell.get("line_total", 0.0) / approved if approved else None,
+             "too_few": decided < MIN_GROUP}
+    if found["too_few"]:
+        found.update(dict.fromkeys(_WITHHELD))
+    return found
+
+
+# What a group too small to judge does not show.
+_WITHHELD = ("applications", "approved", "declined", "deferred", "approval_rate", "mean_pd",
+             "mean_line")
 
 
 def _ratio(value: float | None, best: float | None) -> float | None:

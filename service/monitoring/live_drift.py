@@ -40,7 +40,8 @@ def counts_by_model(sums: Sums, metric: str) -> dict[str, dict[str, dict[str, in
     return found
 
 
-def drift_of(sums: Sums, reference_of: Callable[[str], DriftReference | None],
+def drift_of(sums: Sums,
+             reference_of: Callable[[str], tuple[DriftReference | None, str | None]],
              labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """Each model's PSI of score, PD and features over the summed cells ``sums``."""
     decided = {key: n for (metric, key), (n, _) in sums.items() if metric == "model"}
@@ -48,18 +49,15 @@ def drift_of(sums: Sums, reference_of: Callable[[str], DriftReference | None],
     features = counts_by_model(sums, "feature")
     models = []
     for model in sorted(decided, key=lambda m: (-decided[m], m)):
-        reference = reference_of(model)
+        reference, why = reference_of(model)
         entry: dict[str, Any] = {"model_version": model, "decisions": decided[model]}
         if reference is None:
             models.append({**entry, "reference": None, "score": None, "pd": None,
-                           "features": [], "moved_most": [],
-                           "note": f"the card of model {model} holds no training "
-                                   "distributions: retrain it, or run `flashloan model "
-                                   f"monitoring {model}`"})
+                           "features": [], "moved_most": [], "note": why or ""})
             continue
         rows: list[dict[str, Any]] = []
         for name, bins in reference.features.items():
-            value = psi(bins.expected(), features.get(model, {}).get(name, {}))
+            value = psi(bins.expected(), _binned(bins, features.get(model, {}).get(name, {})))
             rows.append({"feature": name, "label": labels.get(name, name),
                          "psi": value, "level": judged(value, decided[model])})
         rows.sort(key=lambda r: (-(r["psi"] or 0.0), r["feature"]))
@@ -74,7 +72,16 @@ def drift_of(sums: Sums, reference_of: Callable[[str], DriftReference | None],
     return models
 
 
+def _binned(bins: Bins, counts: Mapping[str, int]) -> dict[str, int]:
+    """The counts of the bins of ``bins`` alone. Cells of other bins are those counted against
+    an earlier version of the card's distributions (rewritten since): they are not compared
+    with this one."""
+    known = set(bins.keys())
+    return {key: n for key, n in counts.items() if key in known}
+
+
 def _variable(bins: Bins, counts: Mapping[str, int], decisions: int) -> dict[str, Any]:
+    counts = _binned(bins, counts)
     expected = bins.expected()
     value = psi(expected, counts)
     total = sum(counts.values())

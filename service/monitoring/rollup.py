@@ -1,7 +1,8 @@
 """The roll-up: decisions' cells added up per bucket, in the decisions' own transaction.
 
 Each batch of decisions committed together (:class:`service.committer.GroupCommitter`) adds
-its merged cells to the bucket of each grain that holds the moment of the commit, with one
+its merged cells to the bucket of each grain that holds the moment of the commit (an
+applicant's groups to the day's only), with one
 upsert per cell (``INSERT … ON CONFLICT DO UPDATE``, on SQLite and PostgreSQL alike): a
 decision is in the roll-up if and only if it is committed. Writers take the audit chain's
 lock, so two never update the same row at once. Buckets older than their grain's retention
@@ -22,7 +23,7 @@ from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.db import monitoring_cells as cells_table
-from service.monitoring.cells import Cells
+from service.monitoring.cells import METRIC_GRAINS, Cells
 from service.monitoring.windows import GRAINS, RETENTION, bucket_key
 
 _COLUMNS = ("grain", "bucket", "metric", "key")
@@ -55,12 +56,14 @@ class Rollup:
         if statement is None:
             statement = self._statements.setdefault(dialect, _upsert(dialect))
         rows: list[dict[str, Any]] = []
+        ordered = sorted(cells.items())
         for grain in GRAINS:
             bucket = bucket_key(at, grain)
             self._prune_if_new(conn, grain, bucket, at)
             rows.extend({"grain": grain, "bucket": bucket, "metric": metric, "key": key,
                          "n": int(n), "total": total}
-                        for (metric, key), (n, total) in sorted(cells.items()))
+                        for (metric, key), (n, total) in ordered
+                        if grain in METRIC_GRAINS.get(metric, GRAINS))
         conn.execute(statement, rows)
 
     def _prune_if_new(self, conn: Connection, grain: str, bucket: str, at: datetime) -> None:

@@ -1,11 +1,13 @@
 """The windows the dashboard is read over, and the buckets the roll-up keeps.
 
 The roll-up counts decisions in buckets of three grains: five minutes, an hour and a day
-(UTC). A window is a whole number of buckets of one grain ending with the bucket that holds
-its end: the last hour is the last twelve five-minute buckets, the last day the last
-twenty-four hours, the last 7 and 30 days that many calendar days. Its start is therefore
-the start of its first bucket, and every figure read over it covers exactly the span it
-names. The series of a window are drawn by a grain at least as coarse as the window's own.
+(UTC). A window is whole buckets of one grain: from the start of the bucket that held the
+moment its length before its end, to its end. The last hour therefore reaches back to the
+start of the five minutes that held the time an hour ago, the last 24 hours to the start of
+that hour yesterday, the last 7 and 30 days to midnight (UTC) that many days ago: never less
+than the length it names, and at most one bucket more, and its start and end are given with
+every figure read over it. The series of a window are drawn by a grain at least as coarse as
+the window's own.
 """
 
 from __future__ import annotations
@@ -27,15 +29,15 @@ class WindowKind:
     name: str
     label: str
     grain: str
-    buckets: int
+    length: timedelta
     series_by: tuple[str, ...]   # the grains its series may be drawn by, the default first
 
 
 WINDOWS: dict[str, WindowKind] = {w.name: w for w in (
-    WindowKind("hour", "Last hour", "5m", 12, ("5m",)),
-    WindowKind("day", "Last 24 hours", "hour", 24, ("hour",)),
-    WindowKind("7d", "Last 7 days", "day", 7, ("day", "hour")),
-    WindowKind("30d", "Last 30 days", "day", 30, ("day", "hour")),
+    WindowKind("hour", "Last hour", "5m", timedelta(hours=1), ("5m",)),
+    WindowKind("day", "Last 24 hours", "hour", timedelta(days=1), ("hour",)),
+    WindowKind("7d", "Last 7 days", "day", timedelta(days=7), ("day", "hour")),
+    WindowKind("30d", "Last 30 days", "day", timedelta(days=30), ("day", "hour")),
 )}
 DEFAULT_WINDOW = "day"
 SERIES_LABELS = {"5m": "by 5 minutes", "hour": "by hour", "day": "by day"}
@@ -101,12 +103,22 @@ class Window:
         if by not in kind.series_by:
             raise ValueError(f"by must be one of {', '.join(kind.series_by)} for the window "
                              f"{name}; got {by!r}")
-        start = floor(end, kind.grain) - GRAINS[kind.grain] * (kind.buckets - 1)
+        start = floor(end - kind.length, kind.grain)
         return cls(kind, by, start, end.astimezone(UTC))
 
     @property
     def grain(self) -> str:
         return self.kind.grain
+
+    def kept(self, now: datetime) -> bool:
+        """Whether the roll-up still holds every bucket this window reads at ``now``, of its
+        own grain and of its series': buckets older than their grain's retention are
+        deleted."""
+        for grain in {self.grain, self.by}:
+            keep = RETENTION[grain]
+            if keep is not None and self.start < floor(now - keep, grain):
+                return False
+        return True
 
     def first_bucket(self, grain: str | None = None) -> str:
         return bucket_key(self.start, grain or self.grain)

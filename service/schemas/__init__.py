@@ -54,7 +54,7 @@ from service.schemas.models import (
     ModelListOut,
     ModelSummaryOut,
 )
-from service.schemas.monitoring import DriftOut, FairnessOut, WindowArgs
+from service.schemas.monitoring import DriftOut, FairnessArgs, FairnessOut, WindowArgs
 from service.schemas.outcomes import (
     CalibrationOut,
     OutcomeIn,
@@ -90,6 +90,7 @@ __all__ = [
     "ErrorBody",
     "ErrorSchema",
     "ExplanationOut",
+    "FairnessArgs",
     "FairnessOut",
     "FeatureOut",
     "FullReasonOut",

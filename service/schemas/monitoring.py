@@ -7,7 +7,15 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from service.monitoring.windows import DEFAULT_WINDOW, GRAINS, WINDOWS
+from service.monitoring.fairness import FAIRNESS_WINDOWS
+from service.monitoring.windows import (
+    DEFAULT_WINDOW,
+    GRAINS,
+    RETENTION,
+    WINDOWS,
+    Window,
+    floor,
+)
 from service.schemas.common import Strict, UtcDateTime
 
 # How far past the service's clock a window may end (the caller's clock may run a little
@@ -39,6 +47,28 @@ class WindowArgs(Strict):
         if end is not None and end < EARLIEST_END:
             raise ValidationError(f"must be on or after {EARLIEST_END.date()}; got {end.date()}",
                                   "end")
+        if end is not None:
+            now = datetime.now(UTC)
+            window = Window.of(kind.name, end=min(end, now), by=data.get("by"))
+            if not window.kept(now):
+                raise ValidationError(
+                    f"must leave the window within what the roll-up keeps: {kind.name} "
+                    f"windows{' by ' + window.by if window.by != window.grain else ''} can end "
+                    f"no earlier than {_earliest(window, now)}", "end")
+
+
+def _earliest(window: Window, now: datetime) -> str:
+    """The earliest end a window of this kind and series can have at ``now``."""
+    starts = [floor(now - keep, grain) for grain in {window.grain, window.by}
+              if (keep := RETENTION[grain]) is not None]
+    earliest = max(starts) + window.kind.length
+    return earliest.strftime("%Y-%m-%dT%H:%MZ")
+
+
+class FairnessArgs(WindowArgs):
+    window = fields.String(load_default=FAIRNESS_WINDOWS[0],
+                           validate=validate.OneOf(FAIRNESS_WINDOWS),
+                           metadata={"description": "7d or 30d: fairness is counted by day"})
 
 
 class WindowOut(Strict):
@@ -101,10 +131,12 @@ class DriftOut(Strict):
 class GroupOut(Strict):
     group = fields.String(required=True)
     label = fields.String(required=True)
-    applications = fields.Integer(required=True)
-    approved = fields.Integer(required=True)
-    declined = fields.Integer(required=True)
-    deferred = fields.Integer(required=True)
+    applications = fields.Integer(required=True, allow_none=True,
+                                  metadata={"description": "null (with every figure) for a "
+                                                           "group too small to judge"})
+    approved = fields.Integer(required=True, allow_none=True)
+    declined = fields.Integer(required=True, allow_none=True)
+    deferred = fields.Integer(required=True, allow_none=True)
     approval_rate = fields.Float(required=True, allow_none=True)
     mean_pd = fields.Float(required=True, allow_none=True)
     mean_line = fields.Float(required=True, allow_none=True)

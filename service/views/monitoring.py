@@ -7,7 +7,7 @@ from marshmallow import RAISE
 from scoring.drift import ACT, WATCH
 from service.auth import requires
 from service.monitoring.fairness import MIN_GROUP, RATIO_FLOOR
-from service.schemas import DriftOut, FairnessOut, WindowArgs
+from service.schemas import DriftOut, FairnessArgs, FairnessOut, WindowArgs
 from service.views.blueprint import Blueprint
 from service.wiring import wiring
 
@@ -33,11 +33,13 @@ def drift(args: dict):
 
 @blp.route("/v1/monitoring/fairness", methods=["GET"])
 @requires("risk_officer", "auditor",
-          note=f"{WINDOW_NOTE} Monitoring only: sex, age band and province are read from the "
+          note=f"{WINDOW_NOTE} Fairness is counted by day: its windows are 7d (the default) "
+               "and 30d. Monitoring only: sex, age band and province are read from the "
                "national ID and never given to the model. A group's approval rate below "
                f"{RATIO_FLOOR} of the most favoured group's is flagged, for groups of "
-               f"{MIN_GROUP} decided applications or more.")
-@blp.arguments(WindowArgs(), location="query", unknown=RAISE)
+               f"{MIN_GROUP} decided applications or more; a smaller group's figures are "
+               "withheld.")
+@blp.arguments(FairnessArgs(), location="query", unknown=RAISE)
 @blp.response(200, FairnessOut)
 def fairness(args: dict):
     """Give approval rate, mean PD and mean line by sex, age band and province."""

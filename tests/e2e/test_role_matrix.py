@@ -94,6 +94,9 @@ ENDPOINTS = (
     # The matrix's applications are approved: the servicing system reports on their loans.
     Endpoint("POST", "/v1/outcomes", _roles("servicing"), body="outcome"),
     Endpoint("GET", "/v1/monitoring/calibration", _roles("risk_officer", "auditor", "admin")),
+    Endpoint("GET", "/v1/monitoring/drift", _roles("risk_officer", "auditor", "admin")),
+    # Outcomes by sex, age band and province: never the administrator's.
+    Endpoint("GET", "/v1/monitoring/fairness", _roles("risk_officer", "auditor")),
     Endpoint("GET", "/v1/reasons", _roles("channel", "risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models/{version}", _roles("risk_officer", "auditor", "admin")),

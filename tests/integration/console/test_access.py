@@ -17,6 +17,7 @@ AUDIT_PAGES = ("/console/audit", "/console/audit/records/1", "/console/audit/ver
 MODEL_PAGES = ("/console/models", "/console/models/v1")
 # Realised default against predicted PD: open to the roles that read model cards.
 OUTCOME_PAGES = ("/console/outcomes",)
+MONITORING_PAGES = ("/console/monitoring", "/console/monitoring?window=7d")
 EVERYONE = ("/console/",)
 
 # role -> (risk pages, audit pages, model pages, may resolve a review)
@@ -47,7 +48,8 @@ def test_the_role_matrix_of_console_pages(reviewed, role):
     user = console.user(role)
     aid = declined["application_id"]
     for paths, expected in ((RISK_PAGES, risk), (AUDIT_PAGES, audit), (MODEL_PAGES, models),
-                            (OUTCOME_PAGES, models), (EVERYONE, 200)):
+                            (OUTCOME_PAGES, models), (MONITORING_PAGES, models),
+                            (EVERYONE, 200)):
         for path in _pages(paths, aid):
             response = user.get(path)
             assert response.status_code == expected, (role, path, response.status_code)
@@ -247,7 +249,7 @@ def test_every_console_page_names_the_roles_it_is_for(console):
         if rule.endpoint.startswith("console.") and rule.endpoint not in open_to_all:
             view = console.app.view_functions[rule.endpoint]
             guarded[rule.endpoint] = getattr(view, "console_roles", None)
-    assert len(guarded) == 12 and None not in guarded.values(), guarded
+    assert len(guarded) == 13 and None not in guarded.values(), guarded
     assert all("channel" not in roles and "servicing" not in roles
                for roles in guarded.values())
     assert guarded["console.resolve_review"] == ("risk_officer",)

@@ -14,22 +14,28 @@ PANELS = ("volume", "grades", "reviews", "distributions", "sources", "latency", 
           "drift")
 
 
-def test_every_panel_is_drawn_with_its_numbers(decided_on_any_db):
+def models_that_decided(answers: list[dict]) -> int:
+    return len({a["decision"]["model_version"] for a in answers if a["decision"]})
+
+
+@pytest.mark.parametrize(("window", "fairness_charts"), [("day", 0), ("7d", 3)])
+def test_every_panel_is_drawn_with_its_numbers(decided_on_any_db, window, fairness_charts):
     console, answers = decided_on_any_db
-    page = console.user("risk_officer").text("/console/monitoring")
+    page = console.user("risk_officer").text(f"/console/monitoring?window={window}")
     for panel in (*PANELS, "fairness"):
         assert f'id="panel-{panel}"' in page, panel
     assert re.search(r'<td class="num" id="applications">(\d+)</td>', page).group(1) == str(
         len(answers))
     images = IMAGE.findall(page)
-    # Volume, grades, score and PD, availability and source latency, steps, reasons, drift,
-    # and one per fairness dimension.
-    assert len(images) >= 12
+    # The series, grades, availability, source latency, steps and reasons; score, PD and
+    # drift per model that decided; one per fairness dimension, counted by day.
+    assert len(images) == 6 + 3 * models_that_decided(answers) + fairness_charts
     for data, alt in images:
         svg = base64.b64decode(data).decode()
         ElementTree.fromstring(svg)
         assert "<script" not in svg and alt
-    assert "Last 24 hours" in page and "Monitoring" in page
+    assert ("counted by day" in page) is (window == "day")
+    assert ("Monitoring only" in page) is (window == "7d")
 
 
 @pytest.mark.parametrize(("role", "fairness"), [
@@ -45,3 +51,9 @@ def test_a_window_that_does_not_exist_is_refused_by_name(console):
     response = console.user("risk_officer").get("/console/monitoring?window=week")
     assert response.status_code == 400
     assert "window must be one of hour, day, 7d, 30d" in response.get_data(as_text=True)
+
+
+def test_a_series_choice_that_does_not_apply_gives_the_windows_own(decided):
+    console, _ = decided
+    page = console.user("auditor").text("/console/monitoring?window=hour&by=hour")
+    assert "Last hour, by 5 minutes" in page

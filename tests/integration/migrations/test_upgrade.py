@@ -40,6 +40,7 @@ TABLES = {
     "reviews",
     "loans",
     "loan_performance",
+    "monitoring_cells",
 }
 
 

@@ -271,16 +271,25 @@ def panels_reading(board: dict, name: str) -> list[dict]:
     return [p for p in graphs(board) if any(name in parse(e).names for e in exprs(p))]
 
 
-def test_the_drift_panels_mark_psi_at_0_1_and_0_25_and_fairness_at_0_8():
+def test_the_drift_panels_mark_psi_at_0_1_and_0_25():
     board = dashboard()
     drift = panels_reading(board, "flashloan_drift_psi")
-    fairness = panels_reading(board, "flashloan_fairness_ratio")
-    assert len(drift) == 2 and len(fairness) == 1
+    assert len(drift) == 2
     assert any('variable=~"score|pd"' in e for p in drift for e in exprs(p))
     assert any('topk(10,' in e and 'variable!~"score|pd"' in e for p in drift for e in exprs(p))
     for panel in drift:
         assert thresholds(panel) == {0.1, 0.25}, panel["title"]
-    assert thresholds(fairness[0]) == {0.8}
+
+
+def test_fairness_is_neither_exported_nor_read_by_the_dashboard_or_the_rules():
+    """Fairness figures are for risk officers and auditors only, not for /metrics or Grafana."""
+    fairness = "flashloan_fairness_ratio"
+    assert fairness not in EXPORTED
+    board = dashboard()
+    assert not panels_reading(board, fairness)
+    assert fairness not in json.dumps(board)
+    assert not [rule for rule in rules() if fairness in parse(rule["expr"]).names]
+    assert fairness not in RULES.read_text(encoding="utf-8")
 
 
 def test_the_latency_panels_show_p50_and_p99():
@@ -367,11 +376,10 @@ def test_each_alert_asked_for_watches_its_series(name, series, wait):
 
 def test_the_alert_thresholds_are_the_documented_ones():
     assert "< 0.95" in alert("FlashloanSourceAvailabilityLow")["expr"]
-    assert "> 0.25" in alert("FlashloanDriftHigh")["expr"]
+    assert ">= 0.25" in alert("FlashloanDriftHigh")["expr"]
     spike = alert("FlashloanDeferralSpike")["expr"]
     assert "> 3 * flashloan:deferral_share:ratio_rate1d" in spike and "> 0.05" in spike
     assert "[5m]) == 2" in alert("FlashloanBreakerOpen")["expr"]
-    assert "< 0.8" in alert("FlashloanFairnessRatioLow")["expr"]
 
 
 # --- Where they are loaded
