@@ -170,6 +170,14 @@ monitoring_cells = Table(
     Index("ix_monitoring_cells_series", "grain", "metric", "bucket"),
 )
 
+# The roll-up's marks: ``compacted`` is the first five-minute bucket whose cells are not yet
+# added into the hourly and daily buckets.
+monitoring_marks = Table(
+    "monitoring_marks", metadata,
+    Column("name", String(16), primary_key=True),
+    Column("bucket", String(16), nullable=False),
+)
+
 
 def now_text(moment: datetime | None = None) -> str:
     """Return a time in the one text form every table uses."""

@@ -41,6 +41,7 @@ TABLES = {
     "loans",
     "loan_performance",
     "monitoring_cells",
+    "monitoring_marks",
 }
 
 
