@@ -153,7 +153,7 @@ def reference(version: str, main_version: str | None, policy_version: str | None
     """
     from scoring.model import ModelArtifact, ModelError, model_dir
     from scoring.policy import PolicyError, load_policy
-    from scoring.train import rebuild_reference
+    from scoring.rebuild import rebuild_reference
 
     try:
         directory = model_dir(version)
@@ -189,7 +189,7 @@ def monitoring(version: str, data: Path | None) -> None:
     scores. model.json and every other card field stay as they are.
     """
     from scoring.model import ModelError, model_dir, read_card
-    from scoring.train import rebuild_monitoring
+    from scoring.rebuild import rebuild_monitoring
 
     try:
         directory = model_dir(version)
