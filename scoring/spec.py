@@ -11,6 +11,10 @@ from scoring.canonical import digest
 
 SPEC_PATH = Path(__file__).with_name("features.json")
 _TYPES = ("numeric", "binary")
+# What a trained model depends on in each feature: where it comes from, its kind and its
+# monotone direction, in spec order. Texts, reason codes, labels and whether an applicant can
+# act on a feature only explain or present it: changing them leaves every model valid.
+MODEL_FIELDS = ("name", "group", "type", "monotone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,16 @@ class FeatureSpec:
     def monotone_constraints(self, names: list[str] | None = None) -> list[int]:
         """Return the monotone directions aligned with ``names`` (default: spec order)."""
         return [self.by_name(n).monotone for n in (names or self.names)]
+
+    @property
+    def model_digest(self) -> str:
+        """Return the digest of the part of the spec a trained model depends on.
+
+        Each feature's ``MODEL_FIELDS``, in order; unlike ``digest``, it ignores texts.
+        """
+        return digest({"features": [{k: getattr(f, k) for k in MODEL_FIELDS}
+                                    for f in self.features]})
+
 
 
 def parse_spec(doc: dict) -> FeatureSpec:
