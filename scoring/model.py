@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,18 +222,21 @@ def fallback_version(version: str, scope: str) -> str:
 
 
 def load_fallbacks(model: ModelArtifact, scopes: tuple[str, ...], *, nthread: int = 1,
-                   search: tuple[Path, ...] = ()) -> dict[str, ModelArtifact]:
+                   search: tuple[Path, ...] = (),
+                   known: Mapping[str, ModelArtifact] | None = None) -> dict[str, ModelArtifact]:
     """Load the fallbacks shipped beside ``model``, one per scope it was trained without.
 
     A scope without a fallback is left out: an application missing that source is deferred.
-    Each fallback is loaded once, however often its scope is named.
+    Each fallback is loaded once, however often its scope is named; one in ``known`` (models
+    already loaded, by version) is not loaded again.
     """
-    known = set(list_versions(search))
+    versions = set(list_versions(search))
     found: dict[str, ModelArtifact] = {}
     for scope in dict.fromkeys(scopes):
         version = fallback_version(model.version, scope)
-        if version in known:
-            fallback = load_model(version, nthread=nthread, search=search)
+        if version in versions:
+            fallback = (known or {}).get(version) or load_model(version, nthread=nthread,
+                                                                search=search)
             if fallback.without != {scope}:
                 raise ModelError(f"model {version} must be trained without {scope}; its card "
                                  f"says without {sorted(fallback.without)}")

@@ -310,17 +310,36 @@ class Policy:
                 "terms_months": list(self.terms_months)}
 
 
-def load_policy(name_or_path: str | None = None) -> Policy:
-    """Load a policy by version (``scoring/policies/<version>.json``) or by file path.
+def load_policy(name_or_path: str | None = None, search: tuple[Path, ...] = ()) -> Policy:
+    """Load a policy by version (``scoring/policies/<version>.json``, or ``<version>.json`` in
+    a folder of ``search``) or by file path.
 
     Every call reads the file afresh: the caller (the composition root, a command) keeps the
     policy it loaded.
     """
     name = name_or_path or DEFAULT_POLICY
-    candidate = POLICY_DIR / f"{name}.json"
-    path = candidate if candidate.is_file() else Path(name)
-    if not path.is_file():
-        known = sorted(p.stem for p in POLICY_DIR.glob("*.json"))
-        raise PolicyError(f"policy must be a known version ({', '.join(known)}) or a file; "
-                          f"got {name!r}")
-    return Policy(json.loads(path.read_text(encoding="utf-8")))
+    path = policy_path(name, search)
+    if path is None:
+        raise PolicyError(f"policy must be a known version ({', '.join(policy_versions(search))})"
+                          f" or a file; got {name!r}")
+    policy = Policy(json.loads(path.read_text(encoding="utf-8")))
+    if path.stem != policy.version and path != Path(name):
+        # A version is found by its file's name: the file must be that version.
+        raise PolicyError(f"policy file {path.name} states version {policy.version!r}; "
+                          f"a policy version's file must be named <version>.json")
+    return policy
+
+
+def policy_path(name: str, search: tuple[Path, ...] = ()) -> Path | None:
+    """The file of a policy version (searched in ``search``, then the shipped folder) or the
+    file ``name`` itself; None when neither exists."""
+    for folder in (*search, POLICY_DIR):
+        candidate = Path(folder) / f"{name}.json"
+        if "/" not in name and candidate.is_file():
+            return candidate
+    return Path(name) if Path(name).is_file() else None
+
+
+def policy_versions(search: tuple[Path, ...] = ()) -> list[str]:
+    """Every policy version known: shipped, and in the folders of ``search``."""
+    return sorted({p.stem for folder in (*search, POLICY_DIR) for p in Path(folder).glob("*.json")})

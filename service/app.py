@@ -69,22 +69,24 @@ def build_wiring(settings: Settings) -> Wiring:
     from scoring.engine import DecisionEngine
     from scoring.model import load_fallbacks, load_model
     from scoring.policy import load_policy
-    from scoring.recourse import CHANGEABLE, Recourse
+    from scoring.strategy import Strategy, StrategyPlan
     from service.applications import ApplicationBook
     from service.auth import KeyRing
     from service.checkpointer import Checkpointer
     from service.committer import GroupCommitter
     from service.consents import ConsentBook
+    from service.engines import Engines
     from service.flow import DecisionFlow
     from service.idempotency import IdempotencyKeys
     from service.metrics import Metrics
     from service.migrations import require_head
-    from service.monitoring import Monitoring, drift_references
+    from service.monitoring import Monitoring
     from service.outcomes import OutcomeBook
     from service.replay import Replayer
     from service.retries import RetryDesk
     from service.reviews import ReviewDesk
     from service.sealing import ApplicantSeal
+    from service.strategies import StrategyBook
     from service.verification import checkpoint_folder
 
     store = AuditStore.from_url(settings.database_url)
@@ -109,24 +111,26 @@ def build_wiring(settings: Settings) -> Wiring:
     gatherer = Gatherer(sources, ConsentGate(consents.lookup), deadline_s=settings.deadline_s,
                         threads_per_source=settings.threads, on_outcome=metrics.source)
     model = load_model(settings.model_version, search=settings.model_search)
-    engine = DecisionEngine(model, load_policy(settings.policy),
+    engine = DecisionEngine(model, load_policy(settings.policy, settings.policy_search),
                             load_fallbacks(model, INCOME_SCOPES, search=settings.model_search))
-    # Recourse stays within what the training data makes plausible: the model's reference
-    # quantiles. A model without a reference gives no suggestions.
-    recourse = (Recourse(engine, model.reference.bounds(sorted(CHANGEABLE)))
-                if model.reference is not None else None)
-    references = drift_references(engine)
+    # Every engine a strategy, replay or backtest needs, each model loaded once; the
+    # settings' engine decides as the champion until a plan is stored.
+    engines = Engines(settings.model_search, settings.policy_search)
+    engines.adopt(engine)
+    strategies = StrategyBook(store, engines,
+                              StrategyPlan(Strategy(model.version, engine.policy.version)),
+                              refresh_s=settings.strategy_refresh_s)
+    references = engines.references(engine)
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
-                        gatherer=gatherer, engine=engine,
+                        gatherer=gatherer, strategies=strategies,
                         idempotency=IdempotencyKeys(
                             store.engine, expiry_s=settings.idempotency_expiry_s,
                             retention_s=settings.idempotency_retention_h * 3600,
                             wait_s=settings.deadline_s + 20, holders=settings.threads),
                         metrics=metrics,
                         committer=GroupCommitter(store, timeout_s=settings.commit_timeout_s),
-                        seal=ApplicantSeal(settings.pii_key), recourse=recourse,
-                        references=references)
-    replayer = Replayer(store, settings.model_search, engine)
+                        seal=ApplicantSeal(settings.pii_key))
+    replayer = Replayer(store, engines)
     checkpointer = Checkpointer(
         store, load_signing_key(settings.signing_key, settings.var_dir, settings.is_production),
         checkpoint_folder(settings), every_records=settings.checkpoint_every_records,
@@ -142,6 +146,7 @@ def build_wiring(settings: Settings) -> Wiring:
                   keys=KeyRing(store.engine, limits, ttl_s=settings.key_cache_s),
                   limits=limits, consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
+                  engines=engines, strategies=strategies,
                   replayer=replayer, reviews=ReviewDesk(store, replayer, applications),
                   applications=applications, checkpointer=checkpointer,
                   retries=RetryDesk(flow), reasons=reasons,
@@ -228,10 +233,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         outcomes,
         reasons,
         reviews,
+        strategies,
     )
 
     for module in (consents, applications, reviews, outcomes, monitoring, reasons, models,
-                   audit, keys, health):
+                   strategies, audit, keys, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     install_request_ids(app)

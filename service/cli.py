@@ -21,6 +21,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("service.commands.db", "db"),
     "applications": ("service.commands.applications", "applications"),
     "reasons": ("service.commands.reasons", "reasons"),
+    "strategies": ("service.commands.strategies", "strategies"),
 }
 
 

@@ -213,3 +213,35 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         write_mode(conn)
         with conn.begin():
             yield conn
+
+# The strategies in force (service.strategies): one row per change, the latest in force.
+# ``plan`` is the JSON of scoring.strategy.StrategyPlan; ``audit_seq`` is the change's audit
+# record (who, when, why, the previous and the new plan).
+strategy_plans = Table(
+    "strategy_plans", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("plan", Text, nullable=False),
+    Column("set_by", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_at", String(27), nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
+)
+
+# Backtests requested through the API (service.backtests): a job any worker can report on.
+backtests = Table(
+    "backtests", metadata,
+    Column("backtest_id", String(40), primary_key=True),
+    Column("strategy", String(200), nullable=False),
+    Column("since", String(27)),
+    Column("until", String(27)),
+    Column("status", String(16), nullable=False),         # queued | running | done | failed
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", String(27), nullable=False),
+    Column("heartbeat_at", String(27)),
+    Column("finished_at", String(27)),
+    Column("rows", BigInteger),
+    Column("summary", Text),
+    Column("report", Text),
+    Column("error", Text),
+    Index("ix_backtests_requested", "requested_at"),
+)

@@ -28,8 +28,14 @@ def decision_payload(*, principal: Principal, application_id: str, subject: str,
                      applicant: dict, consent, facts: dict, gathered: GatherResult,
                      decisions: Decisions | None, row: dict | None, answer: dict,
                      spec: FeatureSpec, attempt: Attempt | None,
-                     recourse: RecourseResult | None = None) -> dict[str, Any]:
-    """Return the payload of the decision's record, still without the answer's hash."""
+                     recourse: RecourseResult | None = None,
+                     strategy: dict[str, Any] | None = None,
+                     shadows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Return the payload of the decision's record, still without the answer's hash.
+
+    ``strategy`` names the strategy that decided (name, role, model and policy versions);
+    ``shadows`` holds what each shadow strategy would have decided.
+    """
     sources = {}
     for scope, o in gathered.outcomes.items():
         sources[scope] = {
@@ -56,6 +62,9 @@ def decision_payload(*, principal: Principal, application_id: str, subject: str,
     else:
         payload["unknown_features"] = list(unknown_features(spec,
                                                            gathered.unknown_scopes).unknown)
+    if strategy is not None:
+        payload["strategy"] = strategy
+        payload["shadows"] = list(shadows or [])
     # The application's own facts, the requested amount among them, over scoring's copy.
     payload["facts"] = facts
     payload["outcome"] = answer["status"]

@@ -26,10 +26,10 @@ from datasources.gather import Gatherer
 from datasources.identity import as_national_id
 from datasources.outcome import GatherResult
 from scoring.drift import DriftReference
-from scoring.engine import DecisionEngine, Decisions
+from scoring.engine import Decisions
 from scoring.features import features_for_application
 from scoring.partial import partial_approval
-from scoring.recourse import Recourse, RecourseResult
+from scoring.recourse import RecourseResult
 from service.auth import Principal
 from service.committer import GroupCommitter
 from service.consents import ConsentBook, check_cited
@@ -43,6 +43,8 @@ from service.monitoring.groups import Groups, groups_of
 from service.outcome import OutcomeUnknown, committed_answer
 from service.retries import Attempt, Superseded
 from service.sealing import ApplicantSeal
+from service.shadows import shadow_outcomes
+from service.strategies import LiveStrategy, StrategyBook
 from service.timeline import Timeline
 
 log = logging.getLogger("flashloan.flow")
@@ -55,21 +57,14 @@ class DecisionFlow:
     """Everything one decision needs, wired once per worker."""
 
     def __init__(self, *, store: AuditStore, consents: ConsentBook, pseudonymiser: Pseudonymiser,
-                 gatherer: Gatherer, engine: DecisionEngine, idempotency: IdempotencyKeys,
-                 metrics: Metrics, committer: GroupCommitter, seal: ApplicantSeal,
-                 recourse: Recourse | None = None,
-                 references: Mapping[str, DriftReference | None] | None = None) -> None:
+                 gatherer: Gatherer, strategies: StrategyBook, idempotency: IdempotencyKeys,
+                 metrics: Metrics, committer: GroupCommitter, seal: ApplicantSeal) -> None:
         self.store = store
-        # Each loaded model's training distributions (its card's drift reference), by
-        # version: the roll-up counts decisions in their bins.
-        self.references = dict(references or {})
-        # Finds what would lead to approval; None when the model has no reference to bound
-        # the search (a model trained before references were kept).
-        self.recourse = recourse
+        # The champion, challenger and shadows in force, with their engines and recourse.
+        self.strategies = strategies
         self.consents = consents
         self.pseudonymiser = pseudonymiser
         self.gatherer = gatherer
-        self.engine = engine
         self.idempotency = idempotency
         self.metrics = metrics
         self.committer = committer
@@ -101,14 +96,20 @@ class DecisionFlow:
         """Decide a deferred application again (:mod:`service.retries`); return its answer."""
         return self._decide(principal, body, claim, attempt)
 
+    @property
+    def references(self) -> Mapping[str, DriftReference | None]:
+        """Each live model's training distributions (its card's drift reference), by version:
+        the roll-up counts decisions in their bins."""
+        return self.strategies.current().references
+
     # -- the steps -----------------------------------------------------------------------------
 
-    def _check_consent(self, principal: Principal, consent_id: str, subject: str) -> Consent:
+    def _check_consent(self, principal: Principal, consent_id: str, subject: str,
+                       scopes: tuple[str, ...]) -> Consent:
         """Return the consent the application cites, if the consent rule allows the
         application: this channel's, this applicant's, live, covering every required scope."""
         return check_cited(self.consents.cited(consent_id), channel=principal.name,
-                           subject=subject, scopes=self.engine.policy.required_scopes,
-                           now=datetime.now(UTC))
+                           subject=subject, scopes=scopes, now=datetime.now(UTC))
 
     def _decide(self, principal: Principal, body: dict, claim: Claim | None,
                 attempt: Attempt | None = None) -> str:
@@ -119,46 +120,57 @@ class DecisionFlow:
         nid = as_national_id(applicant["national_id"])
         age = nid.age_on(date.today())
         subject = self.pseudonymiser.national_id(nid.number)
+        # The plan in force, and the strategy that decides this applicant under it.
+        live = self.strategies.current()
+        deciding = live.deciding(subject)
+        engine = deciding.engine
+        scopes = engine.policy.required_scopes
         tl.step("received")
-        consent = self._check_consent(principal, body["consent_id"], subject)
+        consent = self._check_consent(principal, body["consent_id"], subject, scopes)
         tl.step("consent_checked")
-        gathered = self.gatherer.gather(nid, subject, consent.consent_id,
-                                        self.engine.policy.required_scopes,
+        gathered = self.gatherer.gather(nid, subject, consent.consent_id, scopes,
                                         channel=principal.name, consent=consent)
         tl.step("sources_gathered")
         decisions: Decisions | None = None
+        features = None
         # A source that did not answer is unknown, not absent: with one income source
         # unknown the model trained without it decides; otherwise the application waits.
         unknown = gathered.unknown_scopes
-        if gathered.sufficient and self.engine.model_for(unknown) is not None:
+        if gathered.sufficient and engine.model_for(unknown) is not None:
             features = features_for_application(gathered.records, request["amount"],
-                                                request["term_months"], self.engine.model.spec)
+                                                request["term_months"], engine.model.spec)
             tl.step("features_built")
-            decisions = self.engine.decide(features, age=age, purpose=request["purpose"],
-                                           term_months=request["term_months"],
-                                           unknown_scopes=unknown, on_step=tl.step)
+            decisions = engine.decide(features, age=age, purpose=request["purpose"],
+                                      term_months=request["term_months"],
+                                      unknown_scopes=unknown, on_step=tl.step)
         application_id = (attempt.application_id if attempt is not None
                           else f"a_{uuid.uuid4().hex}")
         facts = {"age": age, "amount": request["amount"], "term_months": request["term_months"],
                  "purpose": request["purpose"]}
         row = decisions.row(0) if decisions is not None else None
-        recourse = self._recourse(decisions, request["amount"], tl)
-        answer = self._answer(application_id, gathered, row, tl, request["amount"], recourse)
+        recourse = self._recourse(deciding, decisions, request["amount"], tl)
+        # The shadows decide the same facts aside: timed, recorded, never answered.
+        shadows = shadow_outcomes(live.shadows, features, gathered, facts)
+        tl.aside("shadows_decided")
+        answer = self._answer(application_id, gathered, row, tl, request["amount"], recourse,
+                              deciding)
         if attempt is not None:
             attempt.continue_answer(answer)
         try:
             payload = decision_payload(
                 principal=principal, application_id=application_id, subject=subject,
                 applicant=applicant, consent=consent, facts=facts, gathered=gathered,
-                decisions=decisions, row=row, answer=answer, spec=self.engine.model.spec,
-                attempt=attempt, recourse=recourse)
+                decisions=decisions, row=row, answer=answer, spec=engine.model.spec,
+                attempt=attempt, recourse=recourse, strategy=deciding.named(),
+                shadows=shadows)
         except ValueError as exc:
             raise self._withheld("the audit record could not be built", application_id,
                                  exc) from exc
         opened = [scope for scope, o in gathered.outcomes.items() if o.opened_breaker]
         answer_text = self._record(principal, application_id, subject, applicant, consent,
                                    payload, answer, tl, claim, attempt,
-                                   groups=groups_of(nid, age), opened_breakers=opened)
+                                   groups=groups_of(nid, age), opened_breakers=opened,
+                                   references=live.references)
         self.metrics.decision(answer["status"], tl.durations, elapsed_ms=tl.elapsed_ms,
                               score=row["score"] if row is not None else None,
                               pd=row["pd"] if row is not None else None,
@@ -167,7 +179,7 @@ class DecisionFlow:
             self.metrics.breaker_opened(scope)
         return answer_text
 
-    def _recourse(self, decisions: Decisions | None, amount: float,
+    def _recourse(self, deciding: LiveStrategy, decisions: Decisions | None, amount: float,
                   tl: Timeline) -> RecourseResult | None:
         """What would lead to approval of a model's decline or partial approval.
 
@@ -175,10 +187,10 @@ class DecisionFlow:
         approval). A failure of the search costs the suggestions, never the decision: it is
         logged, and the record says none was sought.
         """
-        if decisions is None or self.recourse is None:
+        if decisions is None or deciding.recourse is None:
             return None
         try:
-            found = self.recourse.suggest(decisions, 0, amount=float(amount))
+            found = deciding.recourse.suggest(decisions, 0, amount=float(amount))
         except Exception:
             log.exception("recourse search failed; the decision stands without suggestions")
             return None
@@ -187,7 +199,8 @@ class DecisionFlow:
         return found
 
     def _answer(self, application_id: str, gathered: GatherResult, row: dict | None,
-                tl: Timeline, amount: float, recourse: RecourseResult | None = None) -> dict:
+                tl: Timeline, amount: float, recourse: RecourseResult | None,
+                deciding: LiveStrategy) -> dict:
         decision = None
         # A deferral decides nothing yet: its scoring stays in the record, not the answer.
         if row is not None and row["outcome"] != "deferred":
@@ -199,7 +212,7 @@ class DecisionFlow:
                              "text_en": r["text_en"]} for r in row["reasons"]],
                 "model_version": row["model_version"], "policy_version": row["policy_version"],
                 "requested_amount": float(amount),
-                "partial": partial_approval(self.engine.policy, outcome=row["outcome"],
+                "partial": partial_approval(deciding.engine.policy, outcome=row["outcome"],
                                             credit_limit=row["credit_limit"], amount=amount,
                                             bound=row["line_bound"], grade=row["grade"]),
                 "recourse": (recourse.for_applicant()
@@ -211,6 +224,8 @@ class DecisionFlow:
             "status": row["outcome"] if row is not None else "deferred",
             "decision": decision,
             "decided_by": "model",
+            # The strategy that decided (model/policy); the shadows are never named here.
+            "strategy": deciding.name,
             "missing_sources": sorted(s for s, o in gathered.outcomes.items() if not o.ok),
             "timeline": tl.steps,
             "elapsed_ms": 0.0,
@@ -220,7 +235,8 @@ class DecisionFlow:
     def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
                 consent, payload: dict, answer: dict, tl: Timeline, claim: Claim | None,
                 attempt: Attempt | None = None, *, groups: Groups | None = None,
-                opened_breakers: list[str] | None = None) -> str:
+                opened_breakers: list[str] | None = None,
+                references: Mapping[str, DriftReference | None] | None = None) -> str:
         """Write the application and its one audit record in one transaction, or issue nothing.
 
         The answer is encoded once (the text stored and sent) and the record once (its
@@ -251,7 +267,7 @@ class DecisionFlow:
                                  exc) from exc
         cells = decision_cells(payload, groups=groups, durations_ms=tl.durations,
                                opened_breakers=opened_breakers or (),
-                               references=self.references)
+                               references=references or {})
 
         def write(writer: ChainWriter) -> None:
             conn = writer.connection

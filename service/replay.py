@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,9 +10,11 @@ import numpy as np
 from audit import AuditQuery, AuditStore
 from scoring.engine import DecisionEngine
 from scoring.explanation import recorded_facts
-from scoring.model import ModelError, load_model
-from scoring.policy import PolicyError, load_policy
+from scoring.model import ModelError
+from scoring.policy import PolicyError
 from scoring.reasons import REASONS_AVERAGE
+from scoring.strategy import Strategy, StrategyError
+from service.engines import Engines
 
 COMPARED = ("outcome", "pd", "score", "grade", "credit_limit", "annual_rate", "reason_codes",
             "undetermined_rules")
@@ -25,41 +25,27 @@ class ReplayError(LookupError):
     """A decision that cannot be replayed: not recorded, purged, or its versions are gone."""
 
 
-class Replayer:
-    """Replays decisions; engines of old versions are built once and kept.
+class InvalidStrategy(ValueError):
+    """A strategy to replay under that is not of the form MODEL/POLICY."""
 
-    ``engine``, the one the service decides with, replays the decisions of its own model,
-    fallbacks and policy without loading them a second time.
+
+class Replayer:
+    """Replays decisions under the strategy that made them, or under another one.
+
+    Engines come from the worker's :class:`~service.engines.Engines`: a model or policy in
+    force is not loaded a second time, and an old one is loaded once and kept.
     """
 
-    def __init__(self, store: AuditStore, model_search: tuple[Path, ...] = (),
-                 engine: DecisionEngine | None = None) -> None:
+    def __init__(self, store: AuditStore, engines: Engines) -> None:
         self.store = store
-        self.model_search = model_search
-        self._engines: dict[tuple[str, str], DecisionEngine] = {}
-        if engine is not None:
-            policy = engine.policy
-            self._engines[(engine.model.version, policy.version)] = engine
-            for fallback in engine.fallbacks.values():
-                self._engines[(fallback.version, policy.version)] = DecisionEngine(
-                    fallback, policy)
-        self._lock = threading.Lock()
+        self.engines = engines
 
     def policy(self, version: str):
-        """Return a policy version, the one in force without reading it again."""
-        for (_, policy_version), engine in self._engines.items():
-            if policy_version == version:
-                return engine.policy
-        return load_policy(version)
+        """Return a policy version, one loaded already without reading it again."""
+        return self.engines.policy(version)
 
     def _engine(self, model_version: str, policy_version: str) -> DecisionEngine:
-        key = (model_version, policy_version)
-        with self._lock:
-            if key not in self._engines:
-                self._engines[key] = DecisionEngine(
-                    load_model(model_version, search=self.model_search),
-                    load_policy(policy_version))
-            return self._engines[key]
+        return self.engines.engine(model_version, policy_version)
 
     def recorded(self, application_id: str) -> dict[str, Any]:
         """Return the payload of the application's latest ``decision.made`` record.
@@ -75,58 +61,53 @@ class Replayer:
             raise ReplayError(f"the decision of application {application_id} was purged")
         return payload
 
-    def replay(self, application_id: str) -> dict[str, Any]:
-        """Re-run the recorded decision and compare it with what was recorded."""
+    def replay(self, application_id: str, strategy: str | None = None) -> dict[str, Any]:
+        """Re-run the recorded decision and compare it with what was recorded.
+
+        By default under the strategy that made it (its recorded model and policy versions,
+        whose digests are checked); with ``strategy`` (``MODEL/POLICY``), under that one
+        instead, to show what it would have decided on the same recorded facts.
+        """
         payload = self.recorded(application_id)
+        recorded_strategy = _strategy_name(payload)
+        other = None
+        if strategy is not None:
+            try:
+                other = Strategy.parse(strategy, "strategy")
+            except StrategyError as exc:
+                raise InvalidStrategy(str(exc)) from None
+        named = {"strategy": other.name if other else recorded_strategy,
+                 "recorded_strategy": recorded_strategy}
         if payload["outcome"] == "deferred" and "model_version" not in payload:
             same = {"outcome": "deferred", "missing_sources": payload["missing_sources"]}
             return {"application_id": application_id, "attempt": payload.get("attempt", 1),
-                    "match": True, "recorded": same,
+                    **named, "match": True, "recorded": same,
                     "replayed": same, "differences": [],
                     "note": "deferred before scoring: there is no model decision to replay"}
         try:
-            engine = self._engine(payload["model_version"], payload["policy_version"])
+            engine = (self._engine(payload["model_version"], payload["policy_version"])
+                      if other is None else self._engine(other.model, other.policy))
         except (ModelError, PolicyError) as exc:
             raise ReplayError(str(exc)) from None
         model, policy = engine.model, engine.policy
         problems = []
-        if model.sha256 != payload["model_sha256"]:
+        if other is None and model.sha256 != payload["model_sha256"]:
             problems.append({"field": "model_sha256", "recorded": payload["model_sha256"],
                              "replayed": model.sha256})
-        if policy.digest != payload["policy_digest"]:
+        if other is None and policy.digest != payload["policy_digest"]:
             problems.append({"field": "policy_digest", "recorded": payload["policy_digest"],
                              "replayed": policy.digest})
-        names = model.spec.names
-        try:
-            facts = recorded_facts(payload, names)
-        except ValueError as exc:
-            raise ReplayError(str(exc)) from None
-        x = np.array([[facts[n] for n in names]], dtype=np.float64)
-        unknown = payload.get("unknown_sources", [])
-        if engine.model_for(unknown) is None:
-            raise ReplayError(f"model {model.version} does not decide without "
-                              f"{', '.join(unknown)}; the record is inconsistent")
-        # Reasons are ranked as the decision ranked them: a record of an earlier release, which
-        # names no method, against the average applicant.
-        method = payload.get("reasons_method", REASONS_AVERAGE)
-        try:
-            decisions = engine.decide(x, age=facts["age"], purpose=facts["purpose"],
-                                      term_months=facts["term_months"], unknown_scopes=unknown,
-                                      reasons_method=method)
-        except ValueError as exc:
-            raise ReplayError(str(exc)) from None
-        row = decisions.row(0)
+        replayed = self._decide(engine, payload, other is None)
         recorded = {**{k: payload["decision"][k] for k in ("outcome", "pd", "score", "grade",
                                                            "credit_limit", "annual_rate")},
                     "reason_codes": payload["reason_codes"],
                     "undetermined_rules": payload["decision"].get("undetermined_rules", [])}
-        replayed = {**{k: row[k] for k in ("outcome", "pd", "score", "grade", "credit_limit",
-                                           "annual_rate")},
-                    "reason_codes": [r["code"] for r in row["reasons"]],
-                    "undetermined_rules": row["undetermined_rules"]}
         compared: tuple[str, ...] = COMPARED
         notes = [model.runtime_note()]
-        if "reasons_method" not in payload and payload["outcome"] == "approved":
+        if other is not None:
+            notes.append(f"replayed under {other.name}, not under {recorded_strategy}, which "
+                         "decided: the differences are what it would have decided otherwise")
+        elif "reasons_method" not in payload and payload["outcome"] == "approved":
             # Before each code had one meaning, an approval cited a feature's favourable text
             # under its adverse code: those codes cannot be given again, so they are shown,
             # not compared. The decision itself is.
@@ -138,9 +119,50 @@ class Replayer:
             for k in compared if not _same(k, recorded[k], replayed[k])]
         note = "; ".join(n for n in notes if n)
         return {"application_id": application_id, "attempt": payload.get("attempt", 1),
-                "match": not differences,
+                **named, "match": not differences,
                 "recorded": recorded, "replayed": replayed, "differences": differences,
                 "note": note or None}
+
+    @staticmethod
+    def _decide(engine: DecisionEngine, payload: dict[str, Any], own: bool) -> dict[str, Any]:
+        """Decide the record's facts with ``engine``; ``own`` when it is the recorded one's
+        (its reasons are then ranked as the record's were)."""
+        names = engine.model.spec.names
+        try:
+            facts = recorded_facts(payload, names)
+        except ValueError as exc:
+            raise ReplayError(str(exc)) from None
+        x = np.array([[facts[n] for n in names]], dtype=np.float64)
+        unknown = payload.get("unknown_sources", [])
+        if engine.model_for(unknown) is None:
+            if own:
+                raise ReplayError(f"model {engine.model.version} does not decide without "
+                                  f"{', '.join(unknown)}; the record is inconsistent")
+            # No model of that strategy decides without these sources: it would defer.
+            return {"outcome": "deferred", "pd": None, "score": None, "grade": None,
+                    "credit_limit": 0.0, "annual_rate": None, "reason_codes": [],
+                    "undetermined_rules": []}
+        # Reasons are ranked as the decision ranked them: a record of an earlier release, which
+        # names no method, against the average applicant.
+        method = payload.get("reasons_method", REASONS_AVERAGE) if own else None
+        try:
+            row = engine.decide(x, age=facts["age"], purpose=facts["purpose"],
+                                term_months=facts["term_months"], unknown_scopes=unknown,
+                                reasons_method=method).row(0)
+        except ValueError as exc:
+            raise ReplayError(str(exc)) from None
+        return {**{k: row[k] for k in ("outcome", "pd", "score", "grade", "credit_limit",
+                                       "annual_rate")},
+                "reason_codes": [r["code"] for r in row["reasons"]],
+                "undetermined_rules": row["undetermined_rules"]}
+
+
+def _strategy_name(payload: dict[str, Any]) -> str:
+    """The strategy a record names; a record made before strategies, by its versions."""
+    named = payload.get("strategy")
+    if named:
+        return str(named["name"])
+    return f"{payload.get('model_version', '-')}/{payload.get('policy_version', '-')}"
 
 
 def _same(field: str, a: Any, b: Any) -> bool:

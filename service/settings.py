@@ -30,7 +30,7 @@ class SettingsError(ValueError):
         super().__init__(message)
 
 
-_FOLDERS = ("var_dir", "models_dir")
+_FOLDERS = ("var_dir", "models_dir", "policies_dir")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,11 @@ class Settings:
     trusted_proxies: int = 0
     threads: int = 8
     max_body_bytes: int = 64 * 1024
+    policies_dir: Path | None = None
+    # How long a worker may decide under a strategy plan after it was changed.
+    strategy_refresh_s: float = 5.0
+    # The least AUC (held-out, on the model card) of a model promoted to a live role.
+    promotion_min_auc: float = 0.70
 
     @property
     def is_production(self) -> bool:
@@ -76,6 +81,11 @@ class Settings:
     def model_search(self) -> tuple[Path, ...]:
         """Folders of model versions besides the shipped ones (newer, or kept for replay)."""
         return (Path(self.models_dir),) if self.models_dir else ()
+
+    @property
+    def policy_search(self) -> tuple[Path, ...]:
+        """Folders of policy versions besides the shipped ones."""
+        return (Path(self.policies_dir),) if self.policies_dir else ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +121,8 @@ class Settings:
             values["var_dir"] = Path(var_dir)
         if (models_dir := get("MODELS_DIR")) is not None:
             values["models_dir"] = Path(models_dir)
+        if (policies_dir := get("POLICIES_DIR")) is not None:
+            values["policies_dir"] = Path(policies_dir)
         if ("database_url" not in values and var_dir is not None
                 and values.get("env") != "production"):
             # The embedded default follows the var folder.
@@ -123,7 +135,9 @@ class Settings:
                                  ("KEY_CACHE_S", "key_cache_s", float),
                                  ("TRUSTED_PROXIES", "trusted_proxies", int),
                                  ("MAX_BODY_BYTES", "max_body_bytes", int),
-                                 ("THREADS", "threads", int)):
+                                 ("THREADS", "threads", int),
+                                 ("STRATEGY_REFRESH_S", "strategy_refresh_s", float),
+                                 ("PROMOTION_MIN_AUC", "promotion_min_auc", float)):
             raw = get(name)
             if raw is not None:
                 try:
@@ -191,6 +205,12 @@ class Settings:
                 f"{PREFIX}CHECKPOINT_EVERY_S must be in [1, 604800] seconds (a week); "
                 f"got {self.checkpoint_every_s}"
             )
+        if not 0 < self.strategy_refresh_s <= 300:
+            problems.append(f"{PREFIX}STRATEGY_REFRESH_S must be in (0, 300] seconds; "
+                            f"got {self.strategy_refresh_s}")
+        if not 0.5 <= self.promotion_min_auc < 1:
+            problems.append(f"{PREFIX}PROMOTION_MIN_AUC must be in [0.5, 1); "
+                            f"got {self.promotion_min_auc}")
         problems += self._limit_problems()
         if self.is_production:
             problems.append(pii_key_problem(self.pii_key, DEV_PII_KEY) or "")

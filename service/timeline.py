@@ -28,6 +28,13 @@ class Timeline:
         self.steps.append({"step": name, "at": now_text(at), "ms": round(ms, 3)})
         self.durations[name] = ms
 
+    def aside(self, name: str) -> None:
+        """Time a step that the answer does not show (the shadows' decisions): its duration
+        is kept for the monitoring, and the next step's does not include it."""
+        now = time.perf_counter()
+        self.durations[name] = (now - self._last) * 1000
+        self._last = now
+
     @property
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 3)

@@ -19,6 +19,7 @@ from service.charts import PointsScale, decider_scale
 from service.checkpointer import Checkpointer
 from service.consents import ConsentBook
 from service.console.chart_cache import ChartCache
+from service.engines import Engines
 from service.flow import DecisionFlow
 from service.limits import RateLimits
 from service.metrics import Metrics
@@ -28,6 +29,7 @@ from service.replay import Replayer
 from service.retries import RetryDesk
 from service.reviews import ReviewDesk
 from service.settings import Settings
+from service.strategies import StrategyBook
 
 KEY = "flashloan"
 
@@ -57,6 +59,9 @@ class Wiring:
     reasons: dict[str, Any]
     outcomes: OutcomeBook
     monitoring: Monitoring
+    # Every engine loaded, and the strategies in force (champion, challenger, shadows).
+    engines: Engines
+    strategies: StrategyBook
     # The versions of the models run once at start (the main model, then each fallback).
     warmed_models: tuple[str, ...] = ()
     # The dashboard's charts, drawn again only when their numbers change.

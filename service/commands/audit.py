@@ -250,15 +250,19 @@ def purge(before: datetime, retention_years: int | None) -> None:
 @audit.command()
 @click.argument("application_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
-def replay(application_id: str, as_json: bool) -> None:
-    """Re-run a recorded decision through its recorded model and policy; exit 1 on a mismatch."""
-    from service.replay import Replayer, ReplayError
+@click.option("--strategy", help="replay under this MODEL/POLICY instead of the recorded one")
+def replay(application_id: str, as_json: bool, strategy: str | None) -> None:
+    """Re-run a recorded decision through its recorded model and policy (or another
+    strategy's); exit 1 on a difference."""
+    from service.engines import Engines
+    from service.replay import InvalidStrategy, Replayer, ReplayError
 
     settings = _settings()
     with _open_store(settings) as store:
         try:
-            result = Replayer(store, settings.model_search).replay(application_id)
-        except ReplayError as exc:
+            result = Replayer(store, Engines(settings.model_search, settings.policy_search)
+                              ).replay(application_id, strategy)
+        except (InvalidStrategy, ReplayError) as exc:
             raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))

@@ -31,6 +31,7 @@ from service.schemas.audit import (
     AuditListArgs,
     AuditPageOut,
     AuditRecordOut,
+    ReplayArgs,
     ReplayOut,
     VerifyArgs,
     VerifyOut,
@@ -67,6 +68,11 @@ from service.schemas.reviews import (
     ReviewPageOut,
     ReviewRequestIn,
     ReviewRequestOut,
+)
+from service.schemas.strategies import (
+    StrategiesIn,
+    StrategiesOut,
+    StrategiesSetOut,
 )
 
 __all__ = [
@@ -105,6 +111,7 @@ __all__ = [
     "OutcomeOut",
     "ReasonCatalogueOut",
     "ReasonOut",
+    "ReplayArgs",
     "ReplayOut",
     "RequestedAmount",
     "ResolutionIn",
@@ -116,6 +123,9 @@ __all__ = [
     "ReviewRequestIn",
     "ReviewRequestOut",
     "StepOut",
+    "StrategiesIn",
+    "StrategiesOut",
+    "StrategiesSetOut",
     "Strict",
     "TextOut",
     "UtcDateTime",

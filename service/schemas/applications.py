@@ -162,6 +162,10 @@ class ApplicationOut(Strict):
         ["approved", "declined", "deferred"]))
     decision = fields.Nested(DecisionOut, allow_none=True, required=True)
     decided_by = fields.String(required=True, validate=validate.OneOf(["model", "person"]))
+    strategy = fields.String(metadata={
+        "description": "the strategy (MODEL/POLICY) that decided: the champion, or the "
+                       "challenger that decides a share of applications; absent from answers "
+                       "given before strategies were recorded"})
     missing_sources = fields.List(fields.String(), required=True)
     timeline = fields.List(fields.Nested(StepOut), required=True, metadata={
         "description": "the steps of every attempt, oldest first; a retry's steps follow a "

@@ -101,10 +101,20 @@ class VerifyOut(Strict):
         "description": "the answers' check, with applications=true; else null"})
 
 
+class ReplayArgs(Strict):
+    strategy = fields.String(validate=validate.Length(min=3, max=200), metadata={
+        "description": "replay under this strategy (MODEL/POLICY) instead of the one that "
+                       "decided, to show what it would have decided on the recorded facts"})
+
+
 class ReplayOut(Strict):
     application_id = fields.String(required=True)
     attempt = fields.Integer(required=True, metadata={
         "description": "which attempt's decision was replayed: the application's latest"})
+    strategy = fields.String(required=True, metadata={
+        "description": "the strategy replayed under (MODEL/POLICY)"})
+    recorded_strategy = fields.String(required=True, metadata={
+        "description": "the strategy that decided, as the record names it"})
     match = fields.Boolean(required=True)
     recorded = fields.Dict(required=True)
     replayed = fields.Dict(required=True)

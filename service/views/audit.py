@@ -8,12 +8,13 @@ from marshmallow import RAISE
 from audit import AuditQuery, InvalidCursor, InvalidRange
 from service.auth import current, requires
 from service.errors import ApiError, may_answer
-from service.replay import ReplayError
+from service.replay import InvalidStrategy, ReplayError
 from service.schemas import (
     AuditExportArgs,
     AuditListArgs,
     AuditPageOut,
     AuditRecordOut,
+    ReplayArgs,
     ReplayOut,
     VerifyArgs,
     VerifyOut,
@@ -129,16 +130,23 @@ def export_response(query: AuditQuery, fmt: str) -> Response:
 
 @blp.route("/replay/<application_id>", methods=["POST"])
 @requires("auditor")
+@blp.arguments(ReplayArgs(), location="query", unknown=RAISE)
 @blp.response(200, ReplayOut)
 @may_answer(why={404: "Here: no decision is recorded for the application, its record was "
-                      "purged, or the model or policy version that made it is gone."})
-def replay(application_id: str):
-    """Re-run a recorded decision through its recorded model and policy versions."""
+                      "purged, or the model or policy version named is gone.",
+                 422: "Here: `strategy` is not of the form MODEL/POLICY."})
+def replay(args: dict, application_id: str):
+    """Re-run a recorded decision through its recorded model and policy versions, or through
+    another strategy (``?strategy=MODEL/POLICY``) to show what it would have decided."""
+    strategy = args.get("strategy")
+    asked = {"application_id": application_id, "strategy": strategy}
     try:
-        result = wiring().replayer.replay(application_id)
+        result = wiring().replayer.replay(application_id, strategy)
+    except InvalidStrategy as exc:
+        raise ApiError(422, str(exc), fields={"strategy": [str(exc)]}) from None
     except ReplayError as exc:
-        _record_query("replay", {"application_id": application_id, "error": str(exc)})
+        _record_query("replay", {**asked, "error": str(exc)})
         raise ApiError(404, str(exc)) from None
-    _record_query("replay", {"application_id": application_id, "match": result["match"],
+    _record_query("replay", {**asked, "match": result["match"],
                              "differences": [d["field"] for d in result["differences"]]})
     return result

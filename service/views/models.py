@@ -16,14 +16,16 @@ blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model 
 @requires("risk_officer", "auditor", "admin")
 @blp.response(200, ModelListOut)
 def list_models():
-    """List the model versions this service ships, and which one is active."""
-    active = wiring().engine.model.version
+    """List the model versions this service has, each with its roles in the strategies in
+    force (champion, challenger, shadow, or fallback of one of them)."""
+    roles = wiring().strategies.roles()
     search = wiring().settings.model_search
     items = []
     for version in list_versions(search):
         card = read_card(version, search)
         items.append({"version": version, "created": card["created"],
-                      "active": version == active, "auc": card["metrics"]["auc"],
+                      "active": "champion" in roles.get(version, ()),
+                      "roles": roles.get(version, []), "auc": card["metrics"]["auc"],
                       "oracle_auc": card["metrics"].get("oracle_auc"),
                       "features": len(card["features"])})
     return {"items": items}
@@ -41,5 +43,6 @@ def model_card(version: str):
         card = read_card(version, search)
     except ModelError:
         raise ApiError(404, "no such model version") from None
-    return {"version": version, "active": version == wiring().engine.model.version,
-            "card": card}
+    roles = wiring().strategies.roles()
+    return {"version": version, "active": "champion" in roles.get(version, ()),
+            "roles": roles.get(version, []), "card": card}

@@ -100,6 +100,9 @@ ENDPOINTS = (
     Endpoint("GET", "/v1/reasons", _roles("channel", "risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models/{version}", _roles("risk_officer", "auditor", "admin")),
+    Endpoint("GET", "/v1/strategies", _roles("risk_officer", "auditor", "admin")),
+    # The champion set again as it stands: the deployment decides as before.
+    Endpoint("PUT", "/v1/strategies", _roles("admin"), body="strategies"),
     Endpoint("GET", "/metrics", _roles("admin", "auditor"), content_type="text/plain"),
     Endpoint("GET", "/v1/keys", _roles("admin")),
     Endpoint("POST", "/v1/keys", _roles("admin"), 201, body="key"),
@@ -193,6 +196,8 @@ BODIES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "resolution": lambda channel, ids: {"outcome": "upheld",
                                         "note": "Sources and features checked again."},
     "key": lambda channel, ids: {"role": "risk_officer", "name": "e2e-matrix-officer"},
+    "strategies": lambda channel, ids: {"champion": "v1/2026.11",
+                                        "reason": "the champion as it stands"},
     "outcome": lambda channel, ids: {
         "application_id": ids["application_id"], "drawn": True,
         "drawn_at": datetime.now(UTC).isoformat(), "amount": 3000,

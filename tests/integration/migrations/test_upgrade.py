@@ -42,6 +42,8 @@ TABLES = {
     "loan_performance",
     "monitoring_cells",
     "monitoring_marks",
+    "strategy_plans",
+    "backtests",
 }
 
 
