@@ -85,7 +85,7 @@ def test_a_challenger_decides_its_share_and_a_shadow_decides_every_application_a
     records = decision_records(client)
     replayer = Replayer(wired.store, wired.engines)
     shadow_outcomes = Counter()
-    for nid, answer in answers.items():
+    for answer in answers.values():
         payload = records[answer["application_id"]]
         assert payload["strategy"]["name"] == answer["strategy"]
         assert payload["strategy"]["role"] == ("challenger" if answer["strategy"] == STRICT

@@ -45,9 +45,9 @@ def check(cited: Consent | None, consent_id: str = "c_1", subject: str = SUBJECT
     """Run the flow's consent step; the other collaborators are not reached."""
     flow = DecisionFlow(
         store=None, consents=ConsentsRead(*([cited] if cited else [])), pseudonymiser=None,
-        gatherer=None, engine=SimpleNamespace(policy=SimpleNamespace(required_scopes=REQUIRED)),
-        idempotency=None, metrics=None, committer=None, seal=None)
-    return flow._check_consent(PRINCIPAL, consent_id, subject)
+        gatherer=None, strategies=None, idempotency=None, metrics=None, committer=None,
+        seal=None)
+    return flow._check_consent(PRINCIPAL, consent_id, subject, REQUIRED)
 
 
 def test_a_live_consent_of_this_channel_and_applicant_covering_every_scope_is_returned():
