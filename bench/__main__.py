@@ -18,6 +18,7 @@ SECTIONS = [
     "bench.latency",
     "bench.gather",
     "bench.batch",
+    "bench.dask_scoring",
     "bench.audit",
     "bench.outage",
     "bench.reasons",

@@ -26,6 +26,7 @@ from datasources.records import raw_columns
 from scoring.canonical import file_sha256
 from scoring.drift import build_drift_reference
 from scoring.features import features_for_frame
+from scoring.fitting import EARLY_STOPPING, Fit, LocalFit
 from scoring.metrics import summary
 from scoring.model import ModelArtifact
 from scoring.policy import Policy, load_policy
@@ -47,8 +48,6 @@ PARAMS: dict[str, Any] = {
     "lambda": 2.0,
     "max_bin": 256,
 }
-MAX_ROUNDS = 1500
-EARLY_STOPPING = 60
 
 
 def stratified_split(y: np.ndarray, seed: int, fractions=(0.6, 0.2, 0.2)) -> list[np.ndarray]:
@@ -122,13 +121,17 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
           data_description: dict[str, Any] | None = None, command: str | None = None,
           progress: Callable[[str], None] = lambda _msg: None, nthread: int = 0,
           without: str | None = None, baseline: Any = None,
-          policy: Policy | None = None) -> dict:
+          policy: Policy | None = None, fit: Fit | None = None) -> dict:
     """Train on a raw history (source columns, application, ``defaulted``); write the artifact.
 
     With ``without`` (an income source), train a fallback model: every row's features are
     built as if that source had not answered, and the features it leaves unknown are not
     model inputs. ``baseline`` (a ``ModelArtifact`` trained on the same history and seed)
     is scored on the same held-out rows, with every source, for the card's comparison.
+
+    ``fit`` runs the boosting rounds (default: :class:`LocalFit` on ``nthread`` threads);
+    the data, split, parameters, constraints, calibration, metrics and card are the same
+    whichever it is, and the card's ``trained_on`` says which.
 
     The card's ``monitoring`` holds the training split's bins of score, PD and every
     feature the model reads (``scoring.drift``). The reference (``reference.json``) is
@@ -155,16 +158,15 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
     train_ix, valid_ix, test_ix = stratified_split(y, seed)
     progress(f"split: train {len(train_ix):,}, validation {len(valid_ix):,}, "
              f"test {len(test_ix):,} (default rate {y.mean():.2%})")
-    dtrain = xgb.DMatrix(x[train_ix], label=y[train_ix], missing=np.nan, feature_names=names)
     dvalid = xgb.DMatrix(x[valid_ix], label=y[valid_ix], missing=np.nan, feature_names=names)
     dtest = xgb.DMatrix(x[test_ix], missing=np.nan, feature_names=names)
     monotone = spec.monotone_constraints(names)
     params = {**PARAMS, "seed": seed, "nthread": nthread,
               "base_score": float(np.clip(y[train_ix].mean(), 1e-4, 1 - 1e-4)),
               "monotone_constraints": "(" + ",".join(map(str, monotone)) + ")"}
-    booster = xgb.train(params, dtrain, num_boost_round=MAX_ROUNDS,
-                        evals=[(dvalid, "validation")], early_stopping_rounds=EARLY_STOPPING,
-                        verbose_eval=False, callbacks=[_Progress(progress)])
+    fit = fit or LocalFit(nthread)
+    booster = fit(params, (x[train_ix], y[train_ix]), (x[valid_ix], y[valid_ix]), names,
+                  progress)
     best = int(booster.best_iteration)
     booster = booster[: best + 1]
     progress(f"stopped at round {best + 1}; calibrating on validation")
@@ -203,6 +205,8 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
         "monotone_constraints": monotone,
         "spec_version": spec.version,
         "spec_digest": spec.digest,
+        # The part of the spec the model depends on: a later change of texts keeps it valid.
+        "spec_model_digest": spec.model_digest,
         "training_data": {
             **(data_description or {}),
             "rows": len(history),
@@ -214,6 +218,7 @@ def train(history: pd.DataFrame, out: Path, *, version: str | None = None, seed:
         "params": {**{k: v for k, v in params.items() if k != "monotone_constraints"},
                    "monotone_constraints": monotone, "num_boost_round": best + 1,
                    "early_stopping_rounds": EARLY_STOPPING},
+        "trained_on": fit.trained_on(),
         "calibration": calibration.to_dict(),
         "score_scaling": scaling.to_dict(),
         "base_value": float(contribs[0, -1]),
@@ -281,17 +286,3 @@ def training_libraries() -> dict[str, str]:
     return {"xgboost": xgb.__version__, "numpy": np.__version__, "pandas": pd.__version__,
             "scipy": scipy.__version__, "python": platform.python_version(),
             "machine": platform.machine()}
-
-
-class _Progress(xgb.callback.TrainingCallback):
-    """Report validation loss every 100 rounds."""
-
-    def __init__(self, progress: Callable[[str], None]) -> None:
-        super().__init__()
-        self.progress = progress
-
-    def after_iteration(self, model, epoch: int, evals_log) -> bool:
-        if (epoch + 1) % 100 == 0:
-            loss = evals_log["validation"]["logloss"][-1]
-            self.progress(f"round {epoch + 1}: validation logloss {loss:.5f}")
-        return False

@@ -12,7 +12,7 @@ import click
 _COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("service.commands.model", "synth"),
     "train": ("service.commands.model", "train"),
-    "score": ("service.commands.model", "score"),
+    "score": ("service.commands.score", "score"),
     "model": ("service.commands.model", "model"),
     "sources": ("service.commands.sources", "sources"),
     "audit": ("service.commands.audit", "audit"),
@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "applications": ("service.commands.applications", "applications"),
     "reasons": ("service.commands.reasons", "reasons"),
     "strategies": ("service.commands.strategies", "strategies"),
+    "backtest": ("service.commands.backtest", "backtest"),
 }
 
 

@@ -1,11 +1,11 @@
-"""``flashloan synth``, ``train``, ``score`` and ``model``: synthetic history, models, batch
-decisions, and a trained model's reference and drift reference written again."""
+"""``flashloan synth``, ``train`` and ``model``: synthetic history, models, and a trained
+model's reference and drift reference written again (``score`` is in its own module)."""
 
 from __future__ import annotations
 
-import math
 import shlex
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,23 @@ def _table_path(ctx, param, value: Path | None) -> Path | None:
     if value is not None and value.suffix not in (".csv", ".parquet"):
         raise click.BadParameter(f"must end in .csv or .parquet; got {value.name}")
     return value
+
+
+def _dask_address(ctx, param, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from scoring.distributed import check_address
+
+    try:
+        return check_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_dask_option = click.option(
+    "--dask", "dask_address", metavar="local|tcp://HOST:PORT", callback=_dask_address,
+    help="run on Dask: 'local' starts two worker processes here; tcp://HOST:PORT is a "
+         "running scheduler")
 
 
 @click.command()
@@ -61,8 +78,9 @@ def _synthesise(rows: int, seed: int):
 @click.option("--main", "main_version",
               help="with --without: the main model (version or directory) trained on the "
                    "same data and seed, whose AUC on the same held-out rows the card records")
+@_dask_option
 def train(rows: int | None, seed: int, data: Path | None, out: Path, version: str | None,
-          without: str | None, main_version: str | None) -> None:
+          without: str | None, main_version: str | None, dask_address: str | None) -> None:
     """Train a model and write model.json and card.json into --out."""
     if (rows is None) == (data is None):
         raise click.UsageError("give exactly one of --rows or --data")
@@ -91,11 +109,22 @@ def train(rows: int | None, seed: int, data: Path | None, out: Path, version: st
     args += ["--out", str(out)] + (["--version", version] if version else [])
     args += (["--without", without] if without else []) + (
         ["--main", main_version] if main_version else [])
+    args += ["--dask", dask_address] if dask_address else []
     command = "flashloan train " + " ".join(shlex.quote(a) for a in args)
+    run = partial(train_model, history, out, version=version, seed=seed,
+                  data_description=description, command=command, progress=_say,
+                  without=without, baseline=baseline)
     try:
-        card = train_model(history, out, version=version, seed=seed,
-                           data_description=description, command=command, progress=_say,
-                           without=without, baseline=baseline)
+        if dask_address is None:
+            card = run()
+        else:
+            from scoring.distributed import ClusterError, DaskFit, open_client
+
+            try:
+                with open_client(dask_address) as client:
+                    card = run(fit=DaskFit(client))
+            except ClusterError as exc:
+                raise click.ClickException(str(exc)) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     m = card["metrics"]
@@ -200,56 +229,3 @@ def monitoring(version: str, data: Path | None) -> None:
     section = new_card["monitoring"]
     click.echo(f"model {new_card['version']}: drift reference of the training split "
                f"({section['rows']:,} rows): score, PD and {len(section['features'])} features")
-
-
-@click.command()
-@click.option("--in", "in_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, callback=_table_path)
-@click.option("--out", type=click.Path(path_type=Path), required=True, callback=_table_path)
-@click.option("--explain", is_flag=True, help="add x_<feature> and shap_<feature> columns")
-@click.option("--model", "model_version", help="model version or directory (default: shipped)")
-@click.option("--policy", "policy_version", help="policy version or file (default: current)")
-def score(in_path: Path, out: Path, explain: bool, model_version: str | None,
-          policy_version: str | None) -> None:
-    """Decide every application in a file, vectorised, optionally with contributions."""
-    started = time.perf_counter()
-    from scoring.batch import read_table, score_frame, write_table
-    from scoring.engine import DecisionEngine
-    from scoring.model import ModelError, load_model
-    from scoring.policy import PolicyError, load_policy
-
-    try:
-        engine = DecisionEngine(load_model(model_version, nthread=0), load_policy(policy_version))
-        frame = read_table(in_path)
-        _say(f"scoring {len(frame):,} rows with model {engine.model.version}, "
-             f"policy {engine.policy.version}")
-        result = score_frame(frame, engine, explain=explain)
-    except (ModelError, PolicyError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    write_table(result, out)
-    click.echo(score_summary(result, out, time.perf_counter() - started,
-                             model=engine.model.version, policy=engine.policy.version))
-
-
-OUTCOMES = ("approved", "declined", "deferred")
-
-
-def score_summary(result: pd.DataFrame, out: Path, elapsed_s: float, *, model: str,
-                  policy: str) -> str:
-    """Say in a few aligned lines what a batch decided and where it went."""
-    rows = len(result)
-    counts = result["outcome"].value_counts()
-    approved = result.loc[result["outcome"] == "approved", "credit_limit"]
-    digits = len(f"{rows:,}")
-    lines = [("rows scored", f"{rows:,} with model {model} and policy {policy}")]
-    for outcome in (*OUTCOMES, *sorted(set(counts.index) - set(OUTCOMES))):
-        n = int(counts.get(outcome, 0))
-        lines.append((outcome, f"{n:>{digits},}  {n / max(rows, 1):6.1%}"))
-    mean_pd = float(result["pd"].mean())
-    lines.append(("mean PD", "-" if math.isnan(mean_pd) else f"{mean_pd:.2%}"))
-    lines.append(("credit lines", f"¥{approved.sum():,.0f} in total, ¥{approved.mean():,.0f} "
-                  "per approval" if len(approved) else "none (no approval)"))
-    lines.append(("written to", str(out)))
-    lines.append(("elapsed", f"{elapsed_s:.1f} s"))
-    width = max(len(label) for label, _ in lines) + 2
-    return "\n".join(f"{label:<{width}}{value}" for label, value in lines)

@@ -15,7 +15,7 @@ from datasources.base import INCOME_SCOPES
 from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, fallback_version, load_model
 from scoring.policy import REGULATORY_MAX_APR, REGULATORY_MAX_LINE
 from service.cli import main
-from service.commands.model import score_summary
+from service.commands.score import score_summary
 from tests.treeshap import ReferenceExplainer
 
 SHIPPED = MODELS_DIR / DEFAULT_MODEL_VERSION
