@@ -173,6 +173,42 @@ def psi(expected: Mapping[str, float], observed: Mapping[str, int]) -> float | N
     return total
 
 
+@dataclass(frozen=True, slots=True)
+class SampleShift:
+    """One sample against another, counted in the bins of the first, and their PSI."""
+
+    bins: Bins
+    expected: dict[str, int]   # the first sample's count in each bin, every key present
+    observed: dict[str, int]
+    psi: float | None
+
+    def shares(self) -> list[dict[str, Any]]:
+        """Return each bin's label and both samples' shares (None for an empty sample), the
+        missing values' bin only when either sample has some."""
+        labels, keys = self.bins.labels(), self.bins.keys()
+        n_expected, n_observed = sum(self.expected.values()), sum(self.observed.values())
+        return [{"key": key, "label": labels[key],
+                 "expected": self.expected[key] / n_expected if n_expected else None,
+                 "observed": self.observed[key] / n_observed if n_observed else None}
+                for key in keys
+                if key != MISSING or self.expected[key] or self.observed[key]]
+
+
+def sample_shift(expected: np.ndarray, observed: np.ndarray, *,
+                 max_bins: int = 10) -> SampleShift:
+    """Return ``observed`` against ``expected`` in the bins of ``expected`` (``bins_for``).
+
+    Unlike a card's stored shares, the expected shares are the exact counts over their
+    total, so that a sample compared with itself has a PSI of exactly 0.
+    """
+    bins = bins_for(expected, max_bins=max_bins)
+    counts = bins.counts_of(expected)
+    total = sum(counts.values())
+    shares = {key: n / total for key, n in counts.items()}
+    found = bins.counts_of(observed)
+    return SampleShift(bins, counts, found, psi(shares, found))
+
+
 def level(value: float | None) -> str:
     """Return how much a PSI calls for: ``stable``, ``watch``, ``act`` or ``unknown``."""
     if value is None or math.isnan(value):

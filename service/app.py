@@ -72,6 +72,7 @@ def build_wiring(settings: Settings) -> Wiring:
     from scoring.strategy import Strategy, StrategyPlan
     from service.applications import ApplicationBook
     from service.auth import KeyRing
+    from service.backtests.jobs import BacktestDesk
     from service.checkpointer import Checkpointer
     from service.committer import GroupCommitter
     from service.consents import ConsentBook
@@ -147,6 +148,7 @@ def build_wiring(settings: Settings) -> Wiring:
                   limits=limits, consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
                   engines=engines, strategies=strategies,
+                  backtests=BacktestDesk(store, engines, dask=settings.dask_address),
                   replayer=replayer, reviews=ReviewDesk(store, replayer, applications),
                   applications=applications, checkpointer=checkpointer,
                   retries=RetryDesk(flow), reasons=reasons,
@@ -225,6 +227,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from service.views import (
         applications,
         audit,
+        backtests,
         consents,
         health,
         keys,
@@ -237,7 +240,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     )
 
     for module in (consents, applications, reviews, outcomes, monitoring, reasons, models,
-                   strategies, audit, keys, health):
+                   strategies, backtests, audit, keys, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     install_request_ids(app)

@@ -67,6 +67,8 @@ class Settings:
     strategy_refresh_s: float = 5.0
     # The least AUC (held-out, on the model card) of a model promoted to a live role.
     promotion_min_auc: float = 0.70
+    # A Dask scheduler (tcp://host:port) that runs the API's backtests; None: on the worker.
+    dask_address: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -113,6 +115,7 @@ class Settings:
             ("REDIS_URL", "redis_url"),
             ("RATE_LIMIT", "rate_limit"),
             ("AUTH_FAILURE_LIMIT", "auth_failure_limit"),
+            ("DASK_ADDRESS", "dask_address"),
         ):
             value = get(name)
             if value is not None:
@@ -208,6 +211,9 @@ class Settings:
         if not 0 < self.strategy_refresh_s <= 300:
             problems.append(f"{PREFIX}STRATEGY_REFRESH_S must be in (0, 300] seconds; "
                             f"got {self.strategy_refresh_s}")
+        if self.dask_address is not None and not self.dask_address.startswith("tcp://"):
+            problems.append(f"{PREFIX}DASK_ADDRESS must be a scheduler's tcp://host:port; "
+                            f"got {self.dask_address!r}")
         if not 0.5 <= self.promotion_min_auc < 1:
             problems.append(f"{PREFIX}PROMOTION_MIN_AUC must be in [0.5, 1); "
                             f"got {self.promotion_min_auc}")

@@ -15,6 +15,7 @@ from scoring.engine import DecisionEngine
 from scoring.model import read_card
 from service.applications import ApplicationBook
 from service.auth import KeyRing
+from service.backtests.jobs import BacktestDesk
 from service.charts import PointsScale, decider_scale
 from service.checkpointer import Checkpointer
 from service.consents import ConsentBook
@@ -62,6 +63,8 @@ class Wiring:
     # Every engine loaded, and the strategies in force (champion, challenger, shadows).
     engines: Engines
     strategies: StrategyBook
+    # Backtests requested through the API, run in the background.
+    backtests: BacktestDesk
     # The versions of the models run once at start (the main model, then each fallback).
     warmed_models: tuple[str, ...] = ()
     # The dashboard's charts, drawn again only when their numbers change.
@@ -89,6 +92,7 @@ class Wiring:
     def close(self) -> None:
         from datasources.factory import close_sources
 
+        self.backtests.close()
         self.checkpointer.close()
         self.flow.committer.close()
         self.gatherer.close()

@@ -1,0 +1,92 @@
+"""One backtest: the decision log of a window decided again by a candidate strategy.
+
+Shared by ``flashloan backtest`` and ``POST /v1/backtests``. The log's scored decisions are
+read (:mod:`~service.backtests.loader`), decided by the candidate's engine on pandas, or by
+partitions on a Dask cluster with the same figures to the last bit
+(:func:`scoring.distributed.decide_partitioned`), and summarised
+(:func:`scoring.backtest_summary.summarise`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from audit import AuditStore
+from scoring.backtest import replay_frame
+from scoring.backtest_summary import summarise
+from scoring.policy import policy_path
+from scoring.strategy import Strategy
+from service.backtests.loader import logged_decisions
+from service.backtests.report import report_html
+from service.engines import Engines
+
+# Loss given default when none is named: the whole line is lost (the most prudent figure).
+DEFAULT_LGD = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backtest:
+    """What a backtest asks: the candidate, the window of decisions and the LGD."""
+
+    strategy: Strategy
+    since: datetime | None = None
+    until: datetime | None = None
+    lgd: float = DEFAULT_LGD
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lgd <= 1.0:
+            raise ValueError(f"lgd must be in [0, 1]; got {self.lgd}")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("since must be before until")
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    summary: dict[str, Any]
+    report: str
+    rows: int
+
+
+def replayed_by(engines: Engines, backtest: Backtest, frame: pd.DataFrame, *,
+                dask: str | None = None, npartitions: int | None = None) -> pd.DataFrame:
+    """The candidate's decisions of ``frame``: on pandas, or on the Dask cluster ``dask``
+    (``local`` or ``tcp://host:port``) in ``npartitions`` partitions (by default, see
+    :func:`scoring.distributed.plan_partitions`)."""
+    strategy = backtest.strategy
+    engine = engines.engine(strategy.model, strategy.policy)
+    if dask is None or frame.empty:
+        return replay_frame(frame, engine)
+    from scoring.distributed import decide_partitioned, open_client
+
+    policy = policy_path(strategy.policy, engines.policy_search)
+    with open_client(dask) as client:
+        return decide_partitioned(frame, replay_frame, client=client,
+                                  model_version=strategy.model,
+                                  policy_version=str(policy) if policy else strategy.policy,
+                                  search=engines.model_search, npartitions=npartitions)
+
+
+def run_backtest(store: AuditStore, engines: Engines, backtest: Backtest, *,
+                 dask: str | None = None, progress: Callable[[str], None] | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> BacktestResult:
+    """Run ``backtest`` over ``store``'s decision log; ModelError or PolicyError when the
+    candidate cannot be loaded."""
+    say = progress or (lambda _text: None)
+    strategy = backtest.strategy
+    engine = engines.engine(strategy.model, strategy.policy)
+    frame = logged_decisions(store, engine.model.spec, since=backtest.since,
+                             until=backtest.until)
+    say(f"{len(frame):,} logged decisions read; deciding them with {strategy.name}"
+        + (f" on Dask ({dask})" if dask else ""))
+    replayed = replayed_by(engines, backtest, frame, dask=dask)
+    summary = summarise(frame, replayed, lgd=backtest.lgd)
+    summary["strategy"] = strategy.name
+    summary["skipped"] = dict(frame.attrs.get("skipped", {}))
+    report = report_html(summary, strategy=strategy.name,
+                         window=(backtest.since, backtest.until), generated_at=now())
+    return BacktestResult(summary, report, len(frame))

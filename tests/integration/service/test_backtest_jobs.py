@@ -1,0 +1,140 @@
+"""Backtests through the API and the command line: requested, run in the background, polled,
+audited, and reporting exactly what a candidate strategy would have changed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from audit import AuditQuery
+from datasources.stub.world import population_ids
+from service.cli import main
+from service.replay import Replayer
+from tests.integration.service.test_strategies import CHAMPION, STRICT, policies  # noqa: F401
+
+POLL_S = 0.2
+WAIT_S = 120.0
+
+
+def request(client, body: dict, who: str = "risk_officer"):
+    return client.post("/v1/backtests", body, who=who)
+
+
+def finished(client, backtest_id: str) -> dict:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/backtests/{backtest_id}", who="auditor").get_json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(POLL_S)
+    raise AssertionError(f"backtest {backtest_id} did not finish in {WAIT_S} s")
+
+
+@pytest.fixture
+def decided(make_client, policies, database_url):  # noqa: F811
+    """A service on SQLite and on PostgreSQL with 80 applications decided by the champion."""
+    client = make_client(database_url, policies_dir=str(policies))
+    answers = [client.apply(nid).get_json() for nid in population_ids(80, 31)]
+    return client, answers
+
+
+def test_the_champion_against_itself_changes_nothing(decided):
+    client, answers = decided
+    r = request(client, {"strategy": CHAMPION})
+    assert r.status_code == 202, r.get_json()
+    assert r.get_json()["status"] in ("queued", "running", "done")
+    job = finished(client, r.get_json()["backtest_id"])
+    assert job["status"] == "done", job
+    scored = [a for a in answers if a["decision"] is not None or a["status"] != "deferred"]
+    summary = job["summary"]
+    assert job["rows"] == summary["rows"] == len(scored)
+    assert summary["changes"]["count"] == 0 and summary["changes"]["decisions"] == []
+    assert summary["swap"]["swap_in"] == summary["swap"]["swap_out"] == 0
+    assert summary["approval"]["change_pp"] == 0
+    assert summary["score_shift"]["psi"] == 0
+    report = client.get(f"/v1/backtests/{job['backtest_id']}/report", who="risk_officer")
+    assert report.status_code == 200 and report.mimetype == "text/html"
+    page = report.get_data(as_text=True)
+    assert CHAMPION in page and "data:image/svg+xml" in page and "<script" not in page
+
+
+def test_a_stricter_policy_shows_exactly_the_declines_it_adds(decided):
+    client, answers = decided
+    job = finished(client, request(client, {"strategy": STRICT, "lgd": 0.6})
+                   .get_json()["backtest_id"])
+    assert job["status"] == "done", job
+    wired = client.app.extensions["flashloan"]
+    replayer = Replayer(wired.store, wired.engines)
+    added = set()
+    for answer in answers:
+        if answer["decision"] is None:
+            continue
+        direct = replayer.replay(answer["application_id"], STRICT)["replayed"]
+        if answer["status"] == "approved" and direct["outcome"] != "approved":
+            added.add(answer["application_id"])
+    assert added, "the stricter policy must decline some approvals for the test to mean much"
+    changes = job["summary"]["changes"]
+    outcome_changes = {c["application_id"] for c in changes["decisions"]
+                       if c["recorded"]["outcome"] != c["candidate"]["outcome"]}
+    assert outcome_changes == added
+    assert job["summary"]["swap"]["swap_in"] == 0
+    assert job["summary"]["lgd"] == 0.6
+
+
+def test_requests_are_audited_and_listed(decided):
+    client, _ = decided
+    job = request(client, {"strategy": CHAMPION, "since": "2020-01-01T00:00:00Z"}).get_json()
+    finished(client, job["backtest_id"])
+    listed = client.get("/v1/backtests", who="risk_officer").get_json()["items"]
+    assert job["backtest_id"] in {item["backtest_id"] for item in listed}
+    store = client.app.extensions["flashloan"].store
+    [record] = [r for r in store.iter_records(AuditQuery(kinds=("backtest.requested",)))
+                if r.payload["backtest_id"] == job["backtest_id"]]
+    assert record.actor.startswith("risk_officer:")
+    assert record.payload["strategy"] == CHAMPION
+    assert record.payload["since"].startswith("2020-01-01T00:00:00")
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"strategy": "v1"}, "strategy"),
+    ({"strategy": "v1-2026.11"}, "strategy"),
+    ({"strategy": "v9/2026.11"}, "strategy"),
+    ({"strategy": "v1/2099.01"}, "strategy"),
+    ({"strategy": CHAMPION, "lgd": 1.5}, "lgd"),
+    ({"strategy": CHAMPION, "since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+     "until"),
+    ({"strategy": CHAMPION, "since": "yesterday"}, "since"),
+])
+def test_a_bad_request_is_refused_naming_the_field(make_client, policies, body,  # noqa: F811
+                                                   field):
+    client = make_client(policies_dir=str(policies))
+    r = request(client, body)
+    assert r.status_code == 422, r.get_json()
+    assert field in r.get_json()["error"]["fields"]
+    assert client.get("/v1/backtests", who="auditor").get_json()["items"] == []
+
+
+def test_an_unknown_backtest_is_a_404(make_client):
+    client = make_client()
+    assert client.get("/v1/backtests/bt_nothing", who="auditor").status_code == 404
+    assert client.get("/v1/backtests/bt_nothing/report", who="auditor").status_code == 404
+
+
+def test_the_command_gives_what_the_api_gives(decided, policies, tmp_path,  # noqa: F811
+                                              database_url):
+    client, _ = decided
+    job = finished(client, request(client, {"strategy": STRICT}).get_json()["backtest_id"])
+    out, summary = tmp_path / "report.html", tmp_path / "summary.json"
+    env = {"FLASHLOAN_DATABASE_URL": database_url, "FLASHLOAN_POLICIES_DIR": str(policies),
+           "FLASHLOAN_VAR_DIR": str(tmp_path)}
+    result = CliRunner().invoke(main, ["backtest", "--strategy", STRICT, "--out", str(out),
+                                       "--json", str(summary)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "swaps" in result.output and "approval rate" in result.output
+    assert json.loads(summary.read_text(encoding="utf-8")) == job["summary"]
+    assert "data:image/svg+xml" in out.read_text(encoding="utf-8")
+    bad = CliRunner().invoke(main, ["backtest", "--strategy", "v9/2026.11"], env=env)
+    assert bad.exit_code != 0 and "v9" in bad.output
