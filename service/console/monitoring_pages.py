@@ -9,6 +9,7 @@ from flask import abort, render_template, request
 
 from scoring.drift import ACT, WATCH
 from service.charts import bars_svg, compare_svg, latency_svg, series_svg
+from service.charts.panels.matrix import matrix_svg
 from service.console.access import FAIRNESS_PAGES, MONITORING_PAGES, current_user, requires_role
 from service.console.blueprint import bp
 from service.monitoring.fairness import RATIO_FLOOR
@@ -51,6 +52,7 @@ def _charts(view: dict[str, Any], uri: Callable[..., str]) -> dict[str, Any]:
     charts: dict[str, Any] = {
         "series": uri(series_svg, view["series"], keys=OUTCOME_KEYS,
                       title=f"Decisions {view['window']['by_label']}"),
+        **_strategy_charts(view["strategies"], uri),
         "grades": uri(bars_svg, [{"label": f"Grade {g['grade']}", "value": g["count"]}
                                  for g in view["grades"]], title="Approvals by grade"),
         "sources": uri(latency_svg, [{"label": s["source"], "p50": s["p50_ms"],
@@ -78,6 +80,21 @@ def _charts(view: dict[str, Any], uri: Callable[..., str]) -> dict[str, Any]:
                 thresholds=[(RATIO_FLOOR, "4/5 rule")])
             for d in view["fairness"]["dimensions"]]
     return charts
+
+
+def _strategy_charts(panel: dict[str, Any], uri: Callable[..., str]) -> dict[str, Any]:
+    """Each strategy's approval rate, and each shadow's outcomes against the decided ones."""
+    return {
+        "strategies": uri(bars_svg, [{"label": f"{s['name']} ({s['role']})",
+                                      "value": s["approval_rate"]}
+                                     for s in panel["strategies"]],
+                          title="Approval rate by strategy", percent=True),
+        "swaps": [uri(matrix_svg, w["matrix"]["counts"], rows=w["matrix"]["rows"],
+                      columns=w["matrix"]["columns"],
+                      title=f"Shadow {w['shadow']} against the decided outcomes",
+                      row_caption="decided", column_caption="the shadow would have",
+                      diagonal=("same outcome", "another outcome"))
+                  for w in panel["swaps"]]}
 
 
 def _model_charts(model: dict[str, Any], uri: Callable[..., str]) -> dict[str, str] | None:

@@ -8,29 +8,40 @@ of each step and the source breakers the gathering opened, which the record does
 
 Metrics and their keys:
 
-========== ======================================= ==========================================
-metric     key                                     total
-========== ======================================= ==========================================
-outcome    approved | declined | deferred          credit line approved
-grade      grade of an approval                    credit line
-model      model version (scored decisions)        —
-score      model|bin of the card's score bins      score
-pd         model|bin of the card's PD bins         PD
-feature    model|feature|bin                       —
-source     scope|status                            latency, ms
-source_ms  scope|latency bin                       latency, ms
-breaker    scope (this decision's call opened it)  —
-latency    latency bin of the whole decision       ms
-step       step|latency bin                        ms
-reason     code of a decline's reason              —
-fair       dimension|group|outcome (by day only)   credit line approved
-fair_pd    dimension|group (scored; by day only)   PD
-========== ======================================= ==========================================
+=========== ======================================= ==========================================
+metric      key                                     total
+=========== ======================================= ==========================================
+outcome     approved | declined | deferred          credit line approved
+grade       grade of an approval                    credit line
+model       model version (scored decisions)        —
+score       model|bin of the card's score bins      score
+pd          model|bin of the card's PD bins         PD
+feature     model|feature|bin                       —
+source      scope|status                            latency, ms
+source_ms   scope|latency bin                       latency, ms
+breaker     scope (this decision's call opened it)  —
+latency     latency bin of the whole decision       ms
+step        step|latency bin                        ms
+reason      code of a decline's reason              —
+fair        dimension|group|outcome (by day only)   credit line approved
+fair_pd     dimension|group (scored; by day only)   PD
+strategy    strategy|role|outcome                   credit line approved
+strategy_pd strategy|role (scored)                  PD
+swap        shadow|strategy|outcome>shadow outcome  —
+=========== ======================================= ==========================================
+
+The strategy cells are read from the record's ``strategy`` (the strategy that decided, as
+champion or challenger) and ``shadows`` (what each shadow would have decided: role
+``shadow``, outcome ``failed`` where it failed); a ``swap`` cell pairs the decided outcome
+with each shadow's. A record made before strategies has neither, and adds no strategy cell.
+A decision adds two cells for the strategy that decided (one if it was not scored) and
+three for each shadow (two if the shadow did not score).
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -48,6 +59,25 @@ METRIC_GRAINS: dict[str, tuple[str, ...]] = {"fair": ("day",), "fair_pd": ("day"
 # Latency bins: 20% wide from 0.1 ms to about 2 minutes, so that a percentile read from
 # them is within 10% of the true one.
 LATENCY_EDGES_MS: tuple[float, ...] = tuple(0.1 * 1.2 ** k for k in range(77))
+
+
+# The role of a shadow, and the outcome of a shadow that failed, in a strategy cell's key.
+SHADOW = "shadow"
+FAILED = "failed"
+# A strategy's name is written whole in a key up to this length; a longer one is cut and
+# ends in a digest of the whole, so that a swap key, with two names, stays within the
+# column's 160 characters.
+NAME_IN_KEY = 64
+
+
+def strategy_key(name: str) -> str:
+    """A strategy's name as it is written in a cell's key: ``|`` separates a key's parts,
+    so a name holding one has it as ``¦``; a name past :data:`NAME_IN_KEY` is cut."""
+    name = name.replace("|", "\N{BROKEN BAR}")
+    if len(name) <= NAME_IN_KEY:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{name[:NAME_IN_KEY - 9]}~{digest}"
 
 
 def latency_bin(ms: float) -> int:
@@ -86,6 +116,10 @@ def decision_cells(payload: Mapping[str, Any], *, groups: Groups | None,
     _add(cells, "outcome", outcome, line)
     if scored:
         _scored_cells(cells, payload, decision, outcome, line, references)
+    strategy = payload.get("strategy")
+    if isinstance(strategy, Mapping):
+        _strategy_cells(cells, payload, strategy, outcome, line,
+                        decision.get("pd") if scored else None)
     for scope, source in payload.get("sources", {}).items():
         ms = float(source["latency_ms"])
         _add(cells, "source", f"{scope}|{source['status']}", ms)
@@ -127,6 +161,24 @@ def _scored_cells(cells: Cells, payload: Mapping[str, Any], decision: Mapping[st
         value = values.get(name)
         key = bins.key_of(None if value is None or not math.isfinite(value) else float(value))
         _add(cells, "feature", f"{model}|{name}|{key}")
+
+
+def _strategy_cells(cells: Cells, payload: Mapping[str, Any], strategy: Mapping[str, Any],
+                    outcome: str, line: float, pd: float | None) -> None:
+    name = strategy_key(str(strategy["name"]))
+    role = str(strategy["role"])
+    _add(cells, "strategy", f"{name}|{role}|{outcome}", line)
+    if pd is not None:
+        _add(cells, "strategy_pd", f"{name}|{role}", float(pd))
+    for shadow in payload.get("shadows") or ():
+        shadow_name = strategy_key(str(shadow["strategy"]))
+        would = str(shadow.get("outcome") or FAILED)
+        shadow_line = (float(shadow.get("credit_limit") or 0.0) if would == "approved"
+                       else 0.0)
+        _add(cells, "strategy", f"{shadow_name}|{SHADOW}|{would}", shadow_line)
+        if shadow.get("scored") and shadow.get("pd") is not None:
+            _add(cells, "strategy_pd", f"{shadow_name}|{SHADOW}", float(shadow["pd"]))
+        _add(cells, "swap", f"{shadow_name}|{name}|{outcome}>{would}")
 
 
 def merge(into: Cells, more: Cells) -> Cells:

@@ -1,5 +1,5 @@
-"""The live book over a window: volumes and rates, grades, score and PD against training,
-sources, latency, reviews, decline reasons, drift and fairness.
+"""The live book over a window: volumes and rates, strategies side by side, grades, score and
+PD against training, sources, latency, reviews, decline reasons, drift and fairness.
 
 Everything but the reviews is read from the roll-up (:mod:`service.monitoring.rollup`): one
 grouped read of the window's buckets and one of its series, so a page costs the same with a
@@ -25,6 +25,7 @@ from service.monitoring.collector import MonitoringCollector
 from service.monitoring.fairness import FAIRNESS_WINDOWS, fairness_of
 from service.monitoring.live_drift import THRESHOLDS, drift_of
 from service.monitoring.rollup import series, sums
+from service.monitoring.strategies import strategies_of
 from service.monitoring.windows import Window, bucket_label
 
 OUTCOMES = ("approved", "declined", "deferred")
@@ -148,7 +149,8 @@ class Monitoring:
                                window.last_bucket(window.by), "outcome")
             reviews_now = self._reviews(conn, window)
         view: dict[str, Any] = {"window": window.describe(), "volume": self._volume(found),
-                "series": self._series(window, by_bucket), "grades": self._grades(found),
+                "series": self._series(window, by_bucket),
+                "strategies": strategies_of(found), "grades": self._grades(found),
                 "sources": self._sources(found), "latency": self._latency(found),
                 "reviews": reviews_now, "reasons": self._reasons(found),
                 "drift": self.drift(window, found)}

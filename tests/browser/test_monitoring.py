@@ -9,7 +9,9 @@ breakers opening, the deferral rate, beside every other panel drawn from the sam
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +20,7 @@ from playwright.sync_api import expect
 from datasources.stub.adapters import StubWorld
 from datasources.stub.behaviour import parse_faults
 from datasources.stub.server import running_server
+from scoring.policy import POLICY_DIR
 from tests.browser.conftest import Site, Visitor, _apply, served_site
 
 pytestmark = pytest.mark.slow
@@ -26,15 +29,37 @@ PANELS = ("volume", "grades", "reviews", "distributions", "sources", "latency", 
           "drift", "fairness")
 DOWN = ("provident_fund", "social_security")
 DEFERRED = 8
+CHAMPION, SHADOW = "v1/2026.11", "v1/2026.11-mid"
+# Decided with every source answering, under the champion with the shadow beside it.
+SHADOWED = 6
+
+
+def shadow_policy(folder) -> str:
+    """The shipped policy with a lower PD cut-off, as the shadow's own version."""
+    doc = json.loads((POLICY_DIR / "2026.11.json").read_text(encoding="utf-8"))
+    doc.update(version="2026.11-mid", pd_cutoff=0.05)
+    (folder / "2026.11-mid.json").write_text(json.dumps(doc), encoding="utf-8")
+    return str(folder)
 
 
 @pytest.fixture(scope="module")
 def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     from datasources.stub.world import population_ids
 
+    policies = shadow_policy(tmp_path_factory.mktemp("policies"))
     with running_server(StubWorld()) as sources, served_site(
             tmp_path_factory, "monitoring",
-            env={"FLASHLOAN_SOURCES": "http", "FLASHLOAN_SOURCES_URL": sources.url}) as site:
+            env={"FLASHLOAN_SOURCES": "http", "FLASHLOAN_SOURCES_URL": sources.url,
+                 "FLASHLOAN_POLICIES_DIR": policies,
+                 "FLASHLOAN_STRATEGY_REFRESH_S": "0.05"}) as site:
+        changed = site.api("PUT", "/v1/strategies", "admin", {
+            "champion": CHAMPION, "challenger": None, "shadows": [SHADOW],
+            "reason": "watch a lower cut-off aside"})
+        assert changed.status_code == 200, changed.text
+        time.sleep(0.2)
+        for nid in population_ids(SHADOWED, 78):
+            _apply(site, nid)
+        site.decisions += SHADOWED
         sources.faults = parse_faults(",".join(f"{scope}=error:1.0" for scope in DOWN))
         answers = [_apply(site, nid) for nid in population_ids(DEFERRED, 77)]
         assert {a["status"] for a in answers} == {"deferred"}, [a["status"] for a in answers]
@@ -77,6 +102,20 @@ def test_a_risk_officer_sees_every_panel_and_the_outage(browser, outage: Site):
         assert cell(visitor, "#source-credit_report .availability") == "100.0%"
         assert cell(visitor, "#slowest-step") != "—"
         assert int(cell(visitor, "#review-backlog")) == 1
+        # The champion decided every application; the shadow decided those made since it was
+        # set, aside, and its swap set counts them.
+        strategies = visitor.page.locator("#panel-strategies")
+        expect(strategies.locator("#strategies-alone")).to_have_count(0)
+        champion = strategies.locator(f'tr[data-strategy="{CHAMPION}"][data-role="champion"]')
+        assert champion.locator(".decisions").inner_text().strip() == str(outage.decisions)
+        assert champion.locator(".share").inner_text().strip() == "100.0%"
+        shadow = strategies.locator(f'tr[data-strategy="{SHADOW}"][data-role="shadow"]')
+        assert shadow.locator(".decisions").inner_text().strip() == str(SHADOWED + DEFERRED)
+        assert shadow.locator(".share").inner_text().strip() == "—"
+        swaps = strategies.locator(f'.swap-set[data-shadow="{SHADOW}"]')
+        assert swaps.locator(".compared").inner_text().strip() == str(SHADOWED + DEFERRED)
+        expect(swaps.locator("figure.chart img")).to_have_attribute(
+            "alt", f"Outcomes of shadow {SHADOW} against the decided ones")
         expect(visitor.page.locator("#panel-reasons tbody tr").first).to_contain_text(
             re.compile(r"[A-Z]+\d+"))
         expect(visitor.page.locator("#panel-drift .drift-table").first).to_be_visible()
