@@ -7,10 +7,11 @@ fails until every operation of /openapi.json is there).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,8 @@ from tests.e2e.conftest import (
 )
 
 pytestmark = pytest.mark.slow
+
+BACKTEST_WAIT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,11 @@ ENDPOINTS = (
     Endpoint("GET", "/v1/models", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/models/{version}", _roles("risk_officer", "auditor", "admin")),
     Endpoint("GET", "/v1/strategies", _roles("risk_officer", "auditor", "admin")),
+    Endpoint("POST", "/v1/backtests", _roles("risk_officer"), 202, body="backtest"),
+    Endpoint("GET", "/v1/backtests", _roles("risk_officer", "auditor")),
+    Endpoint("GET", "/v1/backtests/{backtest_id}", _roles("risk_officer", "auditor")),
+    Endpoint("GET", "/v1/backtests/{backtest_id}/report", _roles("risk_officer", "auditor"),
+             content_type="text/html"),
     # The champion set again as it stands: the deployment decides as before.
     Endpoint("PUT", "/v1/strategies", _roles("admin"), body="strategies"),
     Endpoint("GET", "/metrics", _roles("admin", "auditor"), content_type="text/plain"),
@@ -160,6 +168,23 @@ class Resources:
         assert models.status_code == 200, models.text
         self.values["version"] = next(m["version"] for m in models.json()["items"]
                                       if m["active"])
+        self.values["backtest_id"] = self.finished_backtest(deployment)
+
+    @staticmethod
+    def finished_backtest(deployment: Deployment) -> str:
+        """A backtest of the last minute's decisions, once it is done (its report exists)."""
+        officer = deployment.client("risk_officer")
+        started = officer.post("/v1/backtests", json=BODIES["backtest"](CHANNEL, {}))
+        assert started.status_code == 202, started.text
+        backtest_id = started.json()["backtest_id"]
+        deadline = time.monotonic() + BACKTEST_WAIT_S
+        while time.monotonic() < deadline:
+            job = officer.get(f"/v1/backtests/{backtest_id}").json()
+            if job["status"] != "queued" and job["status"] != "running":
+                assert job["status"] == "done", job
+                return backtest_id
+            time.sleep(0.2)
+        raise AssertionError(f"backtest {backtest_id} did not finish in {BACKTEST_WAIT_S} s")
 
     def fresh(self, kind: str | None) -> dict[str, Any]:
         """New resources up to ``kind``: a consent, its decided application, a review of it;
@@ -196,6 +221,9 @@ BODIES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "resolution": lambda channel, ids: {"outcome": "upheld",
                                         "note": "Sources and features checked again."},
     "key": lambda channel, ids: {"role": "risk_officer", "name": "e2e-matrix-officer"},
+    "backtest": lambda channel, ids: {
+        "strategy": "v1/2026.11",
+        "since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()},
     "strategies": lambda channel, ids: {"champion": "v1/2026.11",
                                         "reason": "the champion as it stands"},
     "outcome": lambda channel, ids: {
@@ -277,7 +305,7 @@ def test_unknown_resources_are_not_found(deployment: Deployment, resources: Reso
     caller = min(endpoint.roles)  # any role that may call it
     unknown = {"consent_id": f"c_{uuid.uuid4().hex}", "application_id": f"a_{uuid.uuid4().hex}",
                "review_id": f"r_{uuid.uuid4().hex}", "version": "v999", "seq": 10**9,
-               "key_id": uuid.uuid4().hex[:12]}
+               "key_id": uuid.uuid4().hex[:12], "backtest_id": f"bt_{uuid.uuid4().hex}"}
     response = call(deployment, endpoint, caller, {**resources.values, **unknown})
     assert_envelope(response, 404, "not_found")
     assert_documented(documented, endpoint, response)
