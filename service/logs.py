@@ -37,6 +37,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": scrub(record.getMessage()),
+            # Which process wrote it: the workers of one host share a log.
+            "pid": record.process,
         }
         if has_request_context() and g.get("request_id"):
             entry["request_id"] = g.request_id

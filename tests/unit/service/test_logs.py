@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from service.logs import JsonFormatter, scrub
 
@@ -23,4 +24,5 @@ def test_records_are_one_json_object_with_extra_fields():
     line = JsonFormatter().format(record)
     entry = json.loads(line)
     assert entry["level"] == "info" and entry["application_id"] == "a_1"
+    assert entry["pid"] == os.getpid()
     assert "110101199005170024" not in line
