@@ -76,11 +76,13 @@ class UtcDateTime(fields.AwareDateTime):
 
 
 def policy_in_force() -> Policy:
-    """The policy the serving app decides with (outside an app, the shipped default)."""
+    """The policy of the champion the serving app decides with (outside an app, the shipped
+    default): the amounts and terms an application may ask for. A challenger whose policy
+    offers fewer declines the rest by its own rules."""
     if has_app_context():
         from service.wiring import wiring
 
-        return wiring().engine.policy
+        return wiring().strategies.current().champion.engine.policy
     return load_policy()
 
 

@@ -32,7 +32,8 @@ def healthz():
 def readyz():
     """Say whether this worker can decide: model loaded, database reachable."""
     wired = wiring()
-    checks = {"model": wired.engine.model.version}
+    # The champion's model: the one that decides most applications now.
+    checks = {"model": wired.strategies.current().champion.engine.model.version}
     try:
         with wired.store.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
