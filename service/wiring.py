@@ -71,23 +71,27 @@ class Wiring:
     charts: ChartCache = field(default_factory=ChartCache)
 
     @cached_property
-    def _scales(self) -> dict[str, PointsScale]:
-        """The points scale of each model loaded, by its SHA-256: built once per worker."""
+    def _scales(self) -> dict[str, PointsScale | None]:
+        """The points scale of each model whose decisions were drawn, by its SHA-256: each
+        card read once per worker (those loaded at start from memory)."""
         models = (self.engine.model, *self.engine.fallbacks.values())
-        return {m.sha256: scale for m in models
-                if (scale := PointsScale.from_card(m.card)) is not None}
+        return {m.sha256: PointsScale.from_card(m.card) for m in models}
 
     def points_scale(self, explanation: Mapping[str, Any]) -> PointsScale | None:
-        """The points scale of the model that decided an explanation; the card of a model no
-        longer loaded is read (a decision made before a model switch). None without one."""
-        sha256 = explanation.get("model_sha256")
-        if sha256 in self._scales:
-            return self._scales[sha256]
-        try:
-            card = read_card(explanation["model_version"], self.settings.model_search)
-        except (OSError, ValueError):
-            return None
-        return decider_scale(explanation, [card])
+        """The points scale of the model that decided an explanation; the card of a model
+        not loaded at start is read once (a challenger's, or one before a model switch).
+        None without one."""
+        sha256 = str(explanation.get("model_sha256"))
+        if sha256 not in self._scales:
+            try:
+                card = read_card(explanation["model_version"], self.settings.model_search)
+            except (OSError, ValueError):
+                return None
+            scale = decider_scale(explanation, [card])
+            if scale is None:
+                return None
+            self._scales[sha256] = scale
+        return self._scales[sha256]
 
     def close(self) -> None:
         from datasources.factory import close_sources
