@@ -4,7 +4,8 @@ Sign in with an API key; a risk officer searches applications, reads one in full
 timeline, sources, reasons, contribution chart, features), resolves review requests and reads
 model cards and loans' realised default beside their predicted PD; an auditor searches the
 audit log, reads records with their hashes, verifies the chain and downloads exports, and
-reads the model cards and outcomes too. An administrator sees every section.
+reads the model cards and outcomes too. Risk officers start backtests of a candidate strategy,
+which auditors read too. An administrator sees every section.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ def init_console(app: Flask) -> None:
     """Register the console's blueprint."""
     from service.console import (  # noqa: F401 (routes)
         audit_pages,
+        backtest_pages,
         model_pages,
         monitoring_pages,
         outcome_pages,

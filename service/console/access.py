@@ -32,6 +32,10 @@ MODEL_PAGES = ("risk_officer", "auditor", "admin")
 OUTCOME_PAGES = ("risk_officer", "auditor", "admin")
 # The live book: risk officers and admins watch it, auditors read it (it changes nothing).
 MONITORING_PAGES = ("risk_officer", "auditor", "admin")
+# Backtests replay the decision log through a candidate strategy: risk officers start them;
+# auditors and administrators read them.
+BACKTEST_PAGES = ("risk_officer", "auditor", "admin")
+BACKTESTERS = ("risk_officer",)
 # Outcomes by sex, age band and province: risk officers and auditors.
 FAIRNESS_PAGES = ("risk_officer", "auditor")
 RESOLVERS = ("risk_officer",)

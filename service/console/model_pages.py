@@ -27,7 +27,7 @@ METRICS = (
 
 def _cards() -> list[dict]:
     search = wiring().settings.model_search
-    active = wiring().engine.model.version
+    roles = wiring().strategies.roles()
     items = []
     for version in list_versions(search):
         try:
@@ -35,7 +35,7 @@ def _cards() -> list[dict]:
         except (ModelError, OSError, ValueError):
             continue
         items.append({"version": version, "created": card.get("created"),
-                      "active": version == active, "metrics": card.get("metrics", {}),
+                      "roles": roles.get(version, []), "metrics": card.get("metrics", {}),
                       "features": len(card.get("features", []))})
     return items
 
@@ -79,7 +79,7 @@ def model(version: str):
         features.append({"name": name, "monotone": direction, "group": feature.group,
                          "description": feature.description})
     return render_template("console/model.html", card=card, version=version,
-                           active=version == wiring().engine.model.version,
+                           roles=wiring().strategies.roles().get(version, []),
                            metrics=[(label, metrics.get(key), about)
                                     for key, label, about in METRICS if key in metrics],
                            table=table, chart=chart, features=features,

@@ -8,6 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from service.console.access import (
     AUDIT_PAGES,
+    BACKTEST_PAGES,
     CONSOLE_ROLES,
     MODEL_PAGES,
     NOT_FOR_CONSOLE,
@@ -93,4 +94,5 @@ def home():
     assert user is not None
     return render_template("console/home.html", risk=user.role in RISK_PAGES,
                            audit=user.role in AUDIT_PAGES, models=user.role in MODEL_PAGES,
-                           outcomes=user.role in OUTCOME_PAGES)
+                           outcomes=user.role in OUTCOME_PAGES,
+                           backtests=user.role in BACKTEST_PAGES)

@@ -231,3 +231,35 @@ def test_an_administrator_sees_both_sections_and_signs_out(visit):
     expect(page.get_by_role("status").first).to_contain_text("You are signed out")
     visitor.goto("/console/audit")
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
+
+
+def test_a_risk_officer_starts_a_backtest_and_reads_its_report(visit, site):
+    visitor = visit()
+    page = visitor.page
+    visitor.sign_in("risk_officer")
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Backtests").click()
+    expect(page.locator("#strategies-in-force tr[data-role=champion]")).to_contain_text(
+        "v1/2026.11")
+    page.get_by_label("Strategy (MODEL/POLICY)").fill("v1/2026.11")
+    page.get_by_label("Loss given default").fill("0.6")
+    page.get_by_role("button", name="Start backtest").click()
+    expect(page).to_have_url(re.compile(r"/console/backtests/bt_[0-9a-f]{32}$"))
+    backtest_id = page.url.rsplit("/", 1)[1]
+    # Until the report is there the page reloads itself.
+    expect(page.locator("#backtest-status")).to_have_text("done", timeout=90_000)
+    job = site.api("GET", f"/v1/backtests/{backtest_id}", "auditor").json()
+    expect(page.locator("#rows")).to_have_text(f"{job['rows']:,}")
+    charts = page.locator("figure.chart img")
+    expect(charts).to_have_count(5)
+    for i in range(5):
+        expect(charts.nth(i)).to_be_visible()
+        assert charts.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), i
+    assert visitor.fits_the_screen()
+    visitor.screenshot("backtest-report", full_page=True)
+    with page.expect_download() as waiting:
+        page.get_by_role("link", name="Download the report").click()
+    assert waiting.value.suggested_filename == f"backtest-{backtest_id}.html"
+    assert "data:image/svg+xml" in waiting.value.path().read_text(encoding="utf-8")
+    visitor.goto("/console/backtests")
+    expect(page.locator(f'tr[data-backtest="{backtest_id}"]')).to_contain_text("done")
+    visitor.screenshot("backtests")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,8 @@ from service.migrations import upgrade
 ROLES = ("channel", "risk_officer", "auditor", "admin", "servicing")
 CHANNEL = "bank-app"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+BACKTEST_POLL_S = 0.1
+BACKTEST_WAIT_S = 120.0
 
 
 def csrf_of(html: str) -> str:
@@ -78,6 +81,10 @@ class Console:
             response = user.sign_in()
             assert response.status_code == 303, response.get_data(as_text=True)
         return user
+
+    def key_id(self, role: str) -> str:
+        """The id of ``role``'s key (``fl_<id>_<secret>``), as the audit log names it."""
+        return self.keys[role].split("_", 2)[1]
 
     def call(self, method: str, path: str, role: str = "channel", body=None):
         return self.api.open(path, method=method, json=body,
@@ -158,3 +165,26 @@ def decided_on_any_db(make_console, database_url, people) -> tuple[Console, list
 
 def first(answers: list[dict], status: str) -> dict:
     return next(a for a in answers if a["status"] == status)
+
+
+def finished_backtest(console: Console, backtest_id: str) -> dict:
+    """The backtest once it is done or failed."""
+    deadline = time.monotonic() + BACKTEST_WAIT_S
+    while time.monotonic() < deadline:
+        job = console.wired.backtests.get(backtest_id)
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(BACKTEST_POLL_S)
+    raise AssertionError(f"backtest {backtest_id} did not finish in {BACKTEST_WAIT_S} s")
+
+
+def run_backtest(console: Console, strategy: str = "v1/2026.11") -> dict:
+    """A backtest of ``strategy`` over the whole log, asked of the desk, once it is done."""
+    from scoring.strategy import Strategy
+    from service.backtests.run import Backtest
+
+    job = console.wired.backtests.request(Backtest(Strategy.parse(strategy)),
+                                          f"risk_officer:{console.key_id('risk_officer')}")
+    done = finished_backtest(console, job["backtest_id"])
+    assert done["status"] == "done", done
+    return done

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from service.db import api_keys, now_text
-from tests.integration.console.conftest import first
+from tests.integration.console.conftest import finished_backtest, first, run_backtest
 
 RISK_PAGES = ("/console/applications", "/console/applications/{application_id}",
               "/console/reviews", "/console/reviews?state=resolved")
@@ -18,9 +18,12 @@ MODEL_PAGES = ("/console/models", "/console/models/v1")
 # Realised default against predicted PD: open to the roles that read model cards.
 OUTCOME_PAGES = ("/console/outcomes",)
 MONITORING_PAGES = ("/console/monitoring", "/console/monitoring?window=7d")
+# Read by every role of the console; started by risk officers alone.
+BACKTEST_PAGES = ("/console/backtests", "/console/backtests/{backtest_id}",
+                  "/console/backtests/{backtest_id}/report.html")
 EVERYONE = ("/console/",)
 
-# role -> (risk pages, audit pages, model pages, may resolve a review)
+# role -> (risk pages, audit pages, model pages, may resolve a review and start a backtest)
 MATRIX = {
     "risk_officer": (200, 403, 200, True),
     "auditor": (403, 200, 200, False),
@@ -37,42 +40,57 @@ def reviewed(decided):
     return console, declined, review
 
 
-def _pages(paths, application_id):
-    return [p.format(application_id=application_id) for p in paths]
+@pytest.fixture
+def backtested(reviewed):
+    """The same, and a finished backtest of the champion."""
+    console, declined, review = reviewed
+    return console, declined, review, run_backtest(console)["backtest_id"]
+
+
+def _pages(paths, application_id, backtest_id="bt_none"):
+    return [p.format(application_id=application_id, backtest_id=backtest_id) for p in paths]
 
 
 @pytest.mark.parametrize("role", sorted(MATRIX))
-def test_the_role_matrix_of_console_pages(reviewed, role):
-    console, declined, review = reviewed
-    risk, audit, models, may_resolve = MATRIX[role]
+def test_the_role_matrix_of_console_pages(backtested, role):
+    console, declined, review, backtest_id = backtested
+    risk, audit, models, may_change = MATRIX[role]
     user = console.user(role)
     aid = declined["application_id"]
     for paths, expected in ((RISK_PAGES, risk), (AUDIT_PAGES, audit), (MODEL_PAGES, models),
                             (OUTCOME_PAGES, models), (MONITORING_PAGES, models),
-                            (EVERYONE, 200)):
-        for path in _pages(paths, aid):
+                            (BACKTEST_PAGES, models), (EVERYONE, 200)):
+        for path in _pages(paths, aid, backtest_id):
             response = user.get(path)
             assert response.status_code == expected, (role, path, response.status_code)
             if expected == 403:
                 assert "Not allowed" in response.get_data(as_text=True)
                 assert response.mimetype == "text/html"
+    # Every role of the console reads backtests: the menu and the start page lead there.
+    home = user.text("/console/")
+    assert home.count('href="/console/backtests"') == 2
     verify = user.post("/console/audit/verify")
     search = user.post("/console/audit", {"kind": "decision.made"})
     assert verify.status_code == audit and search.status_code == (303 if audit == 200 else 403)
     resolve = user.post(f"/console/reviews/{review['review_id']}/resolution",
                         {"outcome": "upheld", "note": "checked"})
     state = console.wired.reviews.get(review["review_id"])["state"]
-    if may_resolve:
+    start = user.post("/console/backtests", {"strategy": "v1/2026.11"})
+    started = len(console.wired.backtests.list()) - 1
+    if may_change:
         assert resolve.status_code == 303 and state == "resolved"
+        assert start.status_code == 303 and started == 1
+        finished_backtest(console, start.headers["Location"].rsplit("/", 1)[1])
     else:
         assert resolve.status_code == 403 and state == "open"
+        assert start.status_code == 403 and started == 0
 
 
-def test_without_a_session_every_page_sends_to_sign_in(reviewed):
-    console, declined, review = reviewed
+def test_without_a_session_every_page_sends_to_sign_in(backtested):
+    console, declined, review, backtest_id = backtested
     anonymous = console.user()
-    paths = _pages(RISK_PAGES + AUDIT_PAGES + MODEL_PAGES + OUTCOME_PAGES + EVERYONE,
-                   declined["application_id"])
+    paths = _pages(RISK_PAGES + AUDIT_PAGES + MODEL_PAGES + OUTCOME_PAGES + MONITORING_PAGES
+                   + BACKTEST_PAGES + EVERYONE, declined["application_id"], backtest_id)
     for path in paths:
         response = anonymous.get(path)
         assert response.status_code == 302, path
@@ -80,11 +98,13 @@ def test_without_a_session_every_page_sends_to_sign_in(reviewed):
         assert target.path == "/console/sign-in"
         assert parse_qs(target.query)["next"] == [path], path
     for path in (f"/console/reviews/{review['review_id']}/resolution", "/console/audit/verify",
-                 "/console/audit"):
-        response = anonymous.post(path, {"outcome": "upheld", "note": "x"}, csrf=False)
+                 "/console/audit", "/console/backtests"):
+        response = anonymous.post(path, {"outcome": "upheld", "note": "x",
+                                         "strategy": "v1/2026.11"}, csrf=False)
         assert response.status_code == 302, path
         assert urlsplit(response.headers["Location"]).path == "/console/sign-in"
     assert console.wired.reviews.get(review["review_id"])["state"] == "open"
+    assert [b["backtest_id"] for b in console.wired.backtests.list()] == [backtest_id]
 
 
 def test_a_channel_key_cannot_sign_in_nor_open_any_page(reviewed):
@@ -93,7 +113,7 @@ def test_a_channel_key_cannot_sign_in_nor_open_any_page(reviewed):
     response = channel.sign_in(console.keys["channel"])
     assert response.status_code == 403
     assert "channel key" in response.get_data(as_text=True)
-    for path in _pages(RISK_PAGES + AUDIT_PAGES, declined["application_id"]):
+    for path in _pages(RISK_PAGES + AUDIT_PAGES + BACKTEST_PAGES, declined["application_id"]):
         assert channel.get(path).status_code == 302, path
     # The JSON API's bearer header means nothing to the console either.
     bearer = {"Authorization": f"Bearer {console.keys['channel']}"}
@@ -121,9 +141,10 @@ def test_csrf_is_checked_on_every_form(reviewed):
     officer = console.user("risk_officer")
     auditor = console.user("auditor")
     resolution = f"/console/reviews/{review['review_id']}/resolution"
-    body = {"outcome": "upheld", "note": "checked"}
+    body = {"outcome": "upheld", "note": "checked", "strategy": "v1/2026.11"}
     for user, path in ((officer, resolution), (auditor, "/console/audit/verify"),
-                       (auditor, "/console/audit"), (officer, "/console/sign-out")):
+                       (auditor, "/console/audit"), (officer, "/console/sign-out"),
+                       (officer, "/console/backtests")):
         assert user.post(path, body, csrf=False).status_code == 403, path
         assert user.post(path, {**body, "csrf_token": "forged"}, csrf=False
                          ).status_code == 403, path
@@ -131,6 +152,7 @@ def test_csrf_is_checked_on_every_form(reviewed):
     assert officer.post(resolution, {**body, "csrf_token": auditor.csrf()},
                         csrf=False).status_code == 403
     assert console.wired.reviews.get(review["review_id"])["state"] == "open"
+    assert console.wired.backtests.list() == []
     # Nor can a sign-in be forged.
     fresh = console.user()
     response = fresh.http.post("/console/sign-in", data={"api_key": console.keys["auditor"]})
@@ -249,7 +271,10 @@ def test_every_console_page_names_the_roles_it_is_for(console):
         if rule.endpoint.startswith("console.") and rule.endpoint not in open_to_all:
             view = console.app.view_functions[rule.endpoint]
             guarded[rule.endpoint] = getattr(view, "console_roles", None)
-    assert len(guarded) == 13 and None not in guarded.values(), guarded
+    assert len(guarded) == 17 and None not in guarded.values(), guarded
     assert all("channel" not in roles and "servicing" not in roles
                for roles in guarded.values())
     assert guarded["console.resolve_review"] == ("risk_officer",)
+    assert guarded["console.start_backtest"] == ("risk_officer",)
+    for endpoint in ("console.backtests", "console.backtest", "console.backtest_report"):
+        assert guarded[endpoint] == ("risk_officer", "auditor", "admin"), endpoint
