@@ -231,3 +231,33 @@ def test_replay_under_another_strategy_shows_what_it_would_have_decided(make_cli
     gone = client.post(f"/v1/audit/replay/{answers[0]['application_id']}?strategy=v9/2026.11",
                        None, who="auditor")
     assert gone.status_code == 404
+
+
+def test_the_command_sets_and_shows_the_plan_with_the_same_checks(make_client, policies,
+                                                                  database_url, tmp_path):
+    from click.testing import CliRunner
+
+    from service.cli import main
+
+    client = make_client(database_url, policies_dir=str(policies))
+    env = {"FLASHLOAN_DATABASE_URL": database_url, "FLASHLOAN_POLICIES_DIR": str(policies),
+           "FLASHLOAN_VAR_DIR": str(tmp_path)}
+    refused = CliRunner().invoke(main, ["strategies", "set", "--champion", CHAMPION,
+                                        "--shadow", "v1/2026.11-over-cap", "--reason", "x"],
+                                 env=env)
+    assert refused.exit_code == 1
+    assert "not changed" in refused.output and "shadows.0" in refused.output
+    assert "limit.max_line must be at most" in refused.output
+    done = CliRunner().invoke(main, ["strategies", "set", "--champion", CHAMPION,
+                                     "--challenger", STRICT, "--share", "0.25",
+                                     "--shadow", WIDE, "--reason", "from the command line"],
+                              env=env)
+    assert done.exit_code == 0, done.output
+    assert "plan 1 set" in done.output
+    shown = CliRunner().invoke(main, ["strategies", "show", "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    plan = json.loads(shown.output)
+    assert plan["challenger"] == {"strategy": STRICT, "share": 0.25}
+    assert plan["shadows"] == [WIDE] and plan["set_by"] == "system:cli"
+    # The service reads the plan the command stored.
+    assert client.get("/v1/strategies", who="auditor").get_json()["seq"] == 1
