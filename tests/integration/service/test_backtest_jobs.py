@@ -138,3 +138,25 @@ def test_the_command_gives_what_the_api_gives(decided, policies, tmp_path,  # no
     assert "data:image/svg+xml" in out.read_text(encoding="utf-8")
     bad = CliRunner().invoke(main, ["backtest", "--strategy", "v9/2026.11"], env=env)
     assert bad.exit_code != 0 and "v9" in bad.output
+
+
+@pytest.mark.parametrize(("status", "heartbeat_age_s", "shown"), [
+    ("running", 0, "running"), ("queued", 0, "queued"), ("running", 120, "failed")])
+def test_a_report_not_yet_made_is_a_409_and_a_stopped_worker_reads_as_failed(
+        make_client, status, heartbeat_age_s, shown):
+    from datetime import UTC, datetime, timedelta
+
+    from service.db import backtests, now_text
+
+    client = make_client()
+    beat = now_text(datetime.now(UTC) - timedelta(seconds=heartbeat_age_s))
+    with client.app.extensions["flashloan"].store.engine.begin() as conn:
+        conn.execute(backtests.insert().values(
+            backtest_id="bt_waiting", strategy=CHAMPION, status=status,
+            requested_by="risk_officer:k1", requested_at=beat, heartbeat_at=beat))
+    job = client.get("/v1/backtests/bt_waiting", who="auditor").get_json()
+    assert job["status"] == shown and job["summary"] is None
+    assert (job["error"] is not None) == (shown == "failed")
+    r = client.get("/v1/backtests/bt_waiting/report", who="risk_officer")
+    assert r.status_code == 409
+    assert f"is {shown}" in r.get_json()["error"]["message"]

@@ -59,6 +59,7 @@ OWN_ERRORS = {
     ("post", "/v1/reviews/{review_id}/resolution"): {409},
     ("post", "/v1/outcomes"): {404, 409},
     ("get", "/readyz"): {503},
+    ("get", "/v1/backtests/{backtest_id}/report"): {409},
 }
 
 
