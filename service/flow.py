@@ -24,12 +24,11 @@ from audit import (
 from datasources.consent import Consent
 from datasources.gather import Gatherer
 from datasources.identity import as_national_id
-from datasources.outcome import GatherResult
 from scoring.drift import DriftReference
 from scoring.engine import Decisions
 from scoring.features import features_for_application
-from scoring.partial import partial_approval
 from scoring.recourse import RecourseResult
+from service.answers import decision_answer
 from service.auth import Principal
 from service.committer import GroupCommitter
 from service.consents import ConsentBook, check_cited
@@ -152,8 +151,8 @@ class DecisionFlow:
         # The shadows decide the same facts aside: timed, recorded, never answered.
         shadows = shadow_outcomes(live.shadows, features, gathered, facts)
         tl.aside("shadows_decided")
-        answer = self._answer(application_id, gathered, row, tl, request["amount"], recourse,
-                              deciding)
+        answer = decision_answer(application_id, gathered, row, tl, request["amount"],
+                                 recourse, deciding)
         if attempt is not None:
             attempt.continue_answer(answer)
         try:
@@ -197,40 +196,6 @@ class DecisionFlow:
         finally:
             tl.step("recourse_sought")
         return found
-
-    def _answer(self, application_id: str, gathered: GatherResult, row: dict | None,
-                tl: Timeline, amount: float, recourse: RecourseResult | None,
-                deciding: LiveStrategy) -> dict:
-        decision = None
-        # A deferral decides nothing yet: its scoring stays in the record, not the answer.
-        if row is not None and row["outcome"] != "deferred":
-            decision = {
-                "credit_limit": row["credit_limit"], "annual_rate": row["annual_rate"],
-                "terms_months": row["terms_months"], "score": row["score"],
-                "grade": row["grade"], "pd": row["pd"],
-                "reasons": [{"code": r["code"], "text_zh": r["text_zh"],
-                             "text_en": r["text_en"]} for r in row["reasons"]],
-                "model_version": row["model_version"], "policy_version": row["policy_version"],
-                "requested_amount": float(amount),
-                "partial": partial_approval(deciding.engine.policy, outcome=row["outcome"],
-                                            credit_limit=row["credit_limit"], amount=amount,
-                                            bound=row["line_bound"], grade=row["grade"]),
-                "recourse": (recourse.for_applicant()
-                             if recourse is not None and recourse.status != "not_needed"
-                             else None),
-            }
-        return {
-            "application_id": application_id,
-            "status": row["outcome"] if row is not None else "deferred",
-            "decision": decision,
-            "decided_by": "model",
-            # The strategy that decided (model/policy); the shadows are never named here.
-            "strategy": deciding.name,
-            "missing_sources": sorted(s for s, o in gathered.outcomes.items() if not o.ok),
-            "timeline": tl.steps,
-            "elapsed_ms": 0.0,
-            "created_at": now_text(tl.started_wall),
-        }
 
     def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
                 consent, payload: dict, answer: dict, tl: Timeline, claim: Claim | None,
