@@ -8,6 +8,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +21,13 @@ from datasources.stub.world import generate, population_ids
 from scoring.backtest import RECORDED, replay_frame
 from scoring.backtest_summary import summarise
 from scoring.batch import applicant_ages, score_frame
-from scoring.distributed import cluster_size, decide_partitioned, open_client, plan_partitions
+from scoring.distributed import (
+    PartitionFn,
+    cluster_size,
+    decide_partitioned,
+    open_client,
+    plan_partitions,
+)
 from scoring.engine import DecisionEngine
 from scoring.features import features_for_frame
 from scoring.model import load_fallbacks, load_model
@@ -96,6 +103,70 @@ def _logged(frame: pd.DataFrame, engine: DecisionEngine) -> pd.DataFrame:
     return logged
 
 
+@dataclass
+class Race:
+    """One frame decided by ``fn`` in one process and on a local Dask cluster."""
+
+    expected: pd.DataFrame
+    pandas_s: float
+    pandas_peak: float
+    dask_s: float
+    ready_s: float
+    workers: int
+    threads: int
+    parts: int
+    worker_peaks: list[float]
+    client_peak: float
+    identical: str
+
+    def figures(self, rows: int, unit: str) -> list[str]:
+        """The table of both runs and the ratio, in ``unit`` per second."""
+        peaks = ", ".join(f"{p:,.0f}" for p in self.worker_peaks)
+        return [
+            table(["", "seconds", f"{unit}/s", "peak RSS (MiB)"],
+                  [["pandas, one process", f"{self.pandas_s:.1f}",
+                    f"{rows / self.pandas_s:,.0f}", f"{self.pandas_peak:,.0f}"],
+                   [f"Dask, {self.workers} workers × 1 thread, {self.parts} partitions",
+                    f"{self.dask_s:.1f}", f"{rows / self.dask_s:,.0f}",
+                    f"workers {peaks}; client {self.client_peak:,.0f}"]]),
+            "",
+            f"Ratio: {self.pandas_s / self.dask_s:.2f}× pandas's {unit} per second. Identical "
+            f"to pandas: {self.identical}.",
+        ]
+
+
+def _race(frame: pd.DataFrame, fn: PartitionFn, engine: DecisionEngine,
+          policy_version: str | None) -> Race:
+    """Decide ``frame`` with ``fn`` and ``engine`` in this process, then on a local cluster
+    whose workers build the engine of ``policy_version`` (the shipped model)."""
+    _reset_peak()
+    started = time.perf_counter()
+    expected = fn(frame, engine)
+    pandas_s = time.perf_counter() - started
+    pandas_peak = _peak_mib()
+    _say(f"pandas {pandas_s:.1f} s")
+    _reset_peak()
+    started = time.perf_counter()
+    with open_client("local", n_workers=WORKERS) as client:
+        ready_s = time.perf_counter() - started
+        workers, threads = cluster_size(client)
+        parts = plan_partitions(len(frame), client)
+        started = time.perf_counter()
+        decided = decide_partitioned(frame, fn, client=client, model_version=None,
+                                     policy_version=policy_version, npartitions=parts)
+        dask_s = time.perf_counter() - started
+        worker_peaks = sorted(client.run(_worker_peak_mib).values())
+    client_peak = _peak_mib()
+    _say(f"dask {dask_s:.1f} s")
+    try:
+        pd.testing.assert_frame_equal(decided, expected, check_exact=True)
+        identical = "yes, every column to the last bit"
+    except AssertionError as exc:
+        identical = f"**no**: {str(exc).splitlines()[0]}"
+    return Race(expected, pandas_s, pandas_peak, dask_s, ready_s, workers, threads, parts,
+                worker_peaks, client_peak, identical)
+
+
 def _backtest(rows: int) -> str:
     """A stricter policy's backtest over ``rows`` logged decisions, on pandas and on Dask."""
     model = load_model(nthread=0)
@@ -107,31 +178,10 @@ def _backtest(rows: int) -> str:
         policy.write_text(json.dumps(stricter), encoding="utf-8")
         candidate = DecisionEngine(model, load_policy(str(policy)), champion.fallbacks)
         _say(f"backtest over {rows:,} logged decisions")
-        _reset_peak()
-        started = time.perf_counter()
-        expected = replay_frame(logged, candidate)
-        pandas_s = time.perf_counter() - started
-        pandas_peak = _peak_mib()
-        started = time.perf_counter()
-        summary = summarise(logged, expected, lgd=1.0)
-        summary_s = time.perf_counter() - started
-        _reset_peak()
-        with open_client("local", n_workers=WORKERS) as client:
-            workers, _threads = cluster_size(client)
-            parts = plan_partitions(rows, client)
-            started = time.perf_counter()
-            replayed = decide_partitioned(logged, replay_frame, client=client,
-                                          model_version=None, policy_version=str(policy),
-                                          npartitions=parts)
-            dask_s = time.perf_counter() - started
-            worker_peaks = sorted(client.run(_worker_peak_mib).values())
-    client_peak = _peak_mib()
-    try:
-        pd.testing.assert_frame_equal(replayed, expected, check_exact=True)
-        identical = "yes, every column to the last bit"
-    except AssertionError as exc:
-        identical = f"**no**: {str(exc).splitlines()[0]}"
-    peaks = ", ".join(f"{p:,.0f}" for p in worker_peaks)
+        race = _race(logged, replay_frame, candidate, str(policy))
+    started = time.perf_counter()
+    summary = summarise(logged, race.expected, lgd=1.0)
+    summary_s = time.perf_counter() - started
     return "\n".join([
         "## Backtests on Dask",
         "",
@@ -140,78 +190,35 @@ def _backtest(rows: int) -> str:
         "ten with the income-tax source unknown, decided by the fallback model), decided "
         "again by a stricter policy (PD cut-off 0.035; `scoring.backtest.replay_frame`): in "
         "one process with pandas, and on a local Dask cluster of "
-        f"{workers} worker processes of one thread each, in {parts} partitions "
+        f"{race.workers} worker processes of one thread each, in {race.parts} partitions "
         "(`flashloan backtest --dask local`). Reading the log from the database is not timed "
         f"here. The summary (swap matrix, expected loss, PSI, changes) then takes "
         f"{summary_s:.1f} s; the stricter policy changes "
         f"{summary['changes']['count']:,} decisions "
         f"({summary['approval']['change_pp']:+.1f} pp approvals).",
         "",
-        table(["", "seconds", "decisions/s", "peak RSS (MiB)"],
-              [["pandas, one process", f"{pandas_s:.1f}", f"{rows / pandas_s:,.0f}",
-                f"{pandas_peak:,.0f}"],
-               [f"Dask, {workers} workers × 1 thread, {parts} partitions", f"{dask_s:.1f}",
-                f"{rows / dask_s:,.0f}", f"workers {peaks}; client {client_peak:,.0f}"]]),
-        "",
-        f"Ratio: {pandas_s / dask_s:.2f}× pandas's decisions per second. Identical to pandas: "
-        f"{identical}.",
+        *race.figures(rows, "decisions"),
     ])
 
 
 def _scoring(rows: int) -> str:
     """Batch scoring with explanations over ``rows`` applications, pandas and Dask."""
     _say(f"{rows:,} rows")
-    frame = _applications(rows)
-
-    _reset_peak()
-    started = time.perf_counter()
-    engine = DecisionEngine(load_model(nthread=0), load_policy())
-    expected = score_frame(frame, engine, explain=True)
-    pandas_s = time.perf_counter() - started
-    pandas_peak = _peak_mib()
-    del engine
-    _say(f"pandas {pandas_s:.1f} s")
-
-    _reset_peak()
-    started = time.perf_counter()
-    with open_client("local", n_workers=WORKERS) as client:
-        ready_s = time.perf_counter() - started
-        workers, threads = cluster_size(client)
-        parts = plan_partitions(rows, client)
-        started = time.perf_counter()
-        decided = decide_partitioned(frame, partial(score_frame, explain=True), client=client,
-                                     model_version=None, policy_version=None,
-                                     npartitions=parts)
-        dask_s = time.perf_counter() - started
-        worker_peaks = sorted(client.run(_worker_peak_mib).values())
-    client_peak = _peak_mib()
-    _say(f"dask {dask_s:.1f} s")
-    try:
-        pd.testing.assert_frame_equal(decided, expected, check_exact=True)
-        identical = "yes, every column to the last bit"
-    except AssertionError as exc:
-        identical = f"**no**: {str(exc).splitlines()[0]}"
-
-    peaks = ", ".join(f"{p:,.0f}" for p in worker_peaks)
+    race = _race(_applications(rows), partial(score_frame, explain=True),
+                 DecisionEngine(load_model(nthread=0), load_policy()), None)
     return "\n".join([
         "## Batch scoring on Dask",
         "",
         f"{rows:,} applications (raw source fields and the application: {DISTINCT:,} "
         "applicants of the synthetic world, repeated) decided and explained, "
         "`score_frame(explain=True)`: in one process with pandas (XGBoost and the reference "
-        f"contributions on every core), and on a local Dask cluster of {workers} worker "
-        f"processes of one thread each ({threads} threads), the frame cut into {parts} "
-        "contiguous partitions (`flashloan score --dask local`; each worker builds its engine "
-        "once). Dask's seconds include sending the partitions and gathering the results, not "
-        f"starting the cluster ({ready_s:.1f} s). Peak RSS: the process's high-water mark "
-        "over the run (a worker's over its life, engine and partitions included).",
+        f"contributions on every core), and on a local Dask cluster of {race.workers} worker "
+        f"processes of one thread each ({race.threads} threads), the frame cut into "
+        f"{race.parts} contiguous partitions (`flashloan score --dask local`; each worker "
+        "builds its engine once). Dask's seconds include sending the partitions and gathering "
+        f"the results, not starting the cluster ({race.ready_s:.1f} s). Peak RSS: the "
+        "process's high-water mark over the run (a worker's over its life, engine and "
+        "partitions included).",
         "",
-        table(["", "seconds", "rows/s", "peak RSS (MiB)"],
-              [["pandas, one process", f"{pandas_s:.1f}", f"{rows / pandas_s:,.0f}",
-                f"{pandas_peak:,.0f}"],
-               [f"Dask, {workers} workers × 1 thread, {parts} partitions", f"{dask_s:.1f}",
-                f"{rows / dask_s:,.0f}", f"workers {peaks}; client {client_peak:,.0f}"]]),
-        "",
-        f"Ratio: {pandas_s / dask_s:.2f}× pandas's rows per second. Identical to pandas: "
-        f"{identical}.",
+        *race.figures(rows, "rows"),
     ])
