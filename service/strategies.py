@@ -84,13 +84,13 @@ class LivePlan:
     def shadows(self) -> tuple[LiveStrategy, ...]:
         return tuple(m for m in self.members if m.role == SHADOW)
 
-    def view(self) -> dict[str, Any]:
-        """The plan as the API shows it."""
-        return {"seq": self.seq, **self.plan.to_dict(),
-                "members": [{**m.named(),
-                             "share": (self.plan.challenger_share if m.role == "challenger"
-                                       else None)} for m in self.members],
-                "set_by": self.set_by, "set_at": self.set_at, "reason": self.reason}
+
+def plan_view(seq: int, plan: StrategyPlan, meta: dict[str, Any]) -> dict[str, Any]:
+    """A plan as the API shows it: its strategies, each member with its role, who set it."""
+    return {"seq": seq, **plan.to_dict(), "members": [
+        {"name": s.name, "role": role, "model_version": s.model, "policy_version": s.policy,
+         "share": plan.challenger_share if role == "challenger" else None}
+        for role, s in plan.members()], **meta}
 
 
 def build_plan(engines: Engines, plan: StrategyPlan, seq: int = 0,
@@ -147,6 +147,8 @@ class StrategyBook:
                     seq = conn.execute(_LATEST_SEQ).scalar()
                     row = latest_row(conn) if seq is not None and seq != self._live.seq else None
             except Exception:
+                # Looked for again after the interval, not on every request meanwhile.
+                self._checked = now
                 log.exception("could not read the strategies in force; keeping plan %s",
                               self._live.seq)
                 return self._live
@@ -177,11 +179,8 @@ class StrategyBook:
         """The latest plan stored (or the settings' plan), as the API shows it."""
         with self.store.engine.connect() as conn:
             row = latest_row(conn)
-        if row is None:
-            return {**self.default.view(), "refresh_s": self.refresh_s}
-        plan = StrategyPlan.from_dict(json.loads(row.plan))
-        return {"seq": row.seq, **plan.to_dict(), "members": [
-            {"name": s.name, "role": role, "model_version": s.model, "policy_version": s.policy,
-             "share": plan.challenger_share if role == "challenger" else None}
-            for role, s in plan.members()], **_meta(row), "refresh_s": self.refresh_s}
+        view = (plan_view(0, self.default.plan, {"set_by": None, "set_at": None, "reason": None})
+                if row is None else
+                plan_view(row.seq, StrategyPlan.from_dict(json.loads(row.plan)), _meta(row)))
+        return {**view, "refresh_s": self.refresh_s}
 
