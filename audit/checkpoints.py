@@ -1,15 +1,16 @@
 """Signed checkpoints: an Ed25519 signature over the chain head, kept apart from the database.
 
-A checkpoint signs the canonical JSON of ``{"record_hash", "seq", "time"}``. Whoever keeps a
-copy can later prove that the chain still extends it: a chain cut short no longer reaches
-``seq`` (truncation), and a chain rebuilt with fresh hashes has another ``record_hash`` at
-``seq`` (rewritten history); neither can be hidden without the private key.
+A checkpoint signs the canonical JSON of ``{"chain_id", "record_hash", "seq", "time"}``, the
+chain named by the hash of its first record (:mod:`audit.chains`). Whoever keeps a copy can
+later prove that the chain still extends it: a chain cut short no longer reaches ``seq``
+(truncation), and a chain rebuilt with fresh hashes has another ``record_hash`` at ``seq``
+(rewritten history); neither can be hidden without the private key. Checkpoints signed before
+they named their chain (format ``/1``) sign ``{"record_hash", "seq", "time"}`` and still
+verify.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import re
@@ -30,9 +31,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from audit.canonical import canonical_json, format_time
 from audit.errors import CheckpointError
 from audit.records import MAX_SEQ, AuditRecord
+from audit.signing_keys import decode_32, load_signing_key
 
 __all__ = [
     "FORMAT",
+    "LEGACY_FORMAT",
     "Checkpoint",
     "load_checkpoints",
     "load_signing_key",
@@ -42,40 +45,52 @@ __all__ = [
     "write_checkpoint",
 ]
 
-FORMAT = "flashloan.audit.checkpoint/1"
-DEV_KEY_FILE = "signing-key.pem"
-_HEX32 = re.compile(r"[0-9a-fA-F]{64}")
+FORMAT = "flashloan.audit.checkpoint/2"
+LEGACY_FORMAT = "flashloan.audit.checkpoint/1"
+"""Checkpoints signed before they named their chain: no ``chain_id``."""
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class _Chain(Protocol):
     def head(self) -> AuditRecord | None: ...
 
+    def chain_id(self) -> str | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A signed statement that record ``seq`` of the chain had ``record_hash`` at ``time``."""
+    """A signed statement that record ``seq`` of the chain ``chain_id`` had ``record_hash``
+    at ``time``; ``chain_id`` is None for a checkpoint signed before checkpoints named it."""
 
     seq: int
     record_hash: str
     time: str
     public_key: str
     signature: str
+    chain_id: str | None = None
 
     def signed_bytes(self) -> bytes:
         """Return exactly the bytes the signature covers."""
-        return checkpoint_message(self.seq, self.record_hash, self.time)
+        return checkpoint_message(self.seq, self.record_hash, self.time, self.chain_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the checkpoint as written to its file."""
+        named = {} if self.chain_id is None else {"chain_id": self.chain_id}
         return {
-            "format": FORMAT,
+            "format": LEGACY_FORMAT if self.chain_id is None else FORMAT,
+            **named,
             "seq": self.seq,
             "record_hash": self.record_hash,
             "time": self.time,
             "public_key": self.public_key,
             "signature": self.signature,
         }
+
+    @property
+    def file_name(self) -> str:
+        """Return its file's name: the seq and the chain, so that chains never collide."""
+        return f"{self.seq}.json" if self.chain_id is None else (
+            f"{self.seq}-{self.chain_id[:16]}.json")
 
     @classmethod
     def from_dict(cls, data: Any) -> Checkpoint:
@@ -95,12 +110,33 @@ class Checkpoint:
             raise CheckpointError(
                 f"checkpoint record_hash must be 64 hex digits; got {fields['record_hash']!r}"
             )
-        return cls(seq=seq, **fields)
+        return cls(seq=seq, **fields, chain_id=_chain_id(data))
 
 
-def checkpoint_message(seq: int, record_hash: str, time: str) -> bytes:
-    """Return the canonical JSON that a checkpoint's signature covers."""
-    return canonical_json({"record_hash": record_hash, "seq": seq, "time": time})
+def _chain_id(data: dict[str, Any]) -> str | None:
+    """Return the chain a checkpoint's JSON names: required in its format, absent before."""
+    form, chain_id = data.get("format", LEGACY_FORMAT), data.get("chain_id")
+    if form == LEGACY_FORMAT:
+        if chain_id is not None:
+            raise CheckpointError(
+                f"checkpoint of format {LEGACY_FORMAT} must name no chain_id; got {chain_id!r}")
+        return None
+    if form != FORMAT:
+        raise CheckpointError(
+            f"checkpoint format must be {FORMAT} or {LEGACY_FORMAT}; got {form!r}")
+    if not isinstance(chain_id, str) or not _HEX64.fullmatch(chain_id):
+        raise CheckpointError(f"checkpoint chain_id must be 64 hex digits; got {chain_id!r}")
+    return chain_id
+
+
+def checkpoint_message(seq: int, record_hash: str, time: str,
+                       chain_id: str | None = None) -> bytes:
+    """Return the canonical JSON that a checkpoint's signature covers (no chain_id: the
+    format before checkpoints named their chain)."""
+    signed: dict[str, Any] = {"record_hash": record_hash, "seq": seq, "time": time}
+    if chain_id is not None:
+        signed["chain_id"] = chain_id
+    return canonical_json(signed)
 
 
 def public_key_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
@@ -112,13 +148,15 @@ def public_key_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 def sign_checkpoint(
     store: _Chain, key: Ed25519PrivateKey, *, now: datetime | None = None
 ) -> Checkpoint:
-    """Sign the current head of ``store``'s chain."""
+    """Sign the current head of ``store``'s chain, naming the chain."""
     head = store.head()
     if head is None:
         raise CheckpointError("chain must hold at least one record to checkpoint; got none")
+    chain_id = store.chain_id()
     time = format_time(now or datetime.now(UTC), what="now")
-    signature = key.sign(checkpoint_message(head.seq, head.record_hash, time))
-    return Checkpoint(head.seq, head.record_hash, time, public_key_hex(key), signature.hex())
+    signature = key.sign(checkpoint_message(head.seq, head.record_hash, time, chain_id))
+    return Checkpoint(head.seq, head.record_hash, time, public_key_hex(key), signature.hex(),
+                      chain_id)
 
 
 def verify_checkpoint_signature(
@@ -140,23 +178,24 @@ def verify_checkpoint_signature(
 def _public_key(value: Ed25519PublicKey | str | bytes) -> Ed25519PublicKey:
     if isinstance(value, Ed25519PublicKey):
         return value
-    raw = value if isinstance(value, bytes) else _decode_32(value)
+    raw = value if isinstance(value, bytes) else decode_32(value)
     if raw is None or len(raw) != 32:
         raise ValueError("public key must be 32 bytes as hex or base64")
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def write_checkpoint(checkpoint: Checkpoint, directory: Path | str) -> Path:
-    """Write ``<seq>.json`` into ``directory``; never replace a checkpoint of another hash."""
+    """Write ``<seq>-<chain>.json`` into ``directory``; never replace a checkpoint of another
+    hash or chain."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{checkpoint.seq}.json"
+    path = folder / checkpoint.file_name
     if path.exists():
         (kept,) = load_checkpoints([path])
-        if kept.record_hash != checkpoint.record_hash:
+        if (kept.record_hash, kept.chain_id) != (checkpoint.record_hash, checkpoint.chain_id):
             raise CheckpointError(
-                f"checkpoint {path} must not be replaced by one of another record_hash; "
-                f"kept {kept.record_hash}, got {checkpoint.record_hash}"
+                f"checkpoint {path} must not be replaced by one of another record_hash or "
+                f"chain; kept {kept.record_hash}, got {checkpoint.record_hash}"
             )
         return path  # the earlier checkpoint of the same head is the stronger evidence
     text = json.dumps(checkpoint.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -185,85 +224,3 @@ def load_checkpoints(paths: Iterable[Path | str]) -> list[Checkpoint]:
             except CheckpointError as exc:
                 raise CheckpointError(f"{file}: {exc}") from None
     return sorted(found, key=lambda cp: cp.seq)
-
-
-def load_signing_key(
-    setting: str | None, var_dir: Path | str, production: bool
-) -> Ed25519PrivateKey:
-    """Return the signing key named by ``FLASHLOAN_SIGNING_KEY``.
-
-    ``setting`` is the 32-byte Ed25519 seed as hex or base64, or the path of an unencrypted
-    PKCS#8 PEM file. Unset outside production, a development key is made once in
-    ``var_dir/signing-key.pem`` (mode 0600) and reused; unset in production is an error.
-    """
-    if setting:
-        return _key_from_setting(setting)
-    if production:
-        raise CheckpointError(
-            "FLASHLOAN_SIGNING_KEY must be set in production; got nothing "
-            "(a development key is never generated there)"
-        )
-    return _development_key(Path(var_dir) / DEV_KEY_FILE)
-
-
-def _key_from_setting(setting: str) -> Ed25519PrivateKey:
-    path = Path(setting).expanduser()
-    if setting.strip().endswith(".pem") or path.is_file():
-        return _read_pem(path)
-    seed = _decode_32(setting.strip())
-    if seed is None:
-        # The setting is a secret: describe it, never print it.
-        raise CheckpointError(
-            "FLASHLOAN_SIGNING_KEY must be a 32-byte Ed25519 seed as hex or base64, or the "
-            f"path of a PEM file; got a value of {len(setting)} characters that is neither"
-        )
-    return Ed25519PrivateKey.from_private_bytes(seed)
-
-
-def _decode_32(value: str) -> bytes | None:
-    if _HEX32.fullmatch(value):
-        return bytes.fromhex(value)
-    for decode in (base64.b64decode, base64.urlsafe_b64decode):
-        try:
-            raw = decode(value + "=" * (-len(value) % 4))
-        except (binascii.Error, ValueError):
-            continue
-        if len(raw) == 32:
-            return raw
-    return None
-
-
-def _read_pem(path: Path) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise CheckpointError(
-            f"signing key file {path} must be an unencrypted PEM private key; got {exc}"
-        ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise CheckpointError(
-            f"signing key file {path} must hold an Ed25519 key; got {type(key).__name__}"
-        )
-    return key
-
-
-def _development_key(path: Path) -> Ed25519PrivateKey:
-    if path.exists():
-        return _read_pem(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing-key-")  # created 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        # link() fails if another process made the key first; theirs is then the key.
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    return _read_pem(path)

@@ -5,7 +5,8 @@ its oldest record not yet signed is ``every_s`` seconds old. Any number of worke
 may ask at once: the decision and the checkpoint's row are made in one transaction holding
 the chain lock, so the first one takes it and the others find it taken. The rows let every
 worker see the last checkpoint wherever it was taken, and verify read them all; the signed
-files kept out of the database's reach stay the stronger evidence.
+files kept out of the database's reach stay the stronger evidence. The ledger is this
+database's own: its checkpoints are always held to its chain, whichever chain they name.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, func, select
 
 from audit.canonical import format_time, parse_time
+from audit.chains import chain_id
 from audit.checkpoints import Checkpoint, checkpoint_message, public_key_hex
 from audit.schema import audit_checkpoints, audit_records
 
@@ -59,19 +61,20 @@ def take_checkpoint(
         if not _due(conn, head, now, every_records, every_s):
             return None
         time = format_time(now, what="now")
-        signature = key.sign(checkpoint_message(head, writer.head_hash, time)).hex()
-        signed = Checkpoint(head, writer.head_hash, time, public_key_hex(key), signature)
+        named = chain_id(conn)
+        signature = key.sign(checkpoint_message(head, writer.head_hash, time, named)).hex()
+        signed = Checkpoint(head, writer.head_hash, time, public_key_hex(key), signature, named)
         conn.execute(audit_checkpoints.insert().values(
             seq=signed.seq, record_hash=signed.record_hash, time=signed.time,
-            public_key=signed.public_key, signature=signed.signature))
+            public_key=signed.public_key, signature=signed.signature,
+            chain_id=signed.chain_id))
     return signed
 
 
 def recorded_checkpoints(engine: Engine) -> list[Checkpoint]:
     """Return every checkpoint in the ledger, by seq."""
-    statement = select(_L.seq, _L.record_hash, _L.time, _L.public_key, _L.signature).order_by(
-        _L.seq
-    )
+    statement = select(_L.seq, _L.record_hash, _L.time, _L.public_key, _L.signature,
+                       _L.chain_id).order_by(_L.seq)
     with engine.connect() as conn:
         return [Checkpoint(*row) for row in conn.execute(statement)]
 

@@ -26,6 +26,7 @@ __all__ = [
     "CHAINED_COLUMNS",
     "INDEX_COLUMNS",
     "audit_checkpoints",
+    "audit_development_key",
     "audit_reason_codes",
     "audit_records",
     "metadata",
@@ -90,6 +91,21 @@ audit_checkpoints = Table(
     Column("time", String(27), nullable=False),
     Column("public_key", String(64), nullable=False),
     Column("signature", String(128), nullable=False),
+    # The hash of record 1, which the signature covers; NULL for checkpoints signed before
+    # checkpoints named their chain.
+    Column("chain_id", String(64)),
+)
+
+# Outside production, with no signing key configured, the one key every instance of this
+# database signs its checkpoints with: recorded once, by the first instance that needs it.
+audit_development_key = Table(
+    "audit_development_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seed", String(64), nullable=False),
+    Column("public_key", String(64), nullable=False),
+    Column("recorded_at", String(27), nullable=False),
+    CheckConstraint("id = 1", name="ck_audit_development_key_one"),
 )
 
 CHAINED_COLUMNS = (

@@ -35,8 +35,11 @@ from audit.verification import verify_chain
 from audit.writer import ChainWriter
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from audit.chains import ChainCheckpoints
     from audit.checkpoints import Checkpoint
     from audit.records import VerifyResult
 
@@ -238,6 +241,28 @@ class AuditStore:
         from audit.ledger import recorded_checkpoints
 
         return recorded_checkpoints(self._engine)
+
+    def chain_id(self) -> str | None:
+        """Return the chain's name, the hash of record 1 (None while it is empty)."""
+        from audit.chains import chain_id
+
+        with self._engine.connect() as conn:
+            return chain_id(conn)
+
+    def sort_by_chain(self, found: Iterable[Checkpoint]) -> ChainCheckpoints:
+        """Sort checkpoints found where other chains' may be too into this chain's and
+        theirs (see :mod:`audit.chains`)."""
+        from audit.chains import sort_by_chain
+
+        return sort_by_chain(self._engine, found)
+
+    def signing_key(self, setting: str | None, var_dir: Path | str, *, production: bool,
+                    record: bool = True) -> Ed25519PrivateKey:
+        """Return the key to sign this chain's checkpoints with: the one configured, or in
+        development the one key recorded for this database (see :mod:`audit.signing_keys`)."""
+        from audit.signing_keys import database_signing_key
+
+        return database_signing_key(self, setting, var_dir, production, record=record)
 
     # -- retention -------------------------------------------------------------------------
 

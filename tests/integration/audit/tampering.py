@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, text
 
 from audit.canonical import sha256_hex
-from audit.records import compute_record_hash
+from audit.records import GENESIS_HASH, compute_record_hash
 
 _SQLITE_TRIGGERS = (
     "audit_records_no_delete",
@@ -100,7 +100,7 @@ def rewrite_from(engine: Engine, seq: int, new_payload: str) -> None:
             ),
             {"seq": seq},
         ).all()
-        prev = conn.execute(
+        prev = GENESIS_HASH if seq == 1 else conn.execute(
             text("SELECT record_hash FROM audit_records WHERE seq = :seq"), {"seq": seq - 1}
         ).scalar_one()
         for number, at, kind, app, actor, payload, payload_hash in _rewritten(

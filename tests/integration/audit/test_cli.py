@@ -9,33 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from audit.privacy import Pseudonymiser
 from audit.store import AuditStore
-from service.cli import main
 from tests.integration.audit import tampering
+from tests.integration.audit.conftest import PII_KEY
 
-PII_KEY = "test-pii-key-0123456789abcdef0123456789"
 NATIONAL_ID = "11010519491231002X"
-
-
-@pytest.fixture
-def cli(database_url: str, tmp_path: Path):
-    """Run ``flashloan audit ...`` with settings pointing at the test database."""
-    env = {
-        "FLASHLOAN_DATABASE_URL": database_url,
-        "FLASHLOAN_VAR_DIR": str(tmp_path / "var"),
-        "FLASHLOAN_PII_KEY": PII_KEY,
-        "FLASHLOAN_SIGNING_KEY": None,
-        "FLASHLOAN_ENV": None,
-    }
-
-    def run(*args: str, **overrides: str) -> Result:
-        runner = CliRunner(env=env | overrides)
-        return runner.invoke(main, ["audit", *args], catch_exceptions=False)
-
-    return run
 
 
 @pytest.fixture
@@ -77,7 +57,9 @@ def test_verify_exits_one_and_names_the_record_on_a_tampered_chain(cli, trail) -
         "checkpoint_held": None,
         "checkpoint_failed": None,
         "checkpoints": 0,
+        "checkpoints_ignored": 0,
         "applications": None,
+        "tables": None,
     }
 
 
@@ -90,7 +72,7 @@ def test_verify_range(cli, trail) -> None:
 def test_checkpoint_writes_a_file_that_catches_truncation(cli, trail, tmp_path: Path) -> None:
     made = cli("checkpoint")
     assert made.exit_code == 0, made.output
-    path = tmp_path / "var" / "checkpoints" / "6.json"
+    path = tmp_path / "var" / "checkpoints" / f"6-{trail.chain_id()[:16]}.json"
     assert made.output.strip().endswith(str(path))
     assert json.loads(path.read_text())["seq"] == 6
     assert (tmp_path / "var" / "signing-key.pem").stat().st_mode & 0o777 == 0o600

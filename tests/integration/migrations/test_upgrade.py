@@ -33,6 +33,7 @@ TABLES = {
     "audit_records",
     "audit_reason_codes",
     "audit_checkpoints",
+    "audit_development_key",
     "api_keys",
     "consents",
     "applications",

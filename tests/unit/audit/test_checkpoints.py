@@ -25,10 +25,11 @@ from audit.errors import CheckpointError
 from audit.records import GENESIS_HASH, AuditRecord
 
 SEED = bytes(range(32))
+CHAIN = "f" * 64
 
 
 class FakeChain:
-    """A chain that is only its head."""
+    """A chain that is only its name and its head."""
 
     def __init__(self, seq: int | None, record_hash: str = "c" * 64) -> None:
         self._head = (
@@ -50,20 +51,25 @@ class FakeChain:
     def head(self) -> AuditRecord | None:
         return self._head
 
+    def chain_id(self) -> str | None:
+        return None if self._head is None else CHAIN
+
 
 def key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(SEED)
 
 
-def test_checkpoint_signs_seq_hash_and_time() -> None:
+def test_checkpoint_signs_chain_seq_hash_and_time() -> None:
     signed = sign_checkpoint(FakeChain(42), key(), now=datetime(2024, 6, 1, tzinfo=UTC))
-    assert (signed.seq, signed.record_hash, signed.time) == (
+    assert (signed.chain_id, signed.seq, signed.record_hash, signed.time) == (
+        CHAIN,
         42,
         "c" * 64,
         "2024-06-01T00:00:00.000000Z",
     )
     assert signed.signed_bytes() == (
-        b'{"record_hash":"' + b"c" * 64 + b'","seq":42,"time":"2024-06-01T00:00:00.000000Z"}'
+        b'{"chain_id":"' + CHAIN.encode() + b'","record_hash":"' + b"c" * 64
+        + b'","seq":42,"time":"2024-06-01T00:00:00.000000Z"}'
     )
     key().public_key().verify(bytes.fromhex(signed.signature), signed.signed_bytes())
     assert verify_checkpoint_signature(signed)
@@ -80,11 +86,32 @@ def test_checkpoint_signs_seq_hash_and_time() -> None:
         {"signature": "00" * 64},
         {"signature": "not hex"},
         {"public_key": public_key_hex(Ed25519PrivateKey.generate())},
+        {"chain_id": "e" * 64},
     ],
 )
 def test_any_change_breaks_the_signature(change: dict) -> None:
     signed = sign_checkpoint(FakeChain(42), key()).to_dict()
     assert not verify_checkpoint_signature(Checkpoint.from_dict(signed | change))
+
+
+def test_a_checkpoint_signed_before_checkpoints_named_their_chain_still_verifies(
+    tmp_path: Path,
+) -> None:
+    message = b'{"record_hash":"' + b"c" * 64 + b'","seq":3,"time":"2024-06-01T00:00:00.000000Z"}'
+    old = {"format": "flashloan.audit.checkpoint/1", "seq": 3, "record_hash": "c" * 64,
+           "time": "2024-06-01T00:00:00.000000Z", "public_key": public_key_hex(key()),
+           "signature": key().sign(message).hex()}
+    (tmp_path / "3.json").write_text(json.dumps(old))
+    (loaded,) = load_checkpoints([tmp_path])
+    assert loaded.chain_id is None and verify_checkpoint_signature(loaded, key().public_key())
+    assert loaded.to_dict() == old
+    # Naming a chain afterwards breaks the signature; so does dropping the name of one.
+    assert not verify_checkpoint_signature(Checkpoint.from_dict(
+        old | {"format": "flashloan.audit.checkpoint/2", "chain_id": CHAIN}))
+    named = sign_checkpoint(FakeChain(3), key()).to_dict()
+    del named["chain_id"]
+    assert not verify_checkpoint_signature(Checkpoint.from_dict(
+        named | {"format": "flashloan.audit.checkpoint/1"}))
 
 
 def test_only_the_trusted_key_is_accepted_when_given() -> None:
@@ -102,8 +129,8 @@ def test_empty_chain_cannot_be_checkpointed() -> None:
 def test_written_checkpoint_reads_back_and_is_never_replaced(tmp_path: Path) -> None:
     first = sign_checkpoint(FakeChain(7), key(), now=datetime(2024, 1, 1, tzinfo=UTC))
     path = write_checkpoint(first, tmp_path / "checkpoints")
-    assert path == tmp_path / "checkpoints" / "7.json"
-    assert json.loads(path.read_text())["format"] == "flashloan.audit.checkpoint/1"
+    assert path == tmp_path / "checkpoints" / f"7-{CHAIN[:16]}.json"
+    assert json.loads(path.read_text())["format"] == "flashloan.audit.checkpoint/2"
     assert load_checkpoints([path]) == [first]
 
     later = sign_checkpoint(FakeChain(7), key(), now=datetime(2025, 1, 1, tzinfo=UTC))
@@ -132,6 +159,16 @@ def test_a_folder_of_checkpoints_loads_in_seq_order(tmp_path: Path) -> None:
         (
             '{"seq": 1, "record_hash": "x", "time": "t", "public_key": "k", "signature": "s"}',
             "record_hash must be 64 hex digits",
+        ),
+        (
+            '{"format": "flashloan.audit.checkpoint/2", "seq": 1, "record_hash": "' + "c" * 64
+            + '", "time": "t", "public_key": "k", "signature": "s"}',
+            "chain_id must be 64 hex digits; got None",
+        ),
+        (
+            '{"format": "flashloan.audit.checkpoint/9", "seq": 1, "record_hash": "' + "c" * 64
+            + '", "time": "t", "public_key": "k", "signature": "s"}',
+            "format must be flashloan.audit.checkpoint/2 or",
         ),
     ],
 )
