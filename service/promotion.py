@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from scoring.policy import policy_path, policy_versions
-from scoring.promotion import check_model, check_policy
 from scoring.spec import FeatureSpec
 from scoring.strategy import StrategyPlan
 from service.db import now_text, strategy_plans
-from service.engines import Engines
+from service.plan_checks import plan_problems
 from service.strategies import STRATEGY_KIND, StrategyBook, latest_row
+
+__all__ = ["PromotionRefused", "plan_problems", "promote"]
 
 
 class PromotionRefused(ValueError):
@@ -31,62 +31,54 @@ class PromotionRefused(ValueError):
                                    for where, found in problems.items()))
 
 
-def plan_problems(plan: StrategyPlan, engines: Engines, *, spec: FeatureSpec,
-                  min_auc: float) -> dict[str, list[str]]:
-    """Every problem of every strategy of ``plan``, by the field that named it."""
-    fields = ["champion"] + (["challenger.strategy"] if plan.challenger else []) + [
-        f"shadows.{i}" for i in range(len(plan.shadows))]
-    problems: dict[str, list[str]] = {}
-    for where, (_, strategy) in zip(fields, plan.members(), strict=True):
-        found = check_model(strategy.model, spec=spec, search=engines.model_search,
-                            min_auc=min_auc)
-        if not found and (without := engines.model(strategy.model).without):
-            found.append(f"model {strategy.model} is a fallback trained without "
-                         f"{', '.join(sorted(without))}: it decides only when that source did "
-                         "not answer; name the model it stands in for")
-        if "/" in strategy.policy or strategy.policy.endswith(".json"):
-            found.append(f"policy must be a policy version (one of "
-                         f"{', '.join(_versions(engines))}), not a file; got "
-                         f"{strategy.policy!r}")
-        elif (path := policy_path(strategy.policy, engines.policy_search)) is None:
-            found.append(f"policy {strategy.policy} is not a known version (known: "
-                         f"{', '.join(_versions(engines))})")
-        else:
-            found += check_policy(str(path))
-        if found:
-            problems[where] = found
-    return problems
-
-
-def _versions(engines: Engines) -> list[str]:
-    return policy_versions(engines.policy_search)
-
-
 def promote(book: StrategyBook, plan: StrategyPlan, *, actor: str, reason: str,
             spec: FeatureSpec, min_auc: float) -> dict[str, Any]:
     """Check ``plan``, then store it with the audit record of the change; return it as the
     API shows it. Raises PromotionRefused, writing nothing, when a check fails."""
     if not reason.strip():
         raise PromotionRefused({"reason": ["a change of strategies must say why"]})
-    problems = plan_problems(plan, book.engines, spec=spec, min_auc=min_auc)
+    problems = plan_problems(plan, book.engines, spec=spec, min_auc=min_auc,
+                             passed=book.models_passed)
     if problems:
         raise PromotionRefused(problems)
+    return _store_plan(book, plan, actor=actor, reason=reason.strip(), checked={
+        "min_auc": min_auc, "spec_digest": spec.digest,
+        "models": sorted({s.model for _, s in plan.members()}),
+        "policies": sorted({s.policy for _, s in plan.members()})})
+
+
+def _store_plan(book: StrategyBook, plan: StrategyPlan, *, actor: str, reason: str,
+                checked: dict[str, Any]) -> dict[str, Any]:
+    """Store ``plan``, checked, as the next row with the audit record of the change, in one
+    transaction; return it as the API shows it.
+
+    The record names its row (``seq``, ``set_at``) besides the plan, the actor and the reason,
+    so that a worker adopts the row only if it holds what the record states
+    (``service.plan_records``). The chain lock held by the writer orders the changes, so the
+    next number is the latest row's plus one.
+    """
     new = plan.to_dict()
     with book.store.writer() as writer:
         conn = writer.connection
         previous = latest_row(conn)
-        before = (json.loads(previous.plan) if previous is not None
-                  else book.default.plan.to_dict())
+        before = (book.default.plan.to_dict() if previous is None
+                  else _readable(previous.plan))
+        seq = 1 + (previous.seq if previous is not None else 0)
         set_at = now_text()
         record = writer.append(STRATEGY_KIND, {
-            "previous": before, "previous_seq": previous.seq if previous is not None else 0,
-            "new": new, "reason": reason.strip(), "checked": {
-                "min_auc": min_auc, "spec_digest": spec.digest,
-                "models": sorted({s.model for _, s in plan.members()}),
-                "policies": sorted({s.policy for _, s in plan.members()})}},
-            actor=actor)
-        seq = conn.execute(insert(strategy_plans).values(
-            plan=json.dumps(new, sort_keys=True), set_by=actor, reason=reason.strip(),
-            set_at=set_at, audit_seq=record.seq)).inserted_primary_key[0]
-    return {"seq": seq, **new, "set_by": actor, "set_at": set_at, "reason": reason.strip(),
+            "seq": seq, "set_at": set_at, "previous": before,
+            "previous_seq": previous.seq if previous is not None else 0,
+            "new": new, "reason": reason, "checked": checked}, actor=actor)
+        conn.execute(insert(strategy_plans).values(
+            seq=seq, plan=json.dumps(new, sort_keys=True), set_by=actor, reason=reason,
+            set_at=set_at, audit_seq=record.seq))
+    return {"seq": seq, **new, "set_by": actor, "set_at": set_at, "reason": reason,
             "previous": before, "audit_seq": record.seq, "effective_within_s": book.refresh_s}
+
+
+def _readable(plan: str) -> Any:
+    # A row edited outside the service may hold anything: a new plan is still set after it.
+    try:
+        return json.loads(plan)
+    except ValueError:
+        return plan

@@ -5,6 +5,11 @@ transaction. Each worker keeps the plan it decides under with its engines built,
 for a newer plan at most every ``refresh_s`` seconds, before a decision: every decision made
 more than ``refresh_s`` seconds after a change is made under it, in every worker, without a
 restart. With no plan stored, the settings' model and policy are the champion.
+
+A worker adopts the newest row only if it holds what its audit record states
+(``service.plan_records``) and passes the checks a change must pass
+(``service.plan_checks``). Otherwise it keeps the plan it has, logs why, and says so (the
+metrics, and ``refused`` in the plan the API shows), until a newer row comes.
 """
 
 from __future__ import annotations
@@ -28,12 +33,25 @@ from scoring.recourse import Recourse
 from scoring.strategy import SHADOW, Strategy, StrategyPlan
 from service.db import strategy_plans
 from service.engines import Engines
+from service.plan_checks import plan_problems
+from service.plan_records import (
+    CANNOT_BUILD,
+    FAILS_CHECKS,
+    LATER_RECORD,
+    STRATEGY_KIND,
+    PlanRefusal,
+    newest_plan_record,
+    plan_row_refusal,
+    read_record,
+)
 
 log = logging.getLogger("flashloan.strategies")
 
-STRATEGY_KIND = "strategy.set"
-_LATEST = (select(strategy_plans).order_by(strategy_plans.c.seq.desc()).limit(1))
-_LATEST_SEQ = (select(strategy_plans.c.seq).order_by(strategy_plans.c.seq.desc()).limit(1))
+__all__ = ["STRATEGY_KIND", "LivePlan", "LiveStrategy", "StrategyBook", "build_plan",
+           "latest_row", "plan_view"]
+
+_NEWEST = select(strategy_plans).order_by(strategy_plans.c.seq.desc())
+_LATEST = _NEWEST.limit(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +133,33 @@ def latest_row(conn: Connection) -> Any:
 
 
 class StrategyBook:
-    """One worker's plan in force, refreshed from the database at most every ``refresh_s``."""
+    """One worker's plan in force, refreshed from the database at most every ``refresh_s``.
+
+    ``min_auc`` is the promotion floor a stored plan's models are checked against again;
+    ``on_verdict`` hears each judgement of a newest row: None when adopted, else the reason
+    it was refused (the metrics count them).
+    """
 
     def __init__(self, store: AuditStore, engines: Engines, default: StrategyPlan, *,
-                 refresh_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+                 refresh_s: float, min_auc: float,
+                 on_verdict: Callable[[str | None], None] = lambda refused: None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.engines = engines
         self.default = build_plan(engines, default)
         self.refresh_s = refresh_s
+        self.min_auc = min_auc
+        # The models that passed their card's checks in this worker (service.plan_checks).
+        self.models_passed: set[tuple[str, str, float]] = set()
+        self._on_verdict = on_verdict
         self._clock = clock
         self._lock = threading.Lock()
         self._live = self.default
         self._checked = -float("inf")
+        # The newest row as last judged (with the latest strategy.set record then): a row is
+        # judged once, not at every look. ``refused`` is that row when it was refused.
+        self._judged: tuple[Any, ...] | None = None
+        self.refused: dict[str, Any] | None = None
         self.refresh()
 
     def current(self) -> LivePlan:
@@ -135,34 +168,96 @@ class StrategyBook:
             self.refresh()
         return self._live
 
-    def refresh(self) -> LivePlan:
-        """Look for a newer plan and build it. A plan this worker cannot build (a model not
-        on this host) is logged and the one in force kept, as is a database not answering."""
+    def refresh(self, *, force: bool = False) -> LivePlan:
+        """Look for a newer plan and adopt it if its record states it and it passes the
+        checks; else keep the plan in force. A database not answering keeps it too."""
         with self._lock:
             now = self._clock()
-            if now - self._checked < self.refresh_s:
+            if not force and now - self._checked < self.refresh_s:
                 return self._live
             try:
                 with self.store.engine.connect() as conn:
-                    seq = conn.execute(_LATEST_SEQ).scalar()
-                    row = latest_row(conn) if seq is not None and seq != self._live.seq else None
+                    # Read before the rows: a change committed between the two reads shows
+                    # its row too, so its record is never taken for one without a row.
+                    newest_set = newest_plan_record(conn)
+                    rows = conn.execute(_NEWEST.limit(2)).all()
+                    seen = None if not rows else (*rows[0], newest_set)
+                    record = (read_record(conn, rows[0].audit_seq)
+                              if seen is not None and seen != self._judged else None)
             except Exception:
                 # Looked for again after the interval, not on every request meanwhile.
                 self._checked = now
                 log.exception("could not read the strategies in force; keeping plan %s",
                               self._live.seq)
                 return self._live
-            if row is not None:
-                try:
-                    self._live = build_plan(self.engines,
-                                            StrategyPlan.from_dict(json.loads(row.plan)),
-                                            row.seq, _meta(row))
-                    log.info("strategy plan %s in force: %s", row.seq, row.plan)
-                except (ModelError, PolicyError, ValueError):
-                    log.exception("strategy plan %s cannot be built here; keeping plan %s",
-                                  row.seq, self._live.seq)
+            if seen is not None and seen != self._judged:
+                self._judge(rows[0], record, rows[1].seq if len(rows) > 1 else 0, newest_set)
+                self._judged = seen
+                if self.refused is not None and self._live is self.default:
+                    self._adopt_newest_trusted()
             self._checked = now
             return self._live
+
+    def _judge(self, row: Any, record: Any, previous_seq: int, newest_set: int | None) -> None:
+        """Adopt ``row``, or refuse it and say why."""
+        refusal = plan_row_refusal(row, record, previous_seq)
+        if refusal is None and newest_set is not None and newest_set > row.audit_seq:
+            refusal = PlanRefusal(LATER_RECORD, f"record {newest_set} sets a plan after plan "
+                                                f"{row.seq}, and no row holds it")
+        verdict = refusal or self._vetted(row)
+        if isinstance(verdict, PlanRefusal):
+            self.refused = {"seq": row.seq, "audit_seq": row.audit_seq,
+                            "reason": verdict.reason, "problem": verdict.problem}
+            log.error("strategy plan %s refused (%s): %s; keeping plan %s", row.seq,
+                      verdict.reason, verdict.problem, self._live.seq)
+            self._on_verdict(verdict.reason)
+            return
+        self._live, self.refused = verdict, None
+        log.info("strategy plan %s in force: %s", row.seq, row.plan)
+        self._on_verdict(None)
+
+    def _adopt_newest_trusted(self) -> None:
+        """A worker with no stored plan in force (one just started) whose newest row is
+        refused takes the newest earlier row that its record states and the checks pass,
+        as the workers that adopted it before keep it: not the settings' plan."""
+        try:
+            with self.store.engine.connect() as conn:
+                rows = conn.execute(_NEWEST).all()
+                for at, row in enumerate(rows[1:], start=1):
+                    previous_seq = rows[at + 1].seq if at + 1 < len(rows) else 0
+                    record = read_record(conn, row.audit_seq)
+                    if plan_row_refusal(row, record, previous_seq) is not None:
+                        continue
+                    verdict = self._vetted(row)
+                    if isinstance(verdict, LivePlan):
+                        self._live = verdict
+                        log.warning("strategy plan %s in force, the newest this worker "
+                                    "trusts", row.seq)
+                        return
+        except Exception:
+            log.exception("could not look for an earlier trusted plan; keeping plan %s",
+                          self._live.seq)
+
+    def _vetted(self, row: Any) -> PlanRefusal | LivePlan:
+        """The plan of ``row`` built, if it passes the checks a change must pass."""
+        try:
+            doc = json.loads(row.plan)
+            if not isinstance(doc, dict):
+                return PlanRefusal(FAILS_CHECKS, f"plan {row.seq} is not a plan: {row.plan}")
+            plan = StrategyPlan.from_dict(doc)
+            problems = plan_problems(plan, self.engines, min_auc=self.min_auc,
+                                     spec=self.default.champion.engine.model.spec,
+                                     passed=self.models_passed)
+        except (ModelError, PolicyError, ValueError) as exc:
+            return PlanRefusal(FAILS_CHECKS, f"plan {row.seq}: {exc}")
+        if problems:
+            return PlanRefusal(FAILS_CHECKS, f"plan {row.seq}: " + "; ".join(
+                f"{where}: {' '.join(found)}" for where, found in problems.items()))
+        try:
+            return build_plan(self.engines, plan, row.seq, _meta(row))
+        except (ModelError, PolicyError, ValueError) as exc:
+            # A model or policy missing on this host: judged again when a newer row comes.
+            return PlanRefusal(CANNOT_BUILD, f"plan {row.seq} cannot be built here: {exc}")
 
     def roles(self) -> dict[str, list[str]]:
         """Each model version of the plan in force with its roles (fallbacks included)."""
@@ -176,11 +271,9 @@ class StrategyBook:
         return found
 
     def stored(self) -> dict[str, Any]:
-        """The latest plan stored (or the settings' plan), as the API shows it."""
-        with self.store.engine.connect() as conn:
-            row = latest_row(conn)
-        view = (plan_view(0, self.default.plan, {"set_by": None, "set_at": None, "reason": None})
-                if row is None else
-                plan_view(row.seq, StrategyPlan.from_dict(json.loads(row.plan)), _meta(row)))
-        return {**view, "refresh_s": self.refresh_s}
-
+        """The plan in force after a look at the database now, as the API shows it, with the
+        newest row if it was refused and why (None when it is the plan in force)."""
+        live = self.refresh(force=True)
+        meta = {"set_by": live.set_by, "set_at": live.set_at, "reason": live.reason}
+        return {**plan_view(live.seq, live.plan, meta), "refused": self.refused,
+                "refresh_s": self.refresh_s}

@@ -25,7 +25,7 @@ def strategies() -> None:
 def _book() -> Iterator[tuple[Settings, StrategyBook]]:
     """The settings and a strategy book on a database at head."""
     from scoring.model import DEFAULT_MODEL_VERSION, ModelError
-    from scoring.policy import DEFAULT_POLICY, PolicyError
+    from scoring.policy import PolicyError, load_policy
     from scoring.strategy import Strategy, StrategyPlan
     from service.engines import Engines
     from service.strategies import StrategyBook
@@ -34,11 +34,14 @@ def _book() -> Iterator[tuple[Settings, StrategyBook]]:
     engines = Engines(settings.model_search, settings.policy_search)
     with _open_store(settings) as store:
         try:
+            # The settings' policy may be the operator's file, named by its path.
+            policy = load_policy(settings.policy, settings.policy_search)
+            engines.adopt_policy(policy)
             default = engines.engine(settings.model_version or DEFAULT_MODEL_VERSION,
-                                     settings.policy or DEFAULT_POLICY)
+                                     policy.version)
             yield settings, StrategyBook(store, engines, StrategyPlan(Strategy(
                 default.model.version, default.policy.version)),
-                refresh_s=settings.strategy_refresh_s)
+                refresh_s=settings.strategy_refresh_s, min_auc=settings.promotion_min_auc)
         except (ModelError, PolicyError) as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -52,12 +55,17 @@ def show(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(stored, ensure_ascii=False, indent=2))
         return
+    settings = " (the settings' model and policy" + ("" if stored["refused"] else "; none set")
     click.echo(f"plan {stored['seq']}" + (f", set by {stored['set_by']} at {stored['set_at']}: "
                                           f"{stored['reason']}" if stored["seq"] else
-                                          " (the settings' model and policy; none set)"))
+                                          f"{settings})"))
     for member in stored["members"]:
         share = f"  {member['share']:.0%} of applicants" if member["share"] is not None else ""
         click.echo(f"  {member['role']:<10}  {member['name']}{share}")
+    if stored["refused"] is not None:
+        refused = stored["refused"]
+        click.echo(f"plan {refused['seq']} is stored but not in force ({refused['reason']}): "
+                   f"{refused['problem']}")
 
 
 @strategies.command("set")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from service.schemas.common import Strict
+from service.plan_records import REFUSALS
+from service.schemas.common import JsonNumber, Strict
 
 _STRATEGY = {"description": "a strategy: MODEL/POLICY, a model version and a policy version",
              "example": "v1/2026.11"}
@@ -13,7 +14,7 @@ _STRATEGY = {"description": "a strategy: MODEL/POLICY, a model version and a pol
 class ChallengerIn(Strict):
     strategy = fields.String(required=True, validate=validate.Length(min=3, max=200),
                              metadata=_STRATEGY)
-    share = fields.Float(required=True, validate=validate.Range(min=0, max=1), metadata={
+    share = JsonNumber(required=True, validate=validate.Range(min=0, max=1), metadata={
         "description": "the share of applicants it decides, chosen from the pseudonymised "
                        "applicant: the same applicant always meets the same strategy"})
 
@@ -44,9 +45,18 @@ class MemberOut(Strict):
     share = fields.Float(allow_none=True, required=True)
 
 
+class RefusedPlanOut(Strict):
+    seq = fields.Integer(required=True, metadata={"description": "the stored plan refused"})
+    audit_seq = fields.Integer(required=True, metadata={
+        "description": "the audit record its row names"})
+    reason = fields.String(required=True, validate=validate.OneOf(REFUSALS))
+    problem = fields.String(required=True, metadata={"description": "why, for a person"})
+
+
 class StrategiesOut(Strict):
     seq = fields.Integer(required=True, metadata={
-        "description": "the plan's number; 0 for the settings' model and policy (none set)"})
+        "description": "the number of the plan in force; 0 for the settings' model and policy "
+                       "(none set, or none adopted)"})
     champion = fields.String(required=True)
     challenger = fields.Nested(ChallengerOut, allow_none=True, required=True)
     shadows = fields.List(fields.String(), required=True)
@@ -54,6 +64,10 @@ class StrategiesOut(Strict):
     set_by = fields.String(allow_none=True, required=True)
     set_at = fields.String(allow_none=True, required=True)
     reason = fields.String(allow_none=True, required=True)
+    refused = fields.Nested(RefusedPlanOut, allow_none=True, required=True, metadata={
+        "description": "the newest stored plan when it is not the plan in force: its row does "
+                       "not hold what its strategy.set record states, or it fails the checks "
+                       "a change must pass; null when the newest is in force"})
     refresh_s = fields.Float(required=True, metadata={
         "description": "every decision made this many seconds after a change is made under "
                        "it, in every worker"})

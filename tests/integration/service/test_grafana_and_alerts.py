@@ -51,6 +51,7 @@ def busy_metrics() -> Metrics:
     metrics.breakers({"tax": "open"})
     metrics.breaker_opened("tax")
     metrics.audit_failure()
+    metrics.strategy_plan("not_its_record")
     return metrics
 
 
@@ -367,6 +368,7 @@ def alert(name: str) -> dict:
     ("FlashloanDeferralSpike", "flashloan:deferral_share:ratio_rate10m", "5m"),
     ("FlashloanDecisionLatencyHigh", "flashloan:decision_seconds:p99_5m", "10m"),
     ("FlashloanAuditFailures", "flashloan_audit_failures_total", "0m"),
+    ("FlashloanStrategyPlanRefused", "flashloan_strategy_plan_refused", "0m"),
 ])
 def test_each_alert_asked_for_watches_its_series(name, series, wait):
     rule = alert(name)

@@ -26,7 +26,7 @@ def test_an_unreadable_database_is_asked_again_only_after_the_interval():
     now = [0.0]
     store = Unreachable()
     book = StrategyBook(store, Engines(), StrategyPlan(Strategy("v1", "2026.11")),
-                        refresh_s=5.0, clock=lambda: now[0])
+                        refresh_s=5.0, min_auc=0.7, clock=lambda: now[0])
     assert store.attempts == 1
     for _ in range(50):
         assert book.current().champion.name == "v1/2026.11"
