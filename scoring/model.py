@@ -27,6 +27,7 @@ from scoring.interventional import InterventionalTreeShap, TreeShapError
 from scoring.reference import InvalidReference, Reference, load_reference
 from scoring.scaling import PlattCalibration, ScoreScaling
 from scoring.spec import FeatureSpec, load_spec
+from scoring.versions import is_version
 
 MODELS_DIR = Path(__file__).with_name("models")
 DEFAULT_MODEL_VERSION = "v1"
@@ -187,13 +188,29 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def version_dir(version: str, search: tuple[Path, ...] = ()) -> Path:
+    """Return a model version's directory, found only in ``search`` folders or shipped.
+
+    A name that is no version (a path) is refused as an unknown version is, whether or not
+    some directory of that name exists.
+    """
+    if is_version(version):
+        for folder in (*search, MODELS_DIR):
+            candidate = Path(folder) / version
+            if (candidate / "card.json").is_file():
+                return candidate
+    raise ModelError(f"model must be a known version ({', '.join(list_versions(search))}); "
+                     f"got {version!r}")
+
+
 def model_dir(version: str | None, search: tuple[Path, ...] = ()) -> Path:
-    """Return a model version's directory: in ``search`` folders, shipped, or a path."""
+    """Return a model version's directory (:func:`version_dir`) or, for the operator's own
+    commands, a model directory by path."""
     name = version or DEFAULT_MODEL_VERSION
-    for folder in (*search, MODELS_DIR):
-        candidate = Path(folder) / name
-        if (candidate / "card.json").is_file():
-            return candidate
+    try:
+        return version_dir(name, search)
+    except ModelError:
+        pass
     path = Path(name)
     if (path / "card.json").is_file():
         return path
@@ -212,7 +229,8 @@ def list_versions(search: tuple[Path, ...] = ()) -> list[str]:
     found: set[str] = set()
     for folder in (*search, MODELS_DIR):
         if Path(folder).is_dir():
-            found.update(p.name for p in Path(folder).iterdir() if (p / "card.json").is_file())
+            found.update(p.name for p in Path(folder).iterdir()
+                         if is_version(p.name) and (p / "card.json").is_file())
     return sorted(found)
 
 

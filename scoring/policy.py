@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from scoring.canonical import digest
+from scoring.versions import is_version
 
 POLICY_DIR = Path(__file__).with_name("policies")
 DEFAULT_POLICY = "2026.11"
@@ -311,35 +312,53 @@ class Policy:
 
 
 def load_policy(name_or_path: str | None = None, search: tuple[Path, ...] = ()) -> Policy:
-    """Load a policy by version (``scoring/policies/<version>.json``, or ``<version>.json`` in
-    a folder of ``search``) or by file path.
+    """Load a policy by version (as :func:`load_policy_version`) or, for the operator's own
+    settings and commands, by file path.
 
     Every call reads the file afresh: the caller (the composition root, a command) keeps the
-    policy it loaded.
+    policy it loaded. What a client names is a version, loaded by :func:`load_policy_version`.
     """
     name = name_or_path or DEFAULT_POLICY
-    path = policy_path(name, search)
-    if path is None:
+    if policy_path(name, search) is not None:
+        return load_policy_version(name, search)
+    path = Path(name)
+    if not path.is_file():
         raise PolicyError(f"policy must be a known version ({', '.join(policy_versions(search))})"
                           f" or a file; got {name!r}")
+    return Policy(json.loads(path.read_text(encoding="utf-8")))
+
+
+def load_policy_version(version: str, search: tuple[Path, ...] = ()) -> Policy:
+    """Load a policy version, found only in the folders of ``search`` or the shipped one.
+
+    A name that is no version (a path) is refused as an unknown version is, whether or not
+    some file of that name exists.
+    """
+    path = policy_path(version, search)
+    if path is None:
+        raise PolicyError(f"policy must be a known version ({', '.join(policy_versions(search))})"
+                          f"; got {version!r}")
     policy = Policy(json.loads(path.read_text(encoding="utf-8")))
-    if path.stem != policy.version and path != Path(name):
+    if policy.version != version:
         # A version is found by its file's name: the file must be that version.
         raise PolicyError(f"policy file {path.name} states version {policy.version!r}; "
                           f"a policy version's file must be named <version>.json")
     return policy
 
 
-def policy_path(name: str, search: tuple[Path, ...] = ()) -> Path | None:
-    """The file of a policy version (searched in ``search``, then the shipped folder) or the
-    file ``name`` itself; None when neither exists."""
+def policy_path(version: str, search: tuple[Path, ...] = ()) -> Path | None:
+    """The file of a policy version, ``<version>.json`` in a folder of ``search`` or the
+    shipped folder; None for a name that is no version or no such file."""
+    if not is_version(version):
+        return None
     for folder in (*search, POLICY_DIR):
-        candidate = Path(folder) / f"{name}.json"
-        if "/" not in name and candidate.is_file():
+        candidate = Path(folder) / f"{version}.json"
+        if candidate.is_file():
             return candidate
-    return Path(name) if Path(name).is_file() else None
+    return None
 
 
 def policy_versions(search: tuple[Path, ...] = ()) -> list[str]:
     """Every policy version known: shipped, and in the folders of ``search``."""
-    return sorted({p.stem for folder in (*search, POLICY_DIR) for p in Path(folder).glob("*.json")})
+    return sorted({p.stem for folder in (*search, POLICY_DIR) for p in Path(folder).glob("*.json")
+                   if is_version(p.stem)})

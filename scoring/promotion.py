@@ -20,7 +20,7 @@ from datasources import SCOPES
 from datasources.base import INCOME_SCOPES, REQUIRED_SCOPES
 from datasources.outcome import MIN_INCOME_ANSWERS
 from scoring.drift import Bins
-from scoring.model import ModelArtifact, ModelError, model_dir, read_card
+from scoring.model import ModelArtifact, ModelError, version_dir
 from scoring.policy import Policy, PolicyError, load_policy
 from scoring.spec import FeatureSpec
 
@@ -38,7 +38,7 @@ def check_model(version: str, *, spec: FeatureSpec, search: tuple[Path, ...] = (
     Parameters
     ----------
     version
-        A model version (in ``search`` folders or shipped) or a model directory.
+        A model version, found in ``search`` folders or shipped (never a path).
     spec
         The running feature spec: the model must have been trained on its features.
     search
@@ -47,7 +47,8 @@ def check_model(version: str, *, spec: FeatureSpec, search: tuple[Path, ...] = (
         The lowest held-out AUC (the card's ``metrics.auc``) a live model may have.
     """
     try:
-        card = read_card(version, search)
+        directory = version_dir(version, search)
+        card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
     except ModelError as exc:
         return [str(exc)]
     except (OSError, ValueError) as exc:
@@ -58,7 +59,7 @@ def check_model(version: str, *, spec: FeatureSpec, search: tuple[Path, ...] = (
                 *_declared_constraint_problems(version, card, spec)]
     try:
         # As serving loads it: the SHA-256 of model.json and of the reference are checked here.
-        model = ModelArtifact(model_dir(version, search), nthread=0, spec=spec)
+        model = ModelArtifact(directory, nthread=0, spec=spec)
     except ModelError as exc:
         return [*problems, str(exc)]
     except KeyError as exc:

@@ -15,11 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scoring.versions import VERSION_RULE, is_version
+
 CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
 ROLES = (CHAMPION, CHALLENGER, SHADOW)
 # The draw's own label: the subject's other uses never predict it.
 _DRAW_LABEL = b"flashloan strategy draw\x00"
 _DRAW_SPAN = float(1 << 64)
+# The longest strategy (two versions and the slash) a message quotes whole.
+_SHOWN = 201
 
 
 class StrategyError(ValueError):
@@ -32,7 +36,7 @@ class StrategyError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Strategy:
-    """A model version and a policy version (or policy file) that decide together."""
+    """A model version and a policy version that decide together."""
 
     model: str
     policy: str
@@ -43,17 +47,29 @@ class Strategy:
 
     @classmethod
     def parse(cls, text: Any, field: str = "strategy") -> Strategy:
-        """Read ``MODEL/POLICY``: the model version, then the policy version or file."""
+        """Read ``MODEL/POLICY``: a model version, then a policy version; never a path.
+
+        Every entry point that takes a strategy reads it here, so none names a file.
+        """
         if not isinstance(text, str):
             raise StrategyError(f"{field} must be text of the form MODEL/POLICY", field)
         model, sep, policy = text.strip().partition("/")
         if not sep or not model or not policy:
             raise StrategyError(f"{field} must be of the form MODEL/POLICY, e.g. v1/2026.11; "
-                                f"got {text!r}", field)
+                                f"got {_shown(text)}", field)
+        if not (is_version(model) and is_version(policy)):
+            raise StrategyError(f"{field} must be of the form MODEL/POLICY, a model version "
+                                f"and a policy version ({VERSION_RULE}), e.g. v1/2026.11; "
+                                f"got {_shown(text)}", field)
         return cls(model, policy)
 
     def __str__(self) -> str:
         return self.name
+
+
+def _shown(text: str) -> str:
+    """The text as a message quotes it: whole up to a length a strategy can have."""
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
 
 
 def challenger_draw(subject: str) -> float:

@@ -1,7 +1,9 @@
 """Every decision engine a worker uses, each model and policy loaded once.
 
 Strategies, replay and backtests ask for an engine by model version and policy version; a
-model (with its fallbacks) is loaded once per worker however many strategies share it.
+model (with its fallbacks) is loaded once per worker however many strategies share it. A
+version is found only in its folders (shipped, or those the settings add), never as a path:
+only the composition root adopts an engine built from the operator's own files.
 """
 
 from __future__ import annotations
@@ -12,9 +14,19 @@ from pathlib import Path
 from datasources.base import INCOME_SCOPES
 from scoring.drift import DriftReference
 from scoring.engine import DecisionEngine
-from scoring.model import ModelArtifact, load_fallbacks, load_model
-from scoring.policy import Policy, PolicyError, load_policy
+from scoring.model import ModelArtifact, load_fallbacks, version_dir
+from scoring.policy import Policy, load_policy_version
 from scoring.recourse import CHANGEABLE, Recourse
+from scoring.strategy import Strategy, StrategyError
+
+
+def fallback_problem(model: ModelArtifact) -> str | None:
+    """Why ``model`` may not decide alone, a strategy's model: it is a fallback; else None."""
+    if not model.without:
+        return None
+    return (f"model {model.version} is a fallback trained without "
+            f"{', '.join(sorted(model.without))}: it decides only when that source did not "
+            "answer; name the model it stands in for")
 
 
 class Engines:
@@ -35,28 +47,30 @@ class Engines:
         """Keep an engine built elsewhere (the settings' at start), with its fallbacks."""
         with self._lock:
             policy = engine.policy
-            self._policies.setdefault(policy.version, policy)
+            self.adopt_policy(policy)
             self._engines.setdefault((engine.model.version, policy.version), engine)
             for model in (engine.model, *engine.fallbacks.values()):
                 self._models.setdefault(model.version, model)
 
+    def adopt_policy(self, policy: Policy) -> None:
+        """Keep, under the version it states, a policy the settings name (by version, or by
+        the path of the operator's file)."""
+        with self._lock:
+            self._policies.setdefault(policy.version, policy)
+
     def model(self, version: str) -> ModelArtifact:
+        """A model version, found in the model folders."""
         with self._lock:
             if version not in self._models:
-                self._models[version] = load_model(version, search=self.model_search)
+                self._models[version] = ModelArtifact(version_dir(version, self.model_search))
             return self._models[version]
 
-    def policy(self, name: str) -> Policy:
-        """A policy by version or file; kept under the version it states as well."""
+    def policy(self, version: str) -> Policy:
+        """A policy version, found in the policy folders."""
         with self._lock:
-            if name not in self._policies:
-                policy = load_policy(name, self.policy_search)
-                known = self._policies.setdefault(policy.version, policy)
-                if known.digest != policy.digest:
-                    raise PolicyError(f"policy {name} states version {policy.version}, which "
-                                      "names another policy already in use")
-                self._policies[name] = known
-            return self._policies[name]
+            if version not in self._policies:
+                self._policies[version] = load_policy_version(version, self.policy_search)
+            return self._policies[version]
 
     def engine(self, model_version: str, policy: str) -> DecisionEngine:
         """The engine of a model (with the fallbacks shipped beside it) and a policy.
@@ -73,6 +87,19 @@ class Engines:
                                             known=self._models).items()}
                 self._engines[key] = DecisionEngine(model, loaded, fallbacks)
             return self._engines[key]
+
+    def candidate(self, strategy: Strategy, field: str = "strategy") -> DecisionEngine:
+        """The engine of a strategy named to decide, as a backtest's candidate or a replay's
+        other strategy: its model must decide alone.
+
+        Raises ModelError or PolicyError when either cannot be loaded, StrategyError (naming
+        ``field``) when the model is a fallback.
+        """
+        engine = self.engine(strategy.model, strategy.policy)
+        problem = fallback_problem(engine.model)
+        if problem is not None:
+            raise StrategyError(problem, field)
+        return engine
 
     def recourse(self, engine: DecisionEngine) -> Recourse | None:
         """The recourse search of an engine: within its model's reference quantiles, None

@@ -20,6 +20,8 @@ threads = int(os.environ.get("FLASHLOAN_THREADS", "8"))
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
+# gunicorn's own default, stated: the API document gives its 414 for a longer request line.
+limit_request_line = 4094
 max_requests = 0
 # gunicorn's control socket lives in $HOME, shared by every server of the user; none is needed.
 control_socket_disable = True

@@ -26,7 +26,8 @@ class ReplayError(LookupError):
 
 
 class InvalidStrategy(ValueError):
-    """A strategy to replay under that is not of the form MODEL/POLICY."""
+    """A strategy to replay under that is not of the form MODEL/POLICY, or whose model
+    cannot decide alone (a fallback)."""
 
 
 class Replayer:
@@ -70,12 +71,15 @@ class Replayer:
         """
         payload = self.recorded(application_id)
         recorded_strategy = _strategy_name(payload)
-        other = None
+        other = other_engine = None
         if strategy is not None:
             try:
                 other = Strategy.parse(strategy, "strategy")
+                other_engine = self.engines.candidate(other)
             except StrategyError as exc:
                 raise InvalidStrategy(str(exc)) from None
+            except (ModelError, PolicyError) as exc:
+                raise ReplayError(str(exc)) from None
         named = {"strategy": other.name if other else recorded_strategy,
                  "recorded_strategy": recorded_strategy}
         if payload["outcome"] == "deferred" and "model_version" not in payload:
@@ -85,8 +89,8 @@ class Replayer:
                     "replayed": same, "differences": [],
                     "note": "deferred before scoring: there is no model decision to replay"}
         try:
-            engine = (self._engine(payload["model_version"], payload["policy_version"])
-                      if other is None else self._engine(other.model, other.policy))
+            engine = (other_engine if other_engine is not None
+                      else self._engine(payload["model_version"], payload["policy_version"]))
         except (ModelError, PolicyError) as exc:
             raise ReplayError(str(exc)) from None
         model, policy = engine.model, engine.policy

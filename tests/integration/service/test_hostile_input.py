@@ -7,6 +7,7 @@ values of the wrong type, and times whose offset carries them outside what UTC c
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -259,6 +260,36 @@ def test_outcomes_refuse_hostile_bodies(loan_scene, change):
                          who="servicing")
     assert_rejected(response, path)
     assert (*counts(client), loan_count(client)) == loan_scene["counts"]
+
+
+# -- bodies over the limit --------------------------------------------------------------------
+
+def padded(size: int) -> bytes:
+    """A JSON object of exactly ``size`` bytes."""
+    return b'{"pad": "' + b"x" * (size - 11) + b'"}'
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_the_limit_is_a_413_however_it_is_sent(client, chunked):
+    """With a Content-Length, or chunked (no length: the server, as gunicorn does, says it
+    ends the stream): a byte over the limit is refused whole, never read cut short."""
+    limit = client.app.config["MAX_CONTENT_LENGTH"]
+
+    def send(body: bytes):
+        headers = {**client.headers("channel"), "Content-Type": "application/json"}
+        if not chunked:
+            return client.http.post("/v1/consents", data=body, headers=headers)
+        return client.http.post("/v1/consents", input_stream=io.BytesIO(body),
+                                headers={**headers, "Transfer-Encoding": "chunked"},
+                                environ_overrides={"wsgi.input_terminated": True})
+
+    for size in (limit + 1, 3 * limit):
+        response = send(padded(size))
+        assert response.status_code == 413, response.get_data(as_text=True)[:300]
+        assert response.get_json()["error"]["code"] == "payload_too_large"
+    # A body of the limit exactly is read whole: valid JSON, refused for its fields.
+    whole = send(padded(limit))
+    assert whole.status_code == 422 and "pad" in whole.get_json()["error"]["fields"]
 
 
 # -- dates in the query string -----------------------------------------------------------------

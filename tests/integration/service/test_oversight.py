@@ -208,6 +208,8 @@ def test_the_command_line_replays_a_decision(client, people, sqlite_url, monkeyp
     assert json.loads(result.output)["match"] is True
     result = CliRunner().invoke(main, ["audit", "replay", "a_missing"])
     assert result.exit_code != 0 and "no decision is recorded" in result.output
+    result = CliRunner().invoke(main, ["audit", "replay", aid, "--strategy", "v1//etc/passwd"])
+    assert result.exit_code == 1 and "never a path" in result.output, result.output
 
 
 def test_replay_says_when_the_running_xgboost_did_not_train_the_model(make_client, sqlite_url,

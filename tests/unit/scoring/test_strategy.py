@@ -40,6 +40,16 @@ def test_a_malformed_strategy_names_its_field(text):
     assert caught.value.field == "shadows.2"
 
 
+@pytest.mark.parametrize("text", [
+    "v1//etc/passwd", "v1/../../etc/passwd", "../v1/2026.11", "v1/./2026.11",
+    "v1/policies/2026.11", "v1/.2026.11", "v1/C:\\x.json", "v1/2026.11\x00", "v1/2026 11",
+    "v1/" + "9" * 101])
+def test_a_strategy_names_two_versions_never_a_path(text):
+    with pytest.raises(StrategyError, match="never a path") as caught:
+        Strategy.parse(text)
+    assert caught.value.field == "strategy"
+
+
 def test_the_same_subject_always_draws_the_same_place_in_zero_to_one():
     for subject in subjects(200):
         place = challenger_draw(subject)
