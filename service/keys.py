@@ -14,9 +14,8 @@ from sqlalchemy import Engine, insert, select, update
 
 from audit import AuditStore
 from service.db import api_keys, now_text
+from service.permissions import ROLES
 
-# servicing: the bank's loan-servicing system, which reports how approved loans perform.
-ROLES = ("channel", "risk_officer", "auditor", "admin", "servicing")
 KEY_PREFIX = "fl"
 KEY_ID_LENGTH = 12
 MAX_NAME_LENGTH = 100

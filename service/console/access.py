@@ -1,9 +1,10 @@
-"""Who is signed in to the console: the session, its CSRF token and the roles of each page.
+"""Who is signed in to the console: the session, its CSRF token and who may open each page.
 
 The session cookie (signed by Flask, HttpOnly, SameSite=Strict) holds the key's id, name and
 role, when the sign-in happened and a CSRF token; never the key itself. Every request checks
 again that the key still exists and is not revoked, so revoking a key ends its console
-sessions too.
+sessions too. Each page names a capability of ``service.permissions``, the table the API's
+operations read too: a page shows what an operation answers to the same roles.
 """
 
 from __future__ import annotations
@@ -22,23 +23,11 @@ from sqlalchemy import select
 from service.auth import Principal
 from service.db import api_keys
 from service.limits import per_key
+from service.permissions import holds, roles_holding
 from service.wiring import wiring
 
-CONSOLE_ROLES = ("risk_officer", "auditor", "admin")
-RISK_PAGES = ("risk_officer", "admin")
-AUDIT_PAGES = ("auditor", "admin")
-MODEL_PAGES = ("risk_officer", "auditor", "admin")
-# Realised default against predicted PD: risk officers' monitoring, which auditors read too.
-OUTCOME_PAGES = ("risk_officer", "auditor", "admin")
-# The live book: risk officers and admins watch it, auditors read it (it changes nothing).
-MONITORING_PAGES = ("risk_officer", "auditor", "admin")
-# Backtests replay the decision log through a candidate strategy: risk officers start them;
-# auditors and administrators read them.
-BACKTEST_PAGES = ("risk_officer", "auditor", "admin")
-BACKTESTERS = ("risk_officer",)
-# Outcomes by sex, age band and province: risk officers and auditors.
-FAIRNESS_PAGES = ("risk_officer", "auditor")
-RESOLVERS = ("risk_officer",)
+# Who may sign in at all; each page then lets in those of them that hold its capability.
+CONSOLE_ROLES = roles_holding("console.sign_in")
 ROLE_LABELS = {"risk_officer": "Risk officer", "auditor": "Auditor", "admin": "Administrator",
                "channel": "Channel", "servicing": "Loan servicing"}
 # What the keys of the roles that cannot open the console are for.
@@ -108,9 +97,9 @@ def current_user() -> Principal | None:
 
 
 def signed_in_user() -> Principal:
-    """Return who is signed in, in a view that :func:`requires_role` has let through."""
+    """Return who is signed in, in a view that :func:`requires_capability` has let through."""
     user = current_user()
-    assert user is not None, "only views behind requires_role ask for the signed-in user"
+    assert user is not None, "only views behind requires_capability ask for the signed-in user"
     return user
 
 
@@ -126,8 +115,16 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def requires_role(*roles: str) -> Callable:
-    """Let only signed-in users of ``roles`` in; others go to sign-in (none) or get 403."""
+def may(capability: str) -> bool:
+    """Tell whether the signed-in user's role holds ``capability``."""
+    user = current_user()
+    return user is not None and holds(user.role, capability)
+
+
+def requires_capability(capability: str) -> Callable:
+    """Let in only signed-in users whose role holds ``capability``; others go to sign-in
+    (none) or get 403."""
+    roles = tuple(role for role in roles_holding(capability) if role in CONSOLE_ROLES)
 
     def decorate(view: Callable) -> Callable:
         limited = per_key(view)
@@ -148,6 +145,7 @@ def requires_role(*roles: str) -> Callable:
                 check_csrf()
             return limited(*args, **kwargs)
 
+        wrapper.capability = capability  # type: ignore[attr-defined]
         wrapper.console_roles = roles  # type: ignore[attr-defined]
         return wrapper
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Blueprint, Response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from service.console.access import CSRF_FIELD, ROLE_LABELS, csrf_token, current_user
+from service.console.access import CSRF_FIELD, ROLE_LABELS, csrf_token, current_user, may
 from service.console.formatting import FILTERS
 from service.domain_errors import DomainError
 from service.errors import ApiError, answer_status
@@ -48,8 +48,9 @@ for _name, _filter in FILTERS.items():
 @bp.context_processor
 def _page_context() -> dict:
     user = current_user()
+    # may('audit.read'): whether the menu, tiles and links lead to a page the role may open.
     return {"user": user, "role_label": ROLE_LABELS.get(user.role) if user else None,
-            "csrf_token": csrf_token, "csrf_field": CSRF_FIELD}
+            "csrf_token": csrf_token, "csrf_field": CSRF_FIELD, "may": may}
 
 
 @bp.after_request

@@ -7,7 +7,7 @@ from markupsafe import Markup
 
 from scoring.model import ModelError, list_versions, read_card
 from service.charts import PointsScale, global_importance, importance_svg, parse_units
-from service.console.access import MODEL_PAGES, requires_role
+from service.console.access import requires_capability
 from service.console.blueprint import bp
 from service.console.calibration import calibration_svg
 from service.wiring import wiring
@@ -41,14 +41,14 @@ def _cards() -> list[dict]:
 
 
 @bp.route("/models")
-@requires_role(*MODEL_PAGES)
+@requires_capability("models.read")
 def models():
     """The model versions this service has, and which one decides."""
     return render_template("console/models.html", items=_cards())
 
 
 @bp.route("/models/<version>")
-@requires_role(*MODEL_PAGES)
+@requires_capability("models.read")
 def model(version: str):
     """One model card: metrics, calibration, global view, features and training data."""
     try:

@@ -10,7 +10,7 @@ from flask import abort, render_template, request
 from scoring.drift import ACT, WATCH
 from service.charts import bars_svg, compare_svg, latency_svg, series_svg
 from service.charts.panels.matrix import matrix_svg
-from service.console.access import FAIRNESS_PAGES, MONITORING_PAGES, current_user, requires_role
+from service.console.access import may, requires_capability
 from service.console.blueprint import bp
 from service.monitoring.fairness import RATIO_FLOOR
 from service.monitoring.windows import DEFAULT_WINDOW, WINDOWS
@@ -25,7 +25,7 @@ AVAILABILITY_FLOOR = 0.95
 
 
 @bp.route("/monitoring")
-@requires_role(*MONITORING_PAGES)
+@requires_capability("monitoring.read")
 def monitoring():
     """Every panel of the dashboard over the window asked for (the last 24 hours by default)."""
     name = request.args.get("window", DEFAULT_WINDOW)
@@ -38,9 +38,7 @@ def monitoring():
         by = None
     reader = wiring().monitoring
     window = reader.window(name, by=by)
-    user = current_user()
-    view = reader.dashboard(window, with_fairness=user is not None
-                            and user.role in FAIRNESS_PAGES)
+    view = reader.dashboard(window, with_fairness=may("monitoring.fairness"))
     return render_template("console/monitoring.html", view=view,
                            charts=_charts(view, wiring().charts.uri), windows=WINDOWS,
                            window=window)

@@ -6,13 +6,13 @@ from flask import render_template
 from markupsafe import Markup
 
 from service.charts import realised_vs_predicted_svg
-from service.console.access import OUTCOME_PAGES, requires_role
+from service.console.access import requires_capability
 from service.console.blueprint import bp
 from service.wiring import wiring
 
 
 @bp.route("/outcomes")
-@requires_role(*OUTCOME_PAGES)
+@requires_capability("monitoring.read")
 def outcomes():
     """Realised default against predicted PD of drawn loans, by grade and month of approval."""
     table = wiring().outcomes.calibration()

@@ -17,13 +17,7 @@ from service.charts import (
     parse_units,
     waterfall_svg,
 )
-from service.console.access import (
-    AUDIT_PAGES,
-    RESOLVERS,
-    RISK_PAGES,
-    requires_role,
-    signed_in_user,
-)
+from service.console.access import may, requires_capability, signed_in_user
 from service.console.app_search import (
     OUTCOMES,
     InvalidPageLink,
@@ -62,7 +56,7 @@ def _grades() -> tuple[str, ...]:
 
 
 @bp.route("/applications")
-@requires_role(*RISK_PAGES)
+@requires_capability("applications.read")
 def applications():
     """Search applications by outcome, grade, date and reason, newest first."""
     filters, errors = parse_filters(request.args, _grades())
@@ -85,7 +79,7 @@ def applications():
 
 
 @bp.route("/applications/<application_id>")
-@requires_role(*RISK_PAGES)
+@requires_capability("applications.explanation")
 def application(application_id: str):
     """One application: decision, notice, reasons, sources, timeline, chart and features."""
     try:
@@ -132,17 +126,21 @@ def application(application_id: str):
             features.append(_feature_row(spec, {"name": name, "group": spec.by_name(name).group,
                                                 "value": None, "contribution": None},
                                          "unknown", chart_units_shown, in_units))
-    notice = build_notice(application_id, answer, explanation, spec, row.updated_at,
-                          wiring().consents.cited(row.consent_id))
-    with wiring().store.engine.connect() as conn:
-        review_rows = conn.execute(select(reviews).where(
-            reviews.c.application_id == application_id).order_by(reviews.c.created_at)).all()
+    # The notice and the reviews are shown to the roles that may read them through the API.
+    notice = (build_notice(application_id, answer, explanation, spec, row.updated_at,
+                           wiring().consents.cited(row.consent_id))
+              if may("applications.notice") else None)
+    review_rows = []
+    if may("reviews.read"):
+        with wiring().store.engine.connect() as conn:
+            review_rows = conn.execute(select(reviews).where(
+                reviews.c.application_id == application_id).order_by(reviews.c.created_at)).all()
     return render_template(
         "console/application.html", row=row, answer=answer, decision=answer.get("decision"),
         explanation=explanation, details=details, chart=chart, features=features,
         units=units, chart_units=chart_units_shown, totals=totals, notice=notice,
         reviews=[review_view(r) for r in review_rows], sources=SOURCES,
-        unknown_sources=unknown_sources, can_audit=user.role in AUDIT_PAGES)
+        unknown_sources=unknown_sources)
 
 
 def _feature_row(spec, f: dict, known: str, units: str,
@@ -190,22 +188,21 @@ def _form_terms(form) -> tuple[dict[str, float] | None, str | None]:
 
 
 @bp.route("/reviews")
-@requires_role(*RISK_PAGES)
+@requires_capability("reviews.read")
 def review_queue():
     """The review queue: open requests with a form each, or the resolved ones."""
     state = request.args.get("state", "open")
     if state not in ("open", "resolved"):
         abort(400, description="state must be open or resolved.")
     page = wiring().reviews.list(state, REVIEW_PAGE_SIZE, request.args.get("cursor") or None)
-    user = signed_in_user()
     return render_template("console/reviews.html", state=state, page=page,
-                           can_resolve=user.role in RESOLVERS,
+                           can_resolve=may("reviews.resolve"),
                            offered_by=_offered_by_policy(page["items"]),
                            paged=bool(request.args.get("cursor")))
 
 
 @bp.route("/reviews/<review_id>/resolution", methods=["POST"])
-@requires_role(*RESOLVERS)
+@requires_capability("reviews.resolve")
 def resolve_review(review_id: str):
     """Resolve a review as the signed-in risk officer, then show the application."""
     outcome = request.form.get("outcome", "")

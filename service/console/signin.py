@@ -7,17 +7,12 @@ import logging
 from flask import flash, redirect, render_template, request, url_for
 
 from service.console.access import (
-    AUDIT_PAGES,
-    BACKTEST_PAGES,
     CONSOLE_ROLES,
-    MODEL_PAGES,
     NOT_FOR_CONSOLE,
-    OUTCOME_PAGES,
-    RISK_PAGES,
     check_csrf,
     current_user,
     end_session,
-    requires_role,
+    requires_capability,
     safe_next,
     start_session,
 )
@@ -87,12 +82,7 @@ def sign_out():
 
 
 @bp.route("/")
-@requires_role(*CONSOLE_ROLES)
+@requires_capability("console.sign_in")
 def home():
     """The start page: what this role can do here."""
-    user = current_user()
-    assert user is not None
-    return render_template("console/home.html", risk=user.role in RISK_PAGES,
-                           audit=user.role in AUDIT_PAGES, models=user.role in MODEL_PAGES,
-                           outcomes=user.role in OUTCOME_PAGES,
-                           backtests=user.role in BACKTEST_PAGES)
+    return render_template("console/home.html")

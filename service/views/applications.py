@@ -43,7 +43,7 @@ NOT_SCORED = ("Also for an application deferred before it was scored, which has 
 
 
 @blp.route("", methods=["POST"])
-@requires("channel")
+@requires("applications.submit")
 @blp.arguments(ApplicationIn(), example=examples.APPLICATION)
 @blp.response(201, ApplicationOut)
 @blp.doc(parameters=[IDEMPOTENCY_HEADER])
@@ -72,7 +72,7 @@ def apply(body: dict):
 
 
 @blp.route("/<application_id>/retry", methods=["POST"])
-@requires("channel")
+@requires("applications.submit")
 @blp.arguments(RetryIn(), example={"applicant": examples.APPLICATION["applicant"]})
 @blp.response(200, ApplicationOut, description=(
     "The application's answer: the new decision of a deferred application, recorded against "
@@ -110,7 +110,7 @@ def retry(body: dict, application_id: str):
 
 
 @blp.route("/<application_id>", methods=["GET"])
-@requires("channel", "risk_officer", "auditor")
+@requires("applications.read")
 @blp.response(200, ApplicationOut)
 def read_application(application_id: str):
     """Read an application's status, decision and timeline."""
@@ -118,7 +118,7 @@ def read_application(application_id: str):
 
 
 @blp.route("/<application_id>/explanation", methods=["GET"])
-@requires("risk_officer", "auditor")
+@requires("applications.explanation")
 @blp.response(200, ExplanationOut)
 @may_answer(why={404: NOT_SCORED})
 def explanation(application_id: str):
@@ -128,7 +128,7 @@ def explanation(application_id: str):
 
 
 @blp.route("/<application_id>/explanation.svg", methods=["GET"])
-@requires("risk_officer", "auditor")
+@requires("applications.explanation")
 @blp.arguments(ChartArgs(), location="query", unknown=RAISE)
 @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
 @may_answer(why={404: NOT_SCORED})
@@ -143,7 +143,7 @@ def explanation_svg(args: dict, application_id: str):
 
 
 @blp.route("/<application_id>/notice", methods=["GET"])
-@requires("channel", "risk_officer")
+@requires("applications.notice")
 @blp.response(200, NoticeOut)
 def notice(application_id: str):
     """Read the applicant's notice: outcome, reasons in plain words, what they can do."""

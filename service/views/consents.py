@@ -14,7 +14,7 @@ blp = Blueprint("consents", __name__, url_prefix="/v1/consents",
 
 
 @blp.route("", methods=["POST"])
-@requires("channel")
+@requires("consents.write")
 @blp.arguments(ConsentIn(), example=examples.CONSENT)
 @blp.response(201, ConsentOut)
 def record_consent(body: dict):
@@ -23,7 +23,7 @@ def record_consent(body: dict):
 
 
 @blp.route("/<consent_id>", methods=["GET"])
-@requires("channel", "risk_officer", "auditor")
+@requires("consents.read")
 @blp.response(200, ConsentOut)
 def read_consent(consent_id: str):
     """Read a consent and whether it is live."""
@@ -31,7 +31,7 @@ def read_consent(consent_id: str):
 
 
 @blp.route("/<consent_id>", methods=["DELETE"])
-@requires("channel")
+@requires("consents.write")
 @blp.response(200, ConsentOut)
 def withdraw_consent(consent_id: str):
     """Withdraw a consent: no source is queried under it from now on."""

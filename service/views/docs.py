@@ -31,13 +31,15 @@ notices, human review, loan outcomes and realised default, model cards and the a
 Every call but `/healthz` and `/readyz` needs an API key, sent as
 `Authorization: Bearer <key>`: press **Authorize** and paste one (in development,
 `make serve` writes one per role to `var/dev-keys.txt`), then **Try it out**. Each operation
-names the roles that may call it (also as `x-roles`): `channel` (consents, applications,
-notices and review requests, its own only), `risk_officer`, `auditor`, `admin` and
-`servicing` (the bank's loan-servicing system: it posts loan outcomes, and reads nothing).
+names the roles that may call it (also as `x-roles`, and as `x-capability` the row of the
+one permission table that grants them): `channel` (consents, applications, notices and
+review requests, its own only), `risk_officer`, `auditor`, `admin` and `servicing` (the
+bank's loan-servicing system: it posts loan outcomes, and reads nothing).
 
 Errors share one envelope, `{"error": {"code", "message", "fields"}}`; a 422 names each bad
-field. Each operation lists every error status it may answer, and why. Risk officers and
-auditors also have the [console](/console/)."""
+field. Each operation lists every error status it may answer, and why. Risk officers,
+auditors and administrators also have the [console](/console/), which shows each role what
+the API lets it read, and nothing more."""
 
 # The files of Swagger UI's distribution that the page loads; nothing else of it is served.
 SWAGGER_UI_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})

@@ -45,7 +45,7 @@ def readyz():
 
 
 @blp.route("/metrics", methods=["GET"])
-@requires("admin", "auditor")
+@requires("metrics.read")
 @blp.response(200, {"type": "string"}, content_type="text/plain")
 def metrics():
     """Expose Prometheus metrics, summed over every worker of this server."""

@@ -61,7 +61,7 @@ class KeyListOut(Strict):
 
 
 @blp.route("", methods=["GET"])
-@requires("admin")
+@requires("keys.manage")
 @blp.response(200, KeyListOut)
 def list_api_keys():
     """List every key, oldest first: id, name, role and status, never a secret."""
@@ -69,7 +69,7 @@ def list_api_keys():
 
 
 @blp.route("", methods=["POST"])
-@requires("admin")
+@requires("keys.manage")
 @blp.arguments(KeyIn(), example={"role": "channel", "name": "my-bank"})
 @blp.response(201, NewKeyOut)
 def create_api_key(body: dict):
@@ -79,7 +79,7 @@ def create_api_key(body: dict):
 
 
 @blp.route("/<key_id>", methods=["DELETE"])
-@requires("admin", note=REVOCATION_NOTE)
+@requires("keys.manage", note=REVOCATION_NOTE)
 @blp.response(200, KeyOut)
 def revoke_api_key(key_id: str):
     """Revoke a key; revoking a revoked key changes nothing."""

@@ -13,7 +13,7 @@ blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model 
 
 
 @blp.route("", methods=["GET"])
-@requires("risk_officer", "auditor", "admin")
+@requires("models.read")
 @blp.response(200, ModelListOut)
 def list_models():
     """List the model versions this service has, each with its roles in the strategies in
@@ -32,7 +32,7 @@ def list_models():
 
 
 @blp.route("/<version>", methods=["GET"])
-@requires("risk_officer", "auditor", "admin")
+@requires("models.read")
 @blp.response(200, ModelCardOut)
 def model_card(version: str):
     """Read one model's card: features, constraints, training data, metrics."""

@@ -19,7 +19,7 @@ WINDOW_NOTE = ("A window is whole buckets of the roll-up ending now (or at `end`
 
 
 @blp.route("/v1/monitoring/drift", methods=["GET"])
-@requires("risk_officer", "auditor", "admin",
+@requires("monitoring.read",
           note=f"{WINDOW_NOTE} PSI of the score, PD and each feature against the training "
                f"set of the model that decided: watch from {WATCH}, act from {ACT}.")
 @blp.arguments(WindowArgs(), location="query", unknown=RAISE)
@@ -32,7 +32,7 @@ def drift(args: dict):
 
 
 @blp.route("/v1/monitoring/fairness", methods=["GET"])
-@requires("risk_officer", "auditor",
+@requires("monitoring.fairness",
           note=f"{WINDOW_NOTE} Fairness is counted by day: its windows are 7d (the default) "
                "and 30d. Monitoring only: sex, age band and province are read from the "
                "national ID and never given to the model. A group's approval rate below "

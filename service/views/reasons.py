@@ -12,7 +12,7 @@ blp = Blueprint("reasons", __name__, url_prefix="/v1/reasons",
 
 
 @blp.route("", methods=["GET"])
-@requires("channel", "risk_officer", "auditor", "admin")
+@requires("reasons.read")
 @blp.response(200, ReasonCatalogueOut)
 def list_reasons():
     """List every reason code once, with its texts and whether the applicant can act on it."""

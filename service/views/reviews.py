@@ -22,7 +22,7 @@ blp = Blueprint("reviews", __name__, description="Human review of automated deci
 
 
 @blp.route("/v1/applications/<application_id>/review-requests", methods=["POST"])
-@requires("channel")
+@requires("reviews.request")
 @blp.arguments(ReviewRequestIn(), example=examples.REVIEW_REQUEST)
 @blp.response(201, ReviewRequestOut)
 @may_answer(why={409: "Here: the application was deferred, so it has no decision to review: "
@@ -35,7 +35,7 @@ def request_review(body: dict, application_id: str):
 
 
 @blp.route("/v1/reviews", methods=["GET"])
-@requires("risk_officer")
+@requires("reviews.read")
 @blp.arguments(ReviewListArgs(), location="query", unknown=RAISE)
 @blp.response(200, ReviewPageOut)
 def list_reviews(args: dict):
@@ -44,7 +44,7 @@ def list_reviews(args: dict):
 
 
 @blp.route("/v1/reviews/<review_id>", methods=["GET"])
-@requires("risk_officer")
+@requires("reviews.read")
 @blp.response(200, ReviewOut)
 def read_review(review_id: str):
     """Read a review with the decision, its explanation and the applicant's reason."""
@@ -52,7 +52,7 @@ def read_review(review_id: str):
 
 
 @blp.route("/v1/reviews/<review_id>/resolution", methods=["POST"])
-@requires("risk_officer")
+@requires("reviews.resolve")
 @blp.arguments(ResolutionIn(), examples=examples.RESOLUTION)
 @blp.response(200, ReviewOut)
 @may_answer(why={409: "Here: the review is already resolved, the outcome `overturned` "

@@ -17,7 +17,7 @@ blp = Blueprint("strategies", __name__, url_prefix="/v1/strategies",
 
 
 @blp.route("", methods=["GET"])
-@requires("risk_officer", "auditor", "admin")
+@requires("strategies.read")
 @blp.response(200, StrategiesOut)
 def read_strategies():
     """Give the strategies in force: champion, challenger with its share, and shadows."""
@@ -25,10 +25,11 @@ def read_strategies():
 
 
 @blp.route("", methods=["PUT"])
-@requires("admin", note="Every model named must pass its card's checks (the AUC floor, "
-                        "monotone constraints present and honoured, the running spec's digest, "
-                        "the model file's SHA-256) and every policy must be a version within "
-                        "the regulatory caps; the change is an audit record `strategy.set`.")
+@requires("strategies.set",
+          note="Every model named must pass its card's checks (the AUC floor, monotone "
+               "constraints present and honoured, the running spec's digest, the model file's "
+               "SHA-256) and every policy must be a version within the regulatory caps; the "
+               "change is an audit record `strategy.set`.")
 @blp.arguments(StrategiesIn(), unknown=RAISE)
 @blp.response(200, StrategiesSetOut)
 @may_answer(why={422: "Here: a strategy is malformed, names the same strategy twice, or "

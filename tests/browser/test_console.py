@@ -219,13 +219,15 @@ def test_a_channel_key_cannot_open_the_risk_or_audit_pages(visit):
     assert auditor.page.get_by_role("link", name="Reviews", exact=True).count() == 0
 
 
-def test_an_administrator_sees_both_sections_and_signs_out(visit):
+def test_an_administrator_sees_what_the_api_lets_it_read_and_signs_out(visit):
     visitor = visit()
     page = visitor.page
     visitor.sign_in("admin")
     nav = page.get_by_role("navigation", name="Sections")
-    for name in ("Applications", "Reviews", "Models", "Outcomes", "Audit log", "Verify"):
+    for name in ("Monitoring", "Models", "Outcomes"):
         expect(nav.get_by_role("link", name=name, exact=True)).to_be_visible()
+    for name in ("Applications", "Reviews", "Backtests", "Audit log", "Verify"):
+        assert nav.get_by_role("link", name=name, exact=True).count() == 0, name
     visitor.screenshot("home-admin")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status").first).to_contain_text("You are signed out")

@@ -2,32 +2,61 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import update
 
 from service.db import api_keys, now_text
+from service.permissions import roles_holding
 from tests.integration.console.conftest import finished_backtest, first, run_backtest
 
-RISK_PAGES = ("/console/applications", "/console/applications/{application_id}",
-              "/console/reviews", "/console/reviews?state=resolved")
+APPLICATION_PAGES = ("/console/applications", "/console/applications/{application_id}")
+REVIEW_PAGES = ("/console/reviews", "/console/reviews?state=resolved")
 AUDIT_PAGES = ("/console/audit", "/console/audit/records/1", "/console/audit/verify",
                "/console/audit/export.jsonl", "/console/audit/export.csv")
 MODEL_PAGES = ("/console/models", "/console/models/v1")
 # Realised default against predicted PD: open to the roles that read model cards.
 OUTCOME_PAGES = ("/console/outcomes",)
 MONITORING_PAGES = ("/console/monitoring", "/console/monitoring?window=7d")
-# Read by every role of the console; started by risk officers alone.
+# Read by risk officers and auditors; started by risk officers alone.
 BACKTEST_PAGES = ("/console/backtests", "/console/backtests/{backtest_id}",
                   "/console/backtests/{backtest_id}/report.html")
 EVERYONE = ("/console/",)
 
-# role -> (risk pages, audit pages, model pages, may resolve a review and start a backtest)
+# What the API lets a role read, the console shows it, and nothing more. role ->
+# (applications and their explanations, the review queue, the audit log, models and
+# monitoring, backtests, may resolve a review and start a backtest)
 MATRIX = {
-    "risk_officer": (200, 403, 200, True),
-    "auditor": (403, 200, 200, False),
-    "admin": (200, 200, 200, False),
+    "risk_officer": (200, 200, 403, 200, 200, True),
+    "auditor": (200, 403, 200, 200, 200, False),
+    "admin": (403, 403, 403, 200, 403, False),
+}
+# The menu's sections, each by the page it opens.
+SECTIONS = ("/console/applications", "/console/reviews", "/console/monitoring",
+            "/console/models", "/console/outcomes", "/console/backtests", "/console/audit",
+            "/console/audit/verify")
+# Each console page and the API operation that reads or does the same: both answer the same
+# roles (those that may sign in to the console).
+COUNTERPARTS = {
+    "console.applications": ("GET", "/v1/applications/<application_id>"),
+    "console.application": ("GET", "/v1/applications/<application_id>/explanation"),
+    "console.review_queue": ("GET", "/v1/reviews"),
+    "console.resolve_review": ("POST", "/v1/reviews/<review_id>/resolution"),
+    "console.audit_search": ("GET", "/v1/audit/records"),
+    "console.audit_record": ("GET", "/v1/audit/records/<int:seq>"),
+    "console.audit_verify": ("GET", "/v1/audit/verify"),
+    "console.audit_export": ("GET", "/v1/audit/export"),
+    "console.models": ("GET", "/v1/models"),
+    "console.model": ("GET", "/v1/models/<version>"),
+    "console.outcomes": ("GET", "/v1/monitoring/calibration"),
+    "console.monitoring": ("GET", "/v1/monitoring/drift"),
+    "console.backtests": ("GET", "/v1/backtests"),
+    "console.backtest": ("GET", "/v1/backtests/<backtest_id>"),
+    "console.backtest_report": ("GET", "/v1/backtests/<backtest_id>/report"),
+    "console.start_backtest": ("POST", "/v1/backtests"),
+    "console.cancel_backtest": ("DELETE", "/v1/backtests/<backtest_id>"),
 }
 
 
@@ -54,21 +83,26 @@ def _pages(paths, application_id, backtest_id="bt_none"):
 @pytest.mark.parametrize("role", sorted(MATRIX))
 def test_the_role_matrix_of_console_pages(backtested, role):
     console, declined, review, backtest_id = backtested
-    risk, audit, models, may_change = MATRIX[role]
+    applications, queue, audit, models, backtests, may_change = MATRIX[role]
     user = console.user(role)
     aid = declined["application_id"]
-    for paths, expected in ((RISK_PAGES, risk), (AUDIT_PAGES, audit), (MODEL_PAGES, models),
+    for paths, expected in ((APPLICATION_PAGES, applications), (REVIEW_PAGES, queue),
+                            (AUDIT_PAGES, audit), (MODEL_PAGES, models),
                             (OUTCOME_PAGES, models), (MONITORING_PAGES, models),
-                            (BACKTEST_PAGES, models), (EVERYONE, 200)):
+                            (BACKTEST_PAGES, backtests), (EVERYONE, 200)):
         for path in _pages(paths, aid, backtest_id):
             response = user.get(path)
             assert response.status_code == expected, (role, path, response.status_code)
             if expected == 403:
                 assert "Not allowed" in response.get_data(as_text=True)
                 assert response.mimetype == "text/html"
-    # Every role of the console reads backtests: the menu and the start page lead there.
+    # The menu leads to every section the role may open and to no other; so do the tiles.
+    opens = {path for path in SECTIONS if user.get(path).status_code == 200}
     home = user.text("/console/")
-    assert home.count('href="/console/backtests"') == 2
+    menu = home.split('<nav aria-label="Sections">', 1)[1].split("</nav>", 1)[0]
+    assert set(re.findall(r'href="([^"]+)"', menu)) == opens, role
+    assert set(re.findall(r'class="tile" href="([^"]+)"', home)) <= opens, role
+    assert ('href="/console/backtests"' in home) == (backtests == 200)
     verify = user.post("/console/audit/verify")
     search = user.post("/console/audit", {"kind": "decision.made"})
     assert verify.status_code == audit and search.status_code == (303 if audit == 200 else 403)
@@ -89,8 +123,9 @@ def test_the_role_matrix_of_console_pages(backtested, role):
 def test_without_a_session_every_page_sends_to_sign_in(backtested):
     console, declined, review, backtest_id = backtested
     anonymous = console.user()
-    paths = _pages(RISK_PAGES + AUDIT_PAGES + MODEL_PAGES + OUTCOME_PAGES + MONITORING_PAGES
-                   + BACKTEST_PAGES + EVERYONE, declined["application_id"], backtest_id)
+    paths = _pages(APPLICATION_PAGES + REVIEW_PAGES + AUDIT_PAGES + MODEL_PAGES + OUTCOME_PAGES
+                   + MONITORING_PAGES + BACKTEST_PAGES + EVERYONE, declined["application_id"],
+                   backtest_id)
     for path in paths:
         response = anonymous.get(path)
         assert response.status_code == 302, path
@@ -113,7 +148,8 @@ def test_a_channel_key_cannot_sign_in_nor_open_any_page(reviewed):
     response = channel.sign_in(console.keys["channel"])
     assert response.status_code == 403
     assert "channel key" in response.get_data(as_text=True)
-    for path in _pages(RISK_PAGES + AUDIT_PAGES + BACKTEST_PAGES, declined["application_id"]):
+    for path in _pages(APPLICATION_PAGES + REVIEW_PAGES + AUDIT_PAGES + BACKTEST_PAGES,
+                       declined["application_id"]):
         assert channel.get(path).status_code == 302, path
     # The JSON API's bearer header means nothing to the console either.
     bearer = {"Authorization": f"Bearer {console.keys['channel']}"}
@@ -248,7 +284,7 @@ def test_unknown_pages_answer_with_a_console_page(console):
     assert "no such console page" in response.get_data(as_text=True)
     # Signing out is a form (POST); the address itself asks to confirm.
     assert "Sign out" in user.text("/console/sign-out")
-    assert user.get("/console/audit").status_code == 200
+    assert user.get("/console/models").status_code == 200
 
 
 def test_a_session_ends_eight_hours_after_sign_in(console):
@@ -264,17 +300,24 @@ def test_a_session_ends_eight_hours_after_sign_in(console):
     assert user.get("/console/").status_code == 302
 
 
-def test_every_console_page_names_the_roles_it_is_for(console):
+def test_every_console_page_takes_its_roles_from_the_table_the_api_reads(console):
+    app = console.app
     open_to_all = {"console.sign_in", "console.sign_out", "console.static", "console.not_found"}
-    guarded = {}
-    for rule in console.app.url_map.iter_rules():
-        if rule.endpoint.startswith("console.") and rule.endpoint not in open_to_all:
-            view = console.app.view_functions[rule.endpoint]
-            guarded[rule.endpoint] = getattr(view, "console_roles", None)
-    assert len(guarded) == 17 and None not in guarded.values(), guarded
-    assert all("channel" not in roles and "servicing" not in roles
-               for roles in guarded.values())
-    assert guarded["console.resolve_review"] == ("risk_officer",)
-    assert guarded["console.start_backtest"] == ("risk_officer",)
-    for endpoint in ("console.backtests", "console.backtest", "console.backtest_report"):
-        assert guarded[endpoint] == ("risk_officer", "auditor", "admin"), endpoint
+    guarded = {rule.endpoint: app.view_functions[rule.endpoint]
+               for rule in app.url_map.iter_rules()
+               if rule.endpoint.startswith("console.") and rule.endpoint not in open_to_all}
+    assert len(guarded) == 18, sorted(guarded)
+    signs_in = {"risk_officer", "auditor", "admin"}
+    operations = {(method, rule.rule): app.view_functions[rule.endpoint]
+                  for rule in app.url_map.iter_rules() for method in rule.methods}
+    # The console grants no role what the API refuses it, and refuses none what it grants.
+    for endpoint, operation in COUNTERPARTS.items():
+        allowed = set(getattr(guarded[endpoint], "console_roles", ()))
+        assert allowed == set(operations[operation].required_roles) & signs_in, endpoint
+    assert set(roles_holding("console.sign_in")) == signs_in
+    for endpoint, view in guarded.items():
+        capability = getattr(view, "capability", None)
+        assert capability is not None, f"{endpoint} names no capability"
+        assert set(view.console_roles) == set(roles_holding(capability)) & signs_in, endpoint
+        if endpoint in COUNTERPARTS:
+            assert capability == operations[COUNTERPARTS[endpoint]].capability, endpoint

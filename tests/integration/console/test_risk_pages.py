@@ -104,7 +104,12 @@ def test_a_declined_application_shows_decision_reasons_sources_timeline_chart_fe
     assert "No review was requested" in page
     # The audit trail is an auditor's: a risk officer gets no link to it.
     assert "/console/audit?" not in page
-    assert "/console/audit?" in console.user("admin").text(f"/console/applications/{aid}")
+    # An auditor reads the explanation and the reasons, as the API lets it, and the trail;
+    # not what the applicant is told, nor the reviews, which the API does not give it either.
+    audited = html.unescape(console.user("auditor").text(f"/console/applications/{aid}"))
+    assert "/console/audit?" in audited and svgs(audited)
+    assert all(reason["text_en"] in audited for reason in declined["decision"]["reasons"])
+    assert "We are sorry" not in audited and 'id="h-reviews"' not in audited
     assert console.user("risk_officer").get("/console/applications/a_nope").status_code == 404
 
 
