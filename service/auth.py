@@ -23,6 +23,7 @@ from service.db import api_keys
 from service.errors import ApiError, may_answer
 from service.keys import KEY_ID_LENGTH, KEY_PREFIX, ROLES, count_keys, create_key, hash_secret
 from service.limits import RateLimits, client_address
+from service.permissions import roles_holding
 
 __all__ = ["KEY_PREFIX", "ROLES", "KeyRing", "Principal", "count_keys", "create_key", "current",
            "document_roles", "requires"]
@@ -92,9 +93,9 @@ class KeyRing:
     """Checks presented keys against the database, remembering lookups briefly per worker.
 
     Keys found and key ids not found are remembered apart, each map bounded, so a flood of
-    made-up ids never pushes the real keys out. Failed authentications count against the
-    client's address; past the limit, keys this worker does not remember are refused before
-    any lookup.
+    made-up ids never pushes the real keys out and costs one lookup per id. Failed
+    authentications count against the client's address; past the limit they are refused with
+    a 429, while a valid key from the same address is still accepted.
     """
 
     def __init__(self, engine: Engine, limits: RateLimits, ttl_s: float = DEFAULT_CACHE_S,
@@ -135,17 +136,19 @@ class KeyRing:
 
     def authenticate(self, header: str | None, address: str) -> Principal:
         """Return the principal of an ``Authorization: Bearer`` header, or raise 401 (429
-        when ``address`` has failed too often)."""
+        when ``address`` has failed too often: a valid key is never refused for that)."""
         if not header or not header.startswith("Bearer "):
             self._refuse(address, "an API key is required (Authorization: Bearer <key>)")
         parts = header[len("Bearer "):].strip().split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != KEY_ID_LENGTH:
             self._refuse(address, "the API key is not valid")
         key_id, secret = parts[1], parts[2]
+        # The key is checked before the address's failures: clients behind one proxy share an
+        # address, and one client's bad keys must not lock the others out. A bad key past the
+        # limit still gets a 429; that it was bad is no help to a guesser, its secret being
+        # 256 random bits. A lookup by primary key is cheap, and an unknown id is remembered.
         found, stored = self._remembered(key_id)
         if not found:
-            # An address that keeps failing costs no more lookups until its window ends.
-            self.limits.check_failures(address)
             stored = self._look_up(key_id)
         if stored is None or stored.revoked or not hmac.compare_digest(
                 stored.secret_hash, hash_secret(secret)):
@@ -162,13 +165,11 @@ def current() -> Principal:
     return g.principal
 
 
-def requires(*roles: str, note: str = "") -> Callable:
+def requires(capability: str, note: str = "") -> Callable:
     """Authenticate the request, count it against the key's allowance and allow only the
-    given roles; ``note`` adds to the operation's description, which documents the refusals
-    (401, 403, 429) and 503."""
-    for role in roles:
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    roles that hold ``capability`` (``service.permissions``); ``note`` adds to the operation's
+    description, which documents the refusals (401, 403, 429) and 503."""
+    roles = roles_holding(capability)
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
@@ -185,16 +186,19 @@ def requires(*roles: str, note: str = "") -> Callable:
                 raise ApiError(403, f"the {principal.role} role may not do this")
             return view(*args, **kwargs)
 
+        wrapper.capability = capability  # type: ignore[attr-defined]
         wrapper.required_roles = roles  # type: ignore[attr-defined]
         # The key is looked up and counted in shared stores, either of which may be down.
-        return document_roles(*roles, note=note)(may_answer(401, 403, 429, 503)(wrapper))
+        return document_roles(*roles, note=note, capability=capability)(
+            may_answer(401, 403, 429, 503)(wrapper))
 
     return decorate
 
 
-def document_roles(*roles: str, note: str = "") -> Callable:
+def document_roles(*roles: str, note: str = "", capability: str | None = None) -> Callable:
     """Name the roles that may call a view in its OpenAPI operation: ``x-roles`` and in words,
-    followed by ``note`` if any.
+    followed by ``note`` if any; ``x-capability`` names the row of the permission table that
+    gives them.
 
     No roles: anyone may call it, without an API key.
     """
@@ -202,4 +206,5 @@ def document_roles(*roles: str, note: str = "") -> Callable:
 
     names = ", ".join(f"`{role}`" for role in roles) if roles else "anyone, no API key needed"
     description = f"**Roles:** {names}." + (f"\n\n{note}" if note else "")
-    return Blueprint.doc(**{"x-roles": list(roles), "description": description})
+    extensions = {"x-roles": list(roles)} | ({"x-capability": capability} if capability else {})
+    return Blueprint.doc(**extensions, description=description)

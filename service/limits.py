@@ -4,7 +4,7 @@ a SQLite file under the host's var folder, which every worker process of the hos
 Two limits, in fixed windows: requests per API key (``FLASHLOAN_RATE_LIMIT``; before
 authentication, per client address), and failed authentications per client address
 (``FLASHLOAN_AUTH_FAILURE_LIMIT``): a request with no key, a malformed one, an unknown one or a
-wrong secret.
+wrong secret. Only failures are refused past it: a valid key from the same address is not.
 """
 
 from __future__ import annotations
@@ -164,14 +164,6 @@ class RateLimits:
                 remaining = (item.amount, left)
         if remaining is not None:
             g.rate_limit = remaining
-
-    def check_failures(self, address: str) -> None:
-        """Refuse (429) a request from an address that has failed authentication too often."""
-        for item in self.auth_failures:
-            key = item.key_for("auth-failures", address)
-            if self._storage(self.storage.get, key) >= item.amount:
-                raise self._refusal(item, key, "too many failed authentications from this "
-                                               "address")
 
     def count_failure(self, address: str) -> None:
         """Count a failed authentication from ``address``; past the limit, refuse with a 429."""

@@ -85,9 +85,9 @@ class OutcomeBook:
             if app is None:
                 raise NotFound("no such application")
             if app.status != "approved":
-                raise NotApproved(f"application {application_id} is {app.status}, not "
-                                  "approved: only an approved application has a loan to "
-                                  "report on")
+                # One refusal whatever was decided: servicing is told no decision.
+                raise NotApproved(f"no approved application {application_id} to record an "
+                                  "outcome for")
             decision = loads(app.answer).get("decision") or {}
             approved_at = _approved_at(conn, app)
             problems = _problems(decision, approved_at, now, drawn_at, amount, months)
@@ -129,12 +129,15 @@ class OutcomeBook:
                 "drawn_at": values["drawn_at"], "amount": amount,
                 "months": [{"month": e["month"], "status": e["status"],
                             "days_past_due": e["days_past_due"]} for e in months],
-                "corrected": sorted(e["month"] for e in months if e["month"] in known)},
+                "corrected": sorted(e["month"] for e in months if e["month"] in known),
+                # The time the rows were stamped with, by the book's clock.
+                "posted_at": stamp},
                 application_id=application_id, actor=principal.actor)
         return self.history(application_id)
 
     def history(self, application_id: str) -> dict[str, Any]:
-        """Return a recorded loan with every month of its performance, oldest first."""
+        """Return what was posted of a loan, every month oldest first, and whether it
+        defaulted: nothing of its decision."""
         with self.store.engine.connect() as conn:
             loan = conn.execute(select(loans).where(
                 loans.c.application_id == application_id)).one()
@@ -145,8 +148,6 @@ class OutcomeBook:
                               if is_default(m.status, m.days_past_due)), None)
         return {"application_id": loan.application_id, "drawn": loan.drawn,
                 "drawn_at": loan.drawn_at, "amount": loan.amount,
-                "credit_limit": loan.credit_limit, "grade": loan.grade, "pd": loan.pd,
-                "approved_at": loan.approved_at, "approved_month": loan.approved_month,
                 "defaulted": default_month is not None, "default_month": default_month,
                 "performance": [{"month": m.month, "status": m.status,
                                  "days_past_due": m.days_past_due,
@@ -212,16 +213,18 @@ def _approved_at(conn: Connection, app: Any) -> str:
 def _problems(decision: dict[str, Any], approved_at: str, now: datetime,
               drawn_at: datetime | None, amount: float | None,
               months: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """What the loan's own terms and dates refuse of a post, by field."""
+    """What the loan's own terms and dates refuse of a post, by field.
+
+    The messages do not state the line or the approval's time: they are the decision's, which
+    the servicing system is not told.
+    """
     problems: dict[str, list[str]] = {}
     limit = float(decision["credit_limit"])
     if amount is not None and amount > limit:
-        problems["amount"] = [f"must not exceed the credit line granted, {limit:,.0f} CNY; "
-                              f"got {amount:,.2f}"]
+        problems["amount"] = [f"must not exceed the credit line granted; got {amount:,.2f}"]
     drawn_text = now_text(drawn_at) if drawn_at is not None else None
     if drawn_text is not None and drawn_text < approved_at:
-        problems["drawn_at"] = [f"must not be before the approval, {approved_at}; "
-                                f"got {drawn_text}"]
+        problems["drawn_at"] = [f"must not be before the approval; got {drawn_text}"]
     elif drawn_at is not None and drawn_at > now + CLOCK_SKEW:
         problems["drawn_at"] = [f"must not be in the future; got {drawn_text}"]
     first = max(approved_at[:7], drawn_text[:7] if drawn_text else "")
@@ -230,9 +233,9 @@ def _problems(decision: dict[str, Any], approved_at: str, now: datetime,
         month = entry["month"]
         if month < first:
             since = ("the month of approval" if first == approved_at[:7]
-                     else "the month the loan was drawn")
+                     else f"the month the loan was drawn, {first}")
             problems[f"performance.{index}.month"] = [
-                f"must not be before {since}, {first}; got {month}"]
+                f"must not be before {since}; got {month}"]
         elif month > current:
             problems[f"performance.{index}.month"] = [
                 f"must not be after the current month, {current}: its performance cannot be "

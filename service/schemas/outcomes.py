@@ -15,19 +15,30 @@ MONTH_SHAPE = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$",
 MAX_MONTHS = 600
 # Days past due are counted in whole days; ten thousand is decades past any write-off.
 MAX_DAYS_PAST_DUE = 9999
+# CNY are counted in fen: an amount drawn is at least one, and in whole fen.
+FEN = 0.01
+FEN_PLACES = 2
 
 
 class DrawnAmount(JsonNumber):
-    """The amount drawn: a JSON number (never a string) above zero."""
+    """The amount drawn: a JSON number (never a string) of CNY in whole fen, at least one fen.
+
+    That it is at most the credit line granted is the loan's to check, not the body's.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(error_messages={"positive": "must be more than 0; got {value:g}"},
-                         **kwargs)
+        metadata = {"minimum": FEN, **kwargs.pop("metadata", {})}
+        super().__init__(error_messages={
+            "minimum": "must be at least 0.01 (one fen); got {value}",
+            "fen": "must be in CNY to the fen, at most 2 decimal places; got {value}"},
+            metadata=metadata, **kwargs)
 
     def _validated(self, value: Any) -> float:
         number = super()._validated(value)
-        if not number > 0:
-            raise self.make_error("positive", value=number)
+        if not number >= FEN:
+            raise self.make_error("minimum", value=number)
+        if round(number, FEN_PLACES) != number:
+            raise self.make_error("fen", value=number)
         return number
 
 
@@ -68,8 +79,9 @@ class OutcomeIn(Strict):
         "description": "when the loan was drawn (an ISO 8601 time with an offset): required "
                        "when drawn, absent or null otherwise"})
     amount = DrawnAmount(allow_none=True, metadata={
-        "description": "CNY drawn, at most the credit line granted: required when drawn, "
-                       "absent or null otherwise"})
+        "description": "CNY drawn, in whole fen (at most 2 decimal places), from 0.01 to "
+                       "the credit line granted: required when drawn, absent or null "
+                       "otherwise"})
     performance = fields.List(fields.Nested(MonthIn), load_default=list,
                               validate=validate.Length(max=MAX_MONTHS), metadata={
         "description": "months of performance; a month posted before is replaced. A loan not "
@@ -110,18 +122,13 @@ class MonthOut(Strict):
 
 
 class OutcomeOut(Strict):
-    """A loan's whole outcome history, as recorded."""
+    """A loan's whole outcome history, as posted, and whether it defaulted: nothing of its
+    decision (the servicing system reads none)."""
 
     application_id = fields.String(required=True)
     drawn = fields.Boolean(required=True)
     drawn_at = fields.String(allow_none=True, required=True)
     amount = fields.Float(allow_none=True, required=True)
-    credit_limit = fields.Float(required=True)
-    grade = fields.String(required=True)
-    pd = fields.Float(allow_none=True, required=True, metadata={
-        "description": "the probability of default the decision predicted"})
-    approved_at = fields.String(required=True)
-    approved_month = fields.String(required=True)
     defaulted = fields.Boolean(required=True)
     default_month = fields.String(allow_none=True, required=True, metadata={
         "description": "the first month that made the loan a default"})

@@ -16,17 +16,20 @@ blp = Blueprint("outcomes", __name__,
 
 
 @blp.route("/v1/outcomes", methods=["POST"])
-@requires("servicing", note="A month posted again replaces the one recorded before (a "
-                            "correction). Each post is one `outcome.recorded` audit record.")
+@requires("outcomes.report",
+          note="A month posted again replaces the one recorded before (a correction). Each "
+               "post is one `outcome.recorded` audit record.")
 @blp.arguments(OutcomeIn(), examples=examples.OUTCOME)
 @blp.response(200, OutcomeOut)
 @may_answer(why={404: "Here: no application has the `application_id` of the body.",
                  409: "Here: the application is not approved, so it has no loan "
-                      "(`not_approved`); or the loan is reported as not drawn although months "
-                      "of its performance are recorded (`conflict`).",
-                 422: "Here also: the amount is more than the credit line granted, the "
-                      "drawing is dated before the approval, or a month is before the month "
-                      "of approval or after the current one."})
+                      "(`not_approved`, the same whatever was decided); or the loan is "
+                      "reported as not drawn although months of its performance are recorded "
+                      "(`conflict`).",
+                 422: "Here also: the amount is less than 0.01, not in whole fen or more "
+                      "than the credit line granted, the drawing is dated before the "
+                      "approval, or a month is before the month of approval or after the "
+                      "current one (the line and the approval's time are not stated)."})
 def post_outcome(body: dict):
     """Record whether an approved loan was drawn and how it performed, month by month."""
     return wiring().outcomes.record(
@@ -35,7 +38,7 @@ def post_outcome(body: dict):
 
 
 @blp.route("/v1/monitoring/calibration", methods=["GET"])
-@requires("risk_officer", "auditor", "admin", note=f"For drawn loans: {DEFAULT_RULE}.")
+@requires("monitoring.read", note=f"For drawn loans: {DEFAULT_RULE}.")
 @blp.response(200, CalibrationOut)
 def calibration():
     """Set realised default beside predicted PD, by grade and by month of approval."""

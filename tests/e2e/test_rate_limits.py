@@ -1,6 +1,6 @@
 """Rate limits under gunicorn with two workers: one allowance per key whichever worker answers,
 counted in the host's own file or in Redis, and floods without a valid key refused once the
-failed-authentication limit is reached."""
+failed-authentication limit is reached, while valid keys from the same address are answered."""
 
 from __future__ import annotations
 
@@ -107,3 +107,19 @@ def test_floods_without_a_valid_key_are_refused_after_the_failure_limit(
     for response in responses[FAILURE_LIMIT:]:
         assert_envelope(response, 429, "rate_limited")
         assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_valid_keys_are_answered_while_their_address_is_refused_for_failing(
+        limited: Limited) -> None:
+    seen = limited.new_key()
+    assert limited.get(seen).status_code == 404
+    # Past the failure limit, whatever this address sent before.
+    for _ in range(FAILURE_LIMIT + 1):
+        bad = limited.get(f"fl_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}")
+    assert_envelope(bad, 429, "rate_limited")
+    never_seen = limited.new_key()
+    codes = [limited.get(key).status_code for key in (never_seen, seen) * 3]
+    assert codes == [404] * 6, codes
+    refused = limited.get(f"fl_{never_seen.split('_')[1]}_{'x' * 43}")
+    assert_envelope(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1

@@ -100,6 +100,20 @@ def test_values_of_the_wrong_kind_are_refused(field, value):
     assert field in refusal({**DRAWN, field: value})
 
 
+@pytest.mark.parametrize(("amount", "problem"), [
+    (1e-300, "must be at least 0.01 (one fen); got 1e-300"),
+    (0.009, "must be at least 0.01 (one fen); got 0.009"),
+    (12.345, "must be in CNY to the fen, at most 2 decimal places; got 12.345"),
+])
+def test_an_amount_is_in_whole_fen(amount, problem):
+    assert refusal({**DRAWN, "amount": amount}) == {"amount": [problem]}
+
+
+def test_an_amount_to_the_fen_is_read_as_posted():
+    assert [OutcomeIn().load({**DRAWN, "amount": amount})["amount"]
+            for amount in (0.01, 1234.56, 20000)] == [0.01, 1234.56, 20000.0]
+
+
 def test_unknown_fields_are_refused():
     assert refusal({**DRAWN, "balance": 5}) == {"balance": ["Unknown field."]}
     assert refusal({**DRAWN, "performance": [{**month("2026-11"), "note": "x"}]}) == {
