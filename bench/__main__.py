@@ -24,6 +24,7 @@ SECTIONS = [
     "bench.reasons",
     "bench.recourse",
     "bench.dashboard",
+    "bench.backtest_queue",
 ]
 
 REPORT = Path(__file__).with_name("REPORT.md")

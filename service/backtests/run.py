@@ -9,6 +9,7 @@ partitions on a Dask cluster with the same figures to the last bit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,7 +59,7 @@ def replayed_by(engines: Engines, backtest: Backtest, frame: pd.DataFrame, *,
     (``local`` or ``tcp://host:port``) in ``npartitions`` partitions (by default, see
     :func:`scoring.distributed.plan_partitions`)."""
     strategy = backtest.strategy
-    engine = engines.engine(strategy.model, strategy.policy)
+    engine = engines.candidate(strategy)
     if dask is None or frame.empty:
         return replay_frame(frame, engine)
     from scoring.distributed import decide_partitioned, open_client
@@ -75,10 +76,10 @@ def run_backtest(store: AuditStore, engines: Engines, backtest: Backtest, *,
                  dask: str | None = None, progress: Callable[[str], None] | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> BacktestResult:
     """Run ``backtest`` over ``store``'s decision log; ModelError or PolicyError when the
-    candidate cannot be loaded."""
+    candidate cannot be loaded, StrategyError when it cannot decide alone."""
     say = progress or (lambda _text: None)
     strategy = backtest.strategy
-    engine = engines.engine(strategy.model, strategy.policy)
+    engine = engines.candidate(strategy)
     frame = logged_decisions(store, engine.model.spec, since=backtest.since,
                              until=backtest.until)
     say(f"{len(frame):,} logged decisions read; deciding them with {strategy.name}"
@@ -90,3 +91,8 @@ def run_backtest(store: AuditStore, engines: Engines, backtest: Backtest, *,
     report = report_html(summary, strategy=strategy.name,
                          window=(backtest.since, backtest.until), generated_at=now())
     return BacktestResult(summary, report, len(frame))
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """A summary as the backtests table stores it (JSON, Chinese as written)."""
+    return json.dumps(summary, ensure_ascii=False)

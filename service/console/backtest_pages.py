@@ -15,16 +15,12 @@ from flask import Response, abort, redirect, render_template, request, url_for
 from scoring.model import ModelError
 from scoring.policy import PolicyError
 from scoring.strategy import Strategy, StrategyError
-from service.backtests.jobs import BacktestNotFound
+from service.backtests.jobs import BacktestLimitReached, BacktestNotFound, NotCancellable
 from service.backtests.report import GROUPS, report_charts
 from service.backtests.run import DEFAULT_LGD, Backtest
-from service.console.access import (
-    BACKTEST_PAGES,
-    BACKTESTERS,
-    requires_role,
-    signed_in_user,
-)
+from service.console.access import requires_capability, signed_in_user
 from service.console.blueprint import bp
+from service.permissions import holds
 from service.wiring import wiring
 
 log = logging.getLogger("flashloan.console")
@@ -45,6 +41,8 @@ class BacktestForm:
         "strategy": "", "since": "", "until": "", "lgd": f"{DEFAULT_LGD:g}"})
     errors: dict[str, str] = field(default_factory=dict)
     backtest: Backtest | None = None
+    # Why a well-formed request was refused (a cap on unfinished backtests), for a person.
+    refused: str | None = None
 
 
 def _day(form: BacktestForm, name: str) -> date | None:
@@ -104,29 +102,34 @@ def _in_force() -> dict[str, Any]:
     return {"plan": plan, "suggested": names}
 
 
-def _list_page(form: BacktestForm, status: int = 200):
+def _list_page(form: BacktestForm, status: int = 200, headers: dict | None = None):
     user = signed_in_user()
-    return render_template("console/backtests.html", form=form, items=wiring().backtests.list(),
-                           may_start=user.role in BACKTESTERS, **_in_force()), status
+    page = render_template("console/backtests.html", form=form,
+                           items=wiring().backtests.list(),
+                           may_start=holds(user.role, "backtests.run"), **_in_force())
+    return page, status, headers or {}
 
 
 @bp.route("/backtests")
-@requires_role(*BACKTEST_PAGES)
+@requires_capability("backtests.read")
 def backtests():
     """The strategies in force, the form that starts a backtest, and the latest backtests."""
     return _list_page(BacktestForm())
 
 
 @bp.route("/backtests", methods=["POST"])
-@requires_role(*BACKTESTERS)
+@requires_capability("backtests.run")
 def start_backtest():
     """Start a backtest as the signed-in risk officer, then show its page."""
     form = read_form(request.form)
     if form.backtest is not None:
         try:
             job = wiring().backtests.request(form.backtest, signed_in_user().actor)
-        except (ModelError, PolicyError) as exc:
+        except (ModelError, PolicyError, StrategyError) as exc:
             form.errors["strategy"] = str(exc)
+        except BacktestLimitReached as exc:
+            form.refused = exc.message
+            return _list_page(form, 429, {"Retry-After": str(exc.retry_after_s)})
         else:
             log.info("backtest requested in the console",
                      extra={"backtest_id": job["backtest_id"], "strategy": job["strategy"]})
@@ -143,7 +146,7 @@ def _job(backtest_id: str, *, with_report: bool = False) -> dict[str, Any]:
 
 
 @bp.route("/backtests/<backtest_id>")
-@requires_role(*BACKTEST_PAGES)
+@requires_capability("backtests.read")
 def backtest(backtest_id: str):
     """One backtest: waiting or running (the page reloads itself), failed, or its report."""
     job = _job(backtest_id)
@@ -157,11 +160,26 @@ def backtest(backtest_id: str):
                   "charts": report_charts(summary, job["strategy"], wiring().charts.uri)}
     return render_template("console/backtest.html", job=job, **report,
                            refresh_s=REFRESH_S if job["status"] in UNFINISHED else None,
-                           may_start=signed_in_user().role in BACKTESTERS)
+                           may_start=holds(signed_in_user().role, "backtests.run"))
+
+
+@bp.route("/backtests/<backtest_id>/cancel", methods=["POST"])
+@requires_capability("backtests.run")
+def cancel_backtest(backtest_id: str):
+    """Cancel a queued or running backtest as the signed-in risk officer, then show it."""
+    try:
+        wiring().backtests.cancel(backtest_id, signed_in_user().actor)
+    except BacktestNotFound:
+        abort(404, description="There is no such backtest. The latest are listed under "
+                               "Backtests.")
+    except NotCancellable as exc:
+        abort(409, description=f"{str(exc)[0].upper()}{str(exc)[1:]}.")
+    log.info("backtest cancelled in the console", extra={"backtest_id": backtest_id})
+    return redirect(url_for("console.backtest", backtest_id=backtest_id), 303)
 
 
 @bp.route("/backtests/<backtest_id>/report.html")
-@requires_role(*BACKTEST_PAGES)
+@requires_capability("backtests.read")
 def backtest_report(backtest_id: str):
     """Download a finished backtest's standalone report."""
     job = _job(backtest_id, with_report=True)

@@ -5,20 +5,21 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from service.backtests.run import DEFAULT_LGD
-from service.schemas.common import Strict, UtcDateTime
+from service.schemas.common import JsonNumber, Strict, UtcDateTime
 
 
 class BacktestIn(Strict):
     strategy = fields.String(required=True, validate=validate.Length(min=3, max=200), metadata={
-        "description": "the candidate: MODEL/POLICY, a model version and a policy version",
+        "description": "the candidate: MODEL/POLICY, a model version and a policy version "
+                       "(names, never paths); its model must decide alone, not be a fallback",
         "example": "v1/2026.11"})
     since = UtcDateTime(load_default=None, metadata={
         "description": "the first decisions replayed (inclusive); by default the log's start"})
     until = UtcDateTime(load_default=None, metadata={
         "description": "the end of the decisions replayed (exclusive); by default now"})
-    lgd = fields.Float(load_default=DEFAULT_LGD, validate=validate.Range(min=0, max=1),
-                       metadata={"description": "loss given default for the expected loss "
-                                                "(PD × line × LGD over approvals)"})
+    lgd = JsonNumber(load_default=DEFAULT_LGD, validate=validate.Range(min=0, max=1),
+                     metadata={"description": "loss given default for the expected loss "
+                                              "(PD × line × LGD over approvals)"})
 
     @validates_schema
     def _window(self, data: dict, **_kwargs) -> None:
@@ -32,10 +33,14 @@ class BacktestOut(Strict):
     since = fields.String(allow_none=True, required=True)
     until = fields.String(allow_none=True, required=True)
     status = fields.String(required=True, validate=validate.OneOf(
-        ["queued", "running", "done", "failed"]))
+        ["queued", "running", "done", "failed", "cancelled"]))
     requested_by = fields.String(required=True)
     requested_at = fields.String(required=True)
+    started_at = fields.String(allow_none=True, metadata={
+        "description": "when a runner took it up; null while it waits"})
     finished_at = fields.String(allow_none=True, required=True)
+    cancelled_by = fields.String(allow_none=True, metadata={
+        "description": "the risk officer who cancelled it (role:key id), when cancelled"})
     rows = fields.Integer(allow_none=True, required=True, metadata={
         "description": "the logged decisions replayed"})
     error = fields.String(allow_none=True, required=True)

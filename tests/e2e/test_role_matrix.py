@@ -50,7 +50,7 @@ class Endpoint:
     content_type: str = "application/json"
     own: bool = False
     body: str | None = None           # a key of BODIES
-    fresh: str | None = None          # "consent" | "application" | "review" | "key"
+    fresh: str | None = None          # "consent" | "application" | "review" | "key" | "backtest"
     other_channel: int | None = None
 
     @property
@@ -107,6 +107,8 @@ ENDPOINTS = (
     Endpoint("POST", "/v1/backtests", _roles("risk_officer"), 202, body="backtest"),
     Endpoint("GET", "/v1/backtests", _roles("risk_officer", "auditor")),
     Endpoint("GET", "/v1/backtests/{backtest_id}", _roles("risk_officer", "auditor")),
+    Endpoint("DELETE", "/v1/backtests/{backtest_id}", _roles("risk_officer"),
+             fresh="backtest"),
     Endpoint("GET", "/v1/backtests/{backtest_id}/report", _roles("risk_officer", "auditor"),
              content_type="text/html"),
     # The champion set again as it stands: the deployment decides as before.
@@ -162,6 +164,8 @@ class Resources:
     def __init__(self, deployment: Deployment) -> None:
         self.channel = deployment.client("channel")
         self.admin = deployment.client("admin")
+        self.officer = deployment.client("risk_officer")
+        self.cancellable: str | None = None
         self.values: dict[str, Any] = {"seq": 1}
         self.values.update(self.fresh("review"))
         models = deployment.client("admin").get("/v1/models")
@@ -186,11 +190,25 @@ class Resources:
             time.sleep(0.2)
         raise AssertionError(f"backtest {backtest_id} did not finish in {BACKTEST_WAIT_S} s")
 
+    def cancellable_backtest(self) -> str:
+        """A backtest queued or running: the last one made while it is, else a new one (the
+        callers a cancellation is refused leave it be; each requester may have only a few)."""
+        if self.cancellable is not None:
+            job = self.officer.get(f"/v1/backtests/{self.cancellable}").json()
+            if job["status"] in ("queued", "running"):
+                return self.cancellable
+        started = self.officer.post("/v1/backtests", json=BODIES["backtest"](CHANNEL, {}))
+        assert started.status_code == 202, started.text
+        self.cancellable = started.json()["backtest_id"]
+        return self.cancellable
+
     def fresh(self, kind: str | None) -> dict[str, Any]:
         """New resources up to ``kind``: a consent, its decided application, a review of it;
-        or a key."""
+        or a key; or a backtest still to cancel."""
         if kind is None:
             return {}
+        if kind == "backtest":
+            return {"backtest_id": self.cancellable_backtest()}
         if kind == "key":
             key = self.admin.post("/v1/keys", json=BODIES["key"](CHANNEL, {}))
             assert key.status_code == 201, key.text
@@ -333,3 +351,16 @@ def test_unrouted_method_is_405_with_allow(deployment: Deployment) -> None:
     response = deployment.client("channel").request("PUT", "/v1/consents")
     assert_envelope(response, 405, "method_not_allowed")
     assert "POST" in response.headers["Allow"]
+
+
+def test_a_chunked_body_over_the_limit_is_413_in_the_envelope(deployment: Deployment) -> None:
+    """gunicorn passes a chunked body on with no length: the service still refuses it whole."""
+    limit = 64 * 1024
+    body = b'{"pad": "' + b"x" * limit + b'"}'
+    chunks = (body[i:i + 8192] for i in range(0, len(body), 8192))  # no length: chunked
+    client = deployment.client("channel")
+    response = deployment.session.post(client.base_url + "/v1/consents", data=chunks,
+                                       headers=client.headers({
+                                           "Content-Type": "application/json"}),
+                                       timeout=HTTP_TIMEOUT_S)
+    assert_envelope(response, 413, "payload_too_large")

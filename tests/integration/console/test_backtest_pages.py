@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import insert
 
 from audit.canonical import format_time
+from scoring.strategy import Strategy
+from service.backtests.run import Backtest
 from service.db import backtests, now_text
 from tests.integration.console.conftest import decide_a_dozen, finished_backtest
 from tests.integration.service.test_strategies import (  # noqa: F401
@@ -36,6 +38,12 @@ def desk(make_console, policies, people):  # noqa: F811
     console = make_console(policies_dir=str(policies))
     decide_a_dozen(console, people)
     return console
+
+
+@pytest.fixture
+def idle(make_console):
+    """A console whose worker runs no backtest: a job stays as it is stored."""
+    return make_console(backtest_processes=0, backtests_per_requester=1)
 
 
 def requested_backtests(console) -> list:
@@ -122,6 +130,8 @@ def test_a_risk_officer_starts_a_backtest_and_reads_its_report_in_the_console(de
     ({"strategy": ""}, "strategy", "strategy must be of the form MODEL/POLICY"),
     ({"strategy": "v9/2026.11"}, "strategy", "model must be a known version"),
     ({"strategy": "v1/2099.01"}, "strategy", "policy must be a known version"),
+    ({"strategy": "v1//etc/passwd"}, "strategy", "never a path"),
+    ({"strategy": "v1-without-income_tax/2026.11"}, "strategy", "is a fallback"),
     ({"strategy": "v1/" + "2" * 198}, "strategy", "strategy must be at most 200 characters"),
     ({"strategy": CHAMPION, "since": "2026-02-01", "until": "2026-01-31"}, "until",
      "must not be before the first day (2026-02-01); got 2026-01-31"),
@@ -163,7 +173,8 @@ def test_a_form_without_this_sessions_token_is_refused_and_starts_nothing(desk):
     ("queued", "waits for the one before it to finish"),
     ("running", "is replaying the decisions"),
 ])
-def test_a_backtest_that_waits_or_runs_says_so_and_reloads_itself(console, status, says):
+def test_a_backtest_that_waits_or_runs_says_so_and_reloads_itself(idle, status, says):
+    console = idle
     backtest_id = store_job(console, status)
     for role in ("risk_officer", "auditor"):
         page = console.user(role).text(f"/console/backtests/{backtest_id}")
@@ -186,12 +197,48 @@ def test_a_failed_backtest_shows_its_error_and_no_report(console):
         f"/console/backtests/{backtest_id}/report.html").status_code == 404
 
 
-def test_a_backtest_whose_worker_stopped_is_shown_failed(console):
+def test_a_backtest_whose_worker_stopped_is_shown_failed(idle):
+    console = idle
     stale = format_time(datetime.now(UTC) - timedelta(minutes=5))
     backtest_id = store_job(console, "running", heartbeat_at=stale)
     page = console.user("auditor").text(f"/console/backtests/{backtest_id}")
     assert "the worker running this backtest stopped before it finished" in page
     assert REFRESH not in page and ">failed<" in page
+
+
+def test_a_risk_officer_cancels_a_waiting_backtest_from_its_page(idle):
+    officer_id = f"risk_officer:{idle.key_id('risk_officer')}"
+    backtest_id = idle.wired.backtests.request(Backtest(Strategy.parse(CHAMPION)),
+                                               officer_id)["backtest_id"]
+    path = f"/console/backtests/{backtest_id}"
+    assert 'id="cancel"' not in idle.user("auditor").text(path)
+    assert idle.user("auditor").post(f"{path}/cancel").status_code == 403
+    officer = idle.user("risk_officer")
+    page = officer.text(path)
+    assert f'<form method="post" action="{path}/cancel" id="cancel"' in page
+    assert 'name="csrf_token"' in page.split('id="cancel"', 1)[1].split("</form>", 1)[0]
+    forged = officer.post(f"{path}/cancel", {"csrf_token": "forged"}, csrf=False)
+    assert forged.status_code == 403 and idle.records("backtest.cancelled") == []
+    response = officer.post(f"{path}/cancel")
+    assert response.status_code == 303 and response.headers["Location"] == path
+    page = officer.text(path)
+    assert 'id="backtest-status" class="level level-watch">cancelled<' in page
+    assert f'<span class="mono" id="cancelled-by">{officer_id}</span>' in page
+    assert REFRESH not in page and 'id="cancel"' not in page
+    [record] = idle.records("backtest.cancelled")
+    assert record.actor == officer_id and record.payload["was"] == "queued"
+    again = officer.post(f"{path}/cancel")
+    assert again.status_code == 409 and "is cancelled" in again.get_data(as_text=True)
+
+
+def test_a_requester_past_the_cap_is_told_so_and_nothing_starts(idle):
+    officer = idle.user("risk_officer")
+    assert officer.post("/console/backtests", {"strategy": CHAMPION}).status_code == 303
+    refused = officer.post("/console/backtests", {"strategy": CHAMPION, "lgd": "0.4"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    page = refused.get_data(as_text=True)
+    assert "The backtest was not started: you have 1 backtests waiting or running" in page
+    assert 'value="0.4"' in page and len(requested_backtests(idle)) == 1
 
 
 def test_an_unknown_backtest_is_a_404_page(console):

@@ -13,7 +13,12 @@ from audit import AuditQuery
 from datasources.stub.world import population_ids
 from service.cli import main
 from service.replay import Replayer
-from tests.integration.service.test_strategies import CHAMPION, STRICT, policies  # noqa: F401
+from tests.integration.service.test_strategies import (  # noqa: F401
+    CHAMPION,
+    STRICT,
+    policies,
+    write_policy,
+)
 
 POLL_S = 0.2
 WAIT_S = 120.0
@@ -27,7 +32,7 @@ def finished(client, backtest_id: str) -> dict:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         job = client.get(f"/v1/backtests/{backtest_id}", who="auditor").get_json()
-        if job["status"] in ("done", "failed"):
+        if job["status"] in ("done", "failed", "cancelled"):
             return job
         time.sleep(POLL_S)
     raise AssertionError(f"backtest {backtest_id} did not finish in {WAIT_S} s")
@@ -103,7 +108,10 @@ def test_requests_are_audited_and_listed(decided):
     ({"strategy": "v1-2026.11"}, "strategy"),
     ({"strategy": "v9/2026.11"}, "strategy"),
     ({"strategy": "v1/2099.01"}, "strategy"),
+    ({"strategy": "v1-without-income_tax/2026.11"}, "strategy"),
     ({"strategy": CHAMPION, "lgd": 1.5}, "lgd"),
+    ({"strategy": CHAMPION, "lgd": "0.5"}, "lgd"),
+    ({"strategy": CHAMPION, "lgd": True}, "lgd"),
     ({"strategy": CHAMPION, "since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
      "until"),
     ({"strategy": CHAMPION, "since": "yesterday"}, "since"),
@@ -115,6 +123,32 @@ def test_a_bad_request_is_refused_naming_the_field(make_client, policies, body, 
     assert r.status_code == 422, r.get_json()
     assert field in r.get_json()["error"]["fields"]
     assert client.get("/v1/backtests", who="auditor").get_json()["items"] == []
+
+
+def test_a_strategy_names_versions_and_no_file_the_client_names_is_read(
+        make_client, policies, tmp_path, monkeypatch):  # noqa: F811
+    """A file named by path, or by a name beside the service, is refused as a version that
+    does not exist is, whether or not the file exists; nothing is written."""
+    client = make_client(policies_dir=str(policies))
+    beside = tmp_path / "beside"
+    write_policy(beside, "2026.11-beside")
+    (beside / "2026.11-bare").write_text((beside / "2026.11-beside.json").read_text())
+    monkeypatch.chdir(beside)
+    pairs = [("/etc/passwd", "/etc/no-such-file"),
+             (str(beside / "2026.11-beside.json"), str(beside / "2026.11-nowhere.json")),
+             ("../beside/2026.11-beside", "../beside/2026.11-nowhere"),
+             ("2026.11-beside.json", "2026.11-nowhere.json"),
+             ("2026.11-bare", "2099.01")]
+    for named, missing in pairs:
+        answers = [request(client, {"strategy": f"v1/{policy}"}) for policy in (named, missing)]
+        assert [r.status_code for r in answers] == [422, 422], named
+        errors = [r.get_json()["error"] for r in answers]
+        assert errors[0]["message"].replace(named, "?") == errors[1]["message"].replace(
+            missing, "?"), errors
+        assert set(errors[0]["fields"]) == {"strategy"}
+    assert client.get("/v1/backtests", who="auditor").get_json()["items"] == []
+    kinds = {r.kind for r in client.app.extensions["flashloan"].store.iter_records()}
+    assert "backtest.requested" not in kinds
 
 
 def test_an_unknown_backtest_is_a_404(make_client):
@@ -138,6 +172,10 @@ def test_the_command_gives_what_the_api_gives(decided, policies, tmp_path,  # no
     assert "data:image/svg+xml" in out.read_text(encoding="utf-8")
     bad = CliRunner().invoke(main, ["backtest", "--strategy", "v9/2026.11"], env=env)
     assert bad.exit_code != 0 and "v9" in bad.output
+    for strategy in ("v1//etc/passwd", "v1-without-income_tax/2026.11"):
+        bad = CliRunner().invoke(main, ["backtest", "--strategy", strategy], env=env)
+        assert bad.exit_code in (1, 2) and isinstance(bad.exception, SystemExit), bad.output
+        assert "never a path" in bad.output or "fallback" in bad.output, bad.output
 
 
 @pytest.mark.parametrize(("status", "heartbeat_age_s", "shown"), [
@@ -148,7 +186,8 @@ def test_a_report_not_yet_made_is_a_409_and_a_stopped_worker_reads_as_failed(
 
     from service.db import backtests, now_text
 
-    client = make_client()
+    # A worker that runs no backtest: the row stays as written.
+    client = make_client(backtest_processes=0)
     beat = now_text(datetime.now(UTC) - timedelta(seconds=heartbeat_age_s))
     with client.app.extensions["flashloan"].store.engine.begin() as conn:
         conn.execute(backtests.insert().values(
