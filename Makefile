@@ -42,7 +42,7 @@ check: $(STAMP)
 # report fails under the floor in pyproject.toml.
 test: check browser
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest tests
+	$(BIN)/coverage run -m pytest tests --durations=30
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 

@@ -13,6 +13,7 @@ from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
+from service.bodies import CappedRequest
 from service.errors import ApiError, register_error_handlers
 from service.limits import RateLimits, install_limit_headers
 from service.logs import configure_logging, install_request_ids
@@ -59,7 +60,7 @@ def build_wiring(settings: Settings) -> Wiring:
     The wiring owns what is built here: the model, its fallbacks, the policy and the rate
     limits belong to this app alone; no module keeps them for the next one.
     """
-    from audit import AuditStore, Pseudonymiser, load_signing_key
+    from audit import AuditStore, Pseudonymiser
     from datasources import SCOPES
     from datasources.base import INCOME_SCOPES
     from datasources.consent import ConsentGate
@@ -73,6 +74,7 @@ def build_wiring(settings: Settings) -> Wiring:
     from service.applications import ApplicationBook
     from service.auth import KeyRing
     from service.backtests.jobs import BacktestDesk
+    from service.backtests.runner import BacktestRunner, RunnerSetup
     from service.checkpointer import Checkpointer
     from service.committer import GroupCommitter
     from service.consents import ConsentBook
@@ -120,7 +122,9 @@ def build_wiring(settings: Settings) -> Wiring:
     engines.adopt(engine)
     strategies = StrategyBook(store, engines,
                               StrategyPlan(Strategy(model.version, engine.policy.version)),
-                              refresh_s=settings.strategy_refresh_s)
+                              refresh_s=settings.strategy_refresh_s,
+                              min_auc=settings.promotion_min_auc,
+                              on_verdict=metrics.strategy_plan)
     references = engines.references(engine)
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
                         gatherer=gatherer, strategies=strategies,
@@ -132,8 +136,14 @@ def build_wiring(settings: Settings) -> Wiring:
                         committer=GroupCommitter(store, timeout_s=settings.commit_timeout_s),
                         seal=ApplicantSeal(settings.pii_key))
     replayer = Replayer(store, engines)
+    # Backtests run in processes of their own, claimed from the database by any worker.
+    runner = (BacktestRunner(store, RunnerSetup(settings.database_url, settings.model_search,
+                                                settings.policy_search, settings.dask_address),
+                             processes=settings.backtest_processes)
+              if settings.backtest_processes else None)
     checkpointer = Checkpointer(
-        store, load_signing_key(settings.signing_key, settings.var_dir, settings.is_production),
+        store, store.signing_key(settings.signing_key, settings.var_dir,
+                                 production=settings.is_production),
         checkpoint_folder(settings), every_records=settings.checkpoint_every_records,
         every_s=settings.checkpoint_every_s)
     applications = ApplicationBook(store, engine.model.spec)
@@ -148,7 +158,9 @@ def build_wiring(settings: Settings) -> Wiring:
                   limits=limits, consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,
                   engines=engines, strategies=strategies,
-                  backtests=BacktestDesk(store, engines, dask=settings.dask_address),
+                  backtests=BacktestDesk(store, engines, runner,
+                                         per_requester=settings.backtests_per_requester,
+                                         queue_limit=settings.backtest_queue_limit),
                   replayer=replayer, reviews=ReviewDesk(store, replayer, applications),
                   applications=applications, checkpointer=checkpointer,
                   retries=RetryDesk(flow), reasons=reasons,
@@ -186,6 +198,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
             settings = settings.with_overrides(**dict(config))
     configure_logging()
     app = Flask(__name__)
+    # Any body over MAX_CONTENT_LENGTH is a 413, chunked or not (service.bodies).
+    app.request_class = CappedRequest
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="flashloan",
@@ -206,6 +220,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     wired = build_wiring(settings)
     install(app, wired)
     wired.checkpointer.start()
+    wired.backtests.start()
     warm_up(wired)
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -227,14 +227,16 @@ strategy_plans = Table(
     Column("audit_seq", BigInteger, nullable=False),
 )
 
-# Backtests requested through the API (service.backtests): a job any worker can report on.
+# Backtests requested through the API (service.backtests): the queue of jobs, which any
+# worker's runner claims (``claimed_by``) and any worker reports on.
 backtests = Table(
     "backtests", metadata,
     Column("backtest_id", String(40), primary_key=True),
     Column("strategy", String(200), nullable=False),
     Column("since", String(27)),
     Column("until", String(27)),
-    Column("status", String(16), nullable=False),         # queued | running | done | failed
+    # queued | running | done | failed | cancelled
+    Column("status", String(16), nullable=False),
     Column("requested_by", String(128), nullable=False),
     Column("requested_at", String(27), nullable=False),
     Column("heartbeat_at", String(27)),
@@ -243,5 +245,10 @@ backtests = Table(
     Column("summary", Text),
     Column("report", Text),
     Column("error", Text),
+    Column("lgd", Float),                   # NULL in jobs from before revision 0012: 1
+    Column("claimed_by", String(64)),       # the runner that runs or ran it
+    Column("started_at", String(27)),
+    Column("cancelled_by", String(128)),
     Index("ix_backtests_requested", "requested_at"),
+    Index("ix_backtests_status", "status", "requested_at"),
 )

@@ -40,7 +40,8 @@ log = logging.getLogger("flashloan.errors")
 _CODES = {
     400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
-    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid",
+    413: "payload_too_large", 414: "uri_too_long", 415: "unsupported_media_type",
+    422: "invalid",
     429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
 
@@ -54,7 +55,11 @@ MEANINGS = {
     403: "The key's role may not call this operation (`forbidden`).",
     404: "No such resource; a channel does not see another channel's (`not_found`).",
     409: "The request conflicts with the state of what it names (`conflict`).",
-    413: "The body is larger than the service accepts (`payload_too_large`).",
+    413: "The body is larger than the service accepts (`payload_too_large`), whether sent "
+         "with a Content-Length or chunked.",
+    414: "The request line (method, path and query string) is longer than the HTTP server "
+         "accepts, 4,094 bytes: the server refuses it with an HTML page of its own, before the "
+         "service reads it.",
     415: "A body that is not JSON: send `Content-Type: application/json` "
          "(`unsupported_media_type`).",
     422: "A parameter or a field of the body is not valid; `fields` names each one "
@@ -64,6 +69,8 @@ MEANINGS = {
     503: "A store the service depends on (its database, the rate limits' counters) cannot be "
          "reached or is busy; retry later (`unavailable`).",
 }
+# Statuses the HTTP server (gunicorn) answers itself, as HTML, never in the envelope.
+SERVER_ANSWERS = frozenset({414})
 # Headers that come with an error status: (name, description, always sent).
 HEADERS = {
     401: [("WWW-Authenticate", "the scheme to authenticate with: `Bearer`", True)],

@@ -84,6 +84,12 @@ class Metrics:
         self.breaker_openings = Counter("flashloan_breaker_openings_total",
                                         "Times a source's circuit breaker opened", ["source"],
                                         registry=r)
+        self.plans_refused = Counter("flashloan_strategy_plans_refused_total",
+                                     "Stored strategy plans a worker refused to adopt, by why",
+                                     ["reason"], registry=r)
+        self.plan_refused = Gauge("flashloan_strategy_plan_refused",
+                                  "1 while the worker refuses the newest stored strategy plan",
+                                  registry=r, multiprocess_mode="livemax")
         self._collectors: list[Collector] = []
         # A metric's child for a set of label values is looked up once, then kept: the
         # lookup (labels()) takes a lock and builds a key, on every decision's hot path.
@@ -145,6 +151,12 @@ class Metrics:
 
     def audit_failure(self) -> None:
         self.audit_failures.inc()
+
+    def strategy_plan(self, refused: str | None) -> None:
+        """Note a worker's verdict on the newest stored plan: None adopted, else why not."""
+        if refused is not None:
+            self._child(self.plans_refused, refused).inc()
+        self.plan_refused.set(0 if refused is None else 1)
 
     def add_collector(self, collector: Collector) -> None:
         """Expose ``collector``'s metrics, read at every scrape, in either mode.

@@ -200,6 +200,8 @@ class ReviewDesk:
                 # The policy the terms were checked against: the decision's own.
                 "policy_version": policy.version if policy is not None else None,
                 "policy_digest": policy.digest if policy is not None else None,
+                # As the review's row says: an overturned decline's loan was approved then.
+                "resolved_at": now,
                 ANSWER_HASH: answer_hash(values["answer"])},
                 application_id=app.application_id, actor=principal.actor)
         return self.get(review_id)

@@ -14,6 +14,8 @@ DEFAULT_DATABASE_URL = "sqlite:///var/flashloan.db"
 MAX_IDEMPOTENCY_RETENTION_H = 24 * 366  # a year: keys are for retries, not for records
 MAX_KEY_CACHE_S = 300  # a revoked key is refused at most this long after its revocation
 MAX_TRUSTED_PROXIES = 10
+MAX_BACKTEST_PROCESSES = 16
+MAX_BACKTEST_QUEUE = 1000
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
@@ -67,8 +69,14 @@ class Settings:
     strategy_refresh_s: float = 5.0
     # The least AUC (held-out, on the model card) of a model promoted to a live role.
     promotion_min_auc: float = 0.70
-    # A Dask scheduler (tcp://host:port) that runs the API's backtests; None: on the worker.
+    # A Dask scheduler (tcp://host:port) that decides the API's backtests; None: their own
+    # processes decide them.
     dask_address: str | None = None
+    # Processes each worker runs backtests in at once (0: this worker runs none; others do).
+    backtest_processes: int = 1
+    # Backtests waiting or running that one requester may have, and that all may.
+    backtests_per_requester: int = 3
+    backtest_queue_limit: int = 20
 
     @property
     def is_production(self) -> bool:
@@ -140,7 +148,10 @@ class Settings:
                                  ("MAX_BODY_BYTES", "max_body_bytes", int),
                                  ("THREADS", "threads", int),
                                  ("STRATEGY_REFRESH_S", "strategy_refresh_s", float),
-                                 ("PROMOTION_MIN_AUC", "promotion_min_auc", float)):
+                                 ("PROMOTION_MIN_AUC", "promotion_min_auc", float),
+                                 ("BACKTEST_PROCESSES", "backtest_processes", int),
+                                 ("BACKTESTS_PER_REQUESTER", "backtests_per_requester", int),
+                                 ("BACKTEST_QUEUE_LIMIT", "backtest_queue_limit", int)):
             raw = get(name)
             if raw is not None:
                 try:
@@ -217,6 +228,7 @@ class Settings:
         if not 0.5 <= self.promotion_min_auc < 1:
             problems.append(f"{PREFIX}PROMOTION_MIN_AUC must be in [0.5, 1); "
                             f"got {self.promotion_min_auc}")
+        problems += self._backtest_problems()
         problems += self._limit_problems()
         if self.is_production:
             problems.append(pii_key_problem(self.pii_key, DEV_PII_KEY) or "")
@@ -228,6 +240,20 @@ class Settings:
             if self.database_url == DEFAULT_DATABASE_URL:
                 problems.append(f"{PREFIX}DATABASE_URL must be set in production")
         return [problem for problem in problems if problem]
+
+    def _backtest_problems(self) -> list[str]:
+        problems = []
+        if not 0 <= self.backtest_processes <= MAX_BACKTEST_PROCESSES:
+            problems.append(f"{PREFIX}BACKTEST_PROCESSES must be a count of processes from 0 "
+                            f"to {MAX_BACKTEST_PROCESSES}; got {self.backtest_processes}")
+        if not 1 <= self.backtest_queue_limit <= MAX_BACKTEST_QUEUE:
+            problems.append(f"{PREFIX}BACKTEST_QUEUE_LIMIT must be a count of backtests from "
+                            f"1 to {MAX_BACKTEST_QUEUE}; got {self.backtest_queue_limit}")
+        if not 1 <= self.backtests_per_requester <= max(self.backtest_queue_limit, 1):
+            problems.append(f"{PREFIX}BACKTESTS_PER_REQUESTER must be a count of backtests "
+                            f"from 1 to {PREFIX}BACKTEST_QUEUE_LIMIT "
+                            f"({self.backtest_queue_limit}); got {self.backtests_per_requester}")
+        return problems
 
     def _limit_problems(self) -> list[str]:
         from limits import parse_many

@@ -4,12 +4,13 @@ By default verification is as strong as the service can make it: the checkpoints
 of the service's folder and of the database's ledger (and any the caller adds), and their
 signatures must verify with the service's own public key, derived from its signing key, not
 with whatever key a checkpoint names. On request, the answers kept in the applications
-table are checked against the SHA-256 their audit records state.
+table are checked against the SHA-256 their audit records state, and the tables that figures
+and decisions read against the records they derive from (:mod:`service.table_checks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, select
 
 from audit import AuditStore, Checkpoint, DocumentCheck, VerifyResult, load_checkpoints
 from service.db import ANSWER_HASH, applications
+from service.table_checks import TableCheck, check_tables
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -25,58 +27,98 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 _ANSWER_REASONS = {"altered": "answer_altered", "unrecorded": "answer_unrecorded"}
+TABLE_DIFFERS = "table_differs"
 _PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """The chain's verdict, how many checkpoints it was held to, and the answers' if asked."""
+    """The chain's verdict, how many checkpoints it was held to, and the answers' and the
+    tables' if asked (the chain first, then the answers, then the tables)."""
 
     chain: VerifyResult
     checkpoints: int
     applications: DocumentCheck | None = None
+    tables: tuple[TableCheck, ...] | None = None
+    checkpoints_ignored: int = 0
 
     @property
     def checked(self) -> int:
         return self.chain.checked
 
     @property
+    def answers_fail(self) -> bool:
+        return self.applications is not None and not self.applications.ok
+
+    @property
+    def differing_table(self) -> TableCheck | None:
+        """The first table checked that differs from its records, if any."""
+        return next((table for table in self.tables or () if not table.ok), None)
+
+    @property
     def ok(self) -> bool:
-        return self.chain.ok and (self.applications is None or self.applications.ok)
+        return self.chain.ok and not self.answers_fail and self.differing_table is None
 
     @property
     def reason(self) -> str | None:
-        if not self.chain.ok or self.applications is None or self.applications.ok:
+        if not self.chain.ok:
             return self.chain.reason
-        reason = self.applications.reason or ""
-        return _ANSWER_REASONS.get(reason, reason)
+        if self.applications is not None and not self.applications.ok:
+            reason = self.applications.reason or ""
+            return _ANSWER_REASONS.get(reason, reason)
+        return TABLE_DIFFERS if self.differing_table is not None else self.chain.reason
 
     @property
     def first_bad_seq(self) -> int | None:
-        if not self.chain.ok or self.applications is None:
+        answers = self.applications
+        if not self.chain.ok or answers is None or answers.ok:
             return self.chain.first_bad_seq
-        return self.applications.seq if self.applications.reason == "record_altered" else None
+        return answers.seq if answers.reason == "record_altered" else None
 
     @property
     def message(self) -> str:
-        if not self.chain.ok or self.applications is None or self.applications.ok:
+        if not self.chain.ok:
             return self.chain.message
-        return self.applications.message
+        if self.applications is not None and not self.applications.ok:
+            return self.applications.message
+        differing = self.differing_table
+        return differing.message() if differing is not None else self.chain.message
 
     def summary(self) -> str:
         """One line for a person: what holds, or the first thing that does not."""
         if not self.ok:
+            differing = self.differing_table
             if self.first_bad_seq is not None:
                 where = f"record {self.first_bad_seq}"
-            elif self.chain.ok and self.applications is not None:
+            elif self.chain.ok and self.applications is not None and not self.applications.ok:
                 where = f"application {self.applications.application_id}"
+            elif self.chain.ok and differing is not None:
+                where = f"table {differing.table}"
+                if differing.differences:
+                    where += f", row {differing.differences[0].row}"
             else:
                 where = "checkpoint"
-            return f"BROKEN at {where}: {self.reason}: {self.message}"
+            return f"BROKEN at {where}: {self.reason}: {self.message}" + (
+                f" ({self._ignored()})" if self.checkpoints_ignored else "")
         line = f"OK: {self.chain.message}; {self.checkpoints} checkpoint(s) extended"
+        if self.checkpoints_ignored:
+            line += f"; {self._ignored()}"
         if self.applications is not None:
             line += f"; {answers_summary(self.applications)}"
+        for table in self.tables or ():
+            line += f"; {table.message()}"
         return line
+
+    def _ignored(self) -> str:
+        return f"{self.checkpoints_ignored} checkpoint file(s) of another chain ignored"
+
+    def tables_checked(self) -> dict[str, list[str] | None]:
+        """Return what the audit record of a verification says of the tables: those checked
+        (null when none were asked for) and those that differ."""
+        if self.tables is None:
+            return {"tables": None, "tables_differing": None}
+        return {"tables": [table.table for table in self.tables],
+                "tables_differing": [table.table for table in self.tables if not table.ok]}
 
     def to_dict(self) -> dict[str, Any]:
         """Return the verdict as JSON-ready values (the chain's fields, then the rest)."""
@@ -87,7 +129,9 @@ class Verification:
             "reason": self.reason,
             "message": self.message,
             "checkpoints": self.checkpoints,
+            "checkpoints_ignored": self.checkpoints_ignored,
             "applications": None if self.applications is None else self.applications.to_dict(),
+            "tables": None if self.tables is None else [t.to_dict() for t in self.tables],
         }
 
 
@@ -102,12 +146,20 @@ def answers_summary(check: DocumentCheck) -> str:
     return text
 
 
-def service_public_key(settings: Settings) -> Ed25519PublicKey:
-    """Return the public key of the service's signing key: the one its checkpoints carry."""
-    from audit.checkpoints import load_signing_key
+@dataclass(frozen=True, slots=True)
+class ServiceCheckpoints:
+    """The checkpoints to hold the chain to, and how many files of another chain were left
+    out."""
 
-    return load_signing_key(settings.signing_key, settings.var_dir,
-                            settings.is_production).public_key()
+    held: list[Checkpoint]
+    ignored: int = 0
+
+
+def service_public_key(settings: Settings, store: AuditStore) -> Ed25519PublicKey:
+    """Return the public key that the service's checkpoints of ``store``'s chain carry (read
+    only: a development key not yet recorded for the database is not recorded here)."""
+    return store.signing_key(settings.signing_key, settings.var_dir,
+                             production=settings.is_production, record=False).public_key()
 
 
 def checkpoint_folder(settings: Settings) -> Path:
@@ -116,12 +168,23 @@ def checkpoint_folder(settings: Settings) -> Path:
 
 
 def service_checkpoints(store: AuditStore, folder: Path | None,
-                        extra: Iterable[Checkpoint] = ()) -> list[Checkpoint]:
-    """Return the checkpoints of the service's folder and ledger and ``extra``, once each."""
-    found = list(extra) + store.recorded_checkpoints()
+                        extra: Iterable[Checkpoint] = ()) -> ServiceCheckpoints:
+    """Return the checkpoints of ``extra``, the ledger and the service's folder, once each.
+
+    The folder may be shared by other databases (two test runs, a backup restored beside):
+    its files of another chain are left out and counted. ``extra`` and the ledger are held
+    whichever chain they name: the caller vouches for the one, the database for the other.
+    """
+    held = list(extra) + store.recorded_checkpoints()
+    others: list[Checkpoint] = []
     if folder is not None and folder.is_dir():
-        found += load_checkpoints([folder])
-    return sorted(dict.fromkeys(found), key=lambda checkpoint: checkpoint.seq)
+        found = store.sort_by_chain(load_checkpoints([folder]))
+        held += found.ours
+        others = found.others
+    unique = dict.fromkeys(held)
+    # A file that is the ledger's own checkpoint is held with it, not counted apart.
+    ignored = len({checkpoint for checkpoint in others if checkpoint not in unique})
+    return ServiceCheckpoints(sorted(unique, key=lambda checkpoint: checkpoint.seq), ignored)
 
 
 def stored_answers(engine: Engine) -> Iterator[tuple[str, str]]:
@@ -143,14 +206,26 @@ def stored_answers(engine: Engine) -> Iterator[tuple[str, str]]:
 
 def verify_trail(store: AuditStore, *, checkpoints: list[Checkpoint],
                  public_key: Ed25519PublicKey | str | None, start: int | None = None,
-                 end: int | None = None, check_applications: bool = False) -> Verification:
-    """Verify the chain against ``checkpoints`` under ``public_key``, and the answers if asked.
+                 end: int | None = None, check_applications: bool = False,
+                 tables: bool | Sequence[str] = False,
+                 checkpoints_ignored: int = 0) -> Verification:
+    """Verify the chain against ``checkpoints`` under ``public_key``, and the answers and the
+    tables if asked.
 
-    Raises :class:`audit.InvalidRange` for a range that holds no record.
+    ``tables`` is True for every table :func:`service.table_checks.table_checkers` knows, or
+    the names of those to check; they are checked whole, whatever the range.
+    ``checkpoints_ignored`` is the count of checkpoint files of another chain left out
+    (:func:`service_checkpoints`), for the verdict to say. Raises
+    :class:`audit.InvalidRange` for a range that holds no record.
     """
     chain = store.verify(start, end, checkpoints, public_key=public_key)
     answers = None
     if check_applications:
         answers = store.check_documents(stored_answers(store.engine), field=ANSWER_HASH,
                                         what="answer")
-    return Verification(chain, len(checkpoints), answers)
+    checked = None
+    if tables:
+        names = None if tables is True else list(tables)
+        checked = tuple(check_tables(store.engine, names))
+    return Verification(chain, len(checkpoints), answers, checked,
+                        checkpoints_ignored=checkpoints_ignored)

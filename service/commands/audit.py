@@ -92,6 +92,12 @@ def _utc(moment: datetime | None) -> datetime | None:
     is_flag=True,
     help="Also check each application's stored answer against the SHA-256 its records state.",
 )
+@click.option(
+    "--tables",
+    is_flag=True,
+    help="Also check the tables that figures and decisions read (applications, loans, "
+    "loan_performance, ...) against the records they derive from, naming each row that differs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(
     start: int | None,
@@ -100,6 +106,7 @@ def verify(
     service_checkpoints: bool,
     public_key: str | None,
     applications: bool,
+    tables: bool,
     as_json: bool,
 ) -> None:
     """Walk the chain; exit 0 when intact, 1 at the first broken record, 2 on a usage error."""
@@ -110,27 +117,35 @@ def verify(
     settings = _settings()
     try:
         given = load_checkpoints(checkpoint_paths)
-        trusted = public_key or verification.service_public_key(settings)
     except CheckpointError as exc:
         raise click.ClickException(str(exc)) from None
     with _open_store(settings) as store:
-        checkpoints = (
+        try:
+            trusted = public_key or verification.service_public_key(settings, store)
+        except CheckpointError as exc:
+            raise click.ClickException(str(exc)) from None
+        found = (
             verification.service_checkpoints(store, verification.checkpoint_folder(settings),
                                               given)
-            if service_checkpoints else given
+            if service_checkpoints else verification.ServiceCheckpoints(given)
         )
         try:
             result = verification.verify_trail(
-                store, checkpoints=checkpoints, public_key=trusted, start=start, end=end,
-                check_applications=applications)
+                store, checkpoints=found.held, checkpoints_ignored=found.ignored,
+                public_key=trusted, start=start, end=end,
+                check_applications=applications, tables=tables)
         except InvalidRange as exc:
             raise click.BadParameter(str(exc), param_hint=f"--{exc.parameter}") from None
     if as_json:
         click.echo(json.dumps(result.to_dict(), sort_keys=True))
     else:
         click.echo(result.summary())
-        if not result.ok:
+        if not result.chain.ok or result.answers_fail:
             click.echo(f"({result.checked} records verified before it)")
+        for table in result.tables or ():
+            click.echo(table.message())
+            for difference in table.differences:
+                click.echo(f"  {difference.table} row {difference.row}: {difference.problem}")
     click.get_current_context().exit(0 if result.ok else 1)
 
 
@@ -200,17 +215,18 @@ def export(fmt: str, out: Path | None, national_id: str | None, **filters: Any) 
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for <seq>.json (default: $FLASHLOAN_VAR_DIR/checkpoints).",
+    help="Folder for <seq>-<chain>.json (default: $FLASHLOAN_VAR_DIR/checkpoints).",
 )
 def checkpoint(out: Path | None) -> None:
     """Sign the chain head with the Ed25519 signing key and write it to a file."""
-    from audit.checkpoints import load_signing_key, sign_checkpoint, write_checkpoint
+    from audit.checkpoints import sign_checkpoint, write_checkpoint
     from audit.errors import CheckpointError
 
     settings = _settings()
     try:
-        key = load_signing_key(settings.signing_key, settings.var_dir, settings.is_production)
         with _open_store(settings) as store:
+            key = store.signing_key(settings.signing_key, settings.var_dir,
+                                    production=settings.is_production)
             signed = sign_checkpoint(store, key)
         path = write_checkpoint(signed, out or settings.var_dir / "checkpoints")
     except CheckpointError as exc:

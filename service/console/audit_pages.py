@@ -13,7 +13,7 @@ from flask import abort, redirect, render_template, request, url_for
 
 from audit import InvalidCursor, InvalidRange, compute_record_hash
 from audit.canonical import canonical_json, canonical_text, format_time, sha256_hex
-from service.console.access import AUDIT_PAGES, requires_role, signed_in_user
+from service.console.access import requires_capability, signed_in_user
 from service.console.audit_filters import KINDS, OUTCOMES, PAGE_SIZE, AuditFilters, parse_filters
 from service.console.blueprint import bp
 from service.verification import (
@@ -44,7 +44,7 @@ def _render_search(filters: AuditFilters, errors: dict[str, str], status: int = 
 
 
 @bp.route("/audit", methods=["GET", "POST"])
-@requires_role(*AUDIT_PAGES)
+@requires_capability("audit.read")
 def audit_search():
     """Search the audit log, newest first; the form posts so a national ID stays out of URLs."""
     if request.method == "POST":
@@ -73,7 +73,7 @@ def audit_search():
 
 
 @bp.route("/audit/records/<int:seq>")
-@requires_role(*AUDIT_PAGES)
+@requires_capability("audit.read")
 def audit_record(seq: int):
     """One record: its canonical payload, and its hashes recomputed beside the stored ones."""
     store = wiring().store
@@ -98,10 +98,10 @@ def audit_record(seq: int):
 
 
 @bp.route("/audit/verify", methods=["GET", "POST"])
-@requires_role(*AUDIT_PAGES)
+@requires_capability("audit.verify")
 def audit_verify():
     """Verify the hash chain (all, or a range) against the service's checkpoints and key,
-    and the applications' answers when asked."""
+    and the applications' answers and the tables against their records when asked."""
     if request.method == "GET":
         return render_template("console/verify.html", result=None, errors={}, form={})
     errors: dict[str, str] = {}
@@ -119,20 +119,21 @@ def audit_verify():
     if not errors:
         wired = wiring()
         answers = bool(request.form.get("applications"))
+        tables = bool(request.form.get("tables"))
+        found = service_checkpoints(wired.store, checkpoint_folder(wired.settings))
         try:
             result = verify_trail(
-                wired.store,
-                checkpoints=service_checkpoints(wired.store, checkpoint_folder(wired.settings)),
+                wired.store, checkpoints=found.held, checkpoints_ignored=found.ignored,
                 public_key=wired.checkpointer.public_key, start=bounds["start"],
-                end=bounds["end"], check_applications=answers)
+                end=bounds["end"], check_applications=answers, tables=tables)
         except InvalidRange as exc:
             errors[exc.parameter] = str(exc).removeprefix(f"{exc.parameter} ")
     if errors:
         return render_template("console/verify.html", result=None, errors=errors,
                                form=request.form), 400
     record_query("verify", {"start": bounds["start"], "end": bounds["end"],
-                            "applications": answers, "ok": result.ok,
-                            "first_bad_seq": result.first_bad_seq})
+                            "applications": answers, **result.tables_checked(),
+                            "ok": result.ok, "first_bad_seq": result.first_bad_seq})
     return render_template("console/verify.html", result=result, errors={}, form=request.form,
                            checkpoints=result.checkpoints,
                            answers=(answers_summary(result.applications)
@@ -140,7 +141,7 @@ def audit_verify():
 
 
 @bp.route("/audit/export.<fmt>")
-@requires_role(*AUDIT_PAGES)
+@requires_capability("audit.export")
 def audit_export(fmt: str):
     """Download the records matching the search, one per line, as JSON lines or CSV."""
     if fmt not in ("jsonl", "csv"):

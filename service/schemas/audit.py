@@ -47,6 +47,11 @@ class VerifyArgs(Strict):
     applications = fields.Boolean(load_default=False, metadata={
         "description": "also check each application's stored answer against the SHA-256 "
                        "its audit records state (answer_sha256)"})
+    tables = fields.Boolean(load_default=False, metadata={
+        "description": "also check the tables that figures and decisions read "
+                       "(applications, loans, loan_performance, ...) against the audit "
+                       "records they derive from, naming each row that differs; the tables "
+                       "are checked whole, whatever start and end"})
 
 
 class AuditRecordOut(Strict):
@@ -84,11 +89,40 @@ class AnswersCheckOut(Strict):
     message = fields.String(required=True)
 
 
+class RowDifferenceOut(Strict):
+    table = fields.String(required=True)
+    row = fields.String(required=True, metadata={
+        "description": "the row's key: an application id, or application id/month"})
+    problem = fields.String(required=True, metadata={
+        "description": "what the row holds against what its record states, or that no "
+                       "record accounts for the row, or no row for a record"})
+    seq = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "the record the row was checked against, when there is one"})
+
+
+class TableCheckOut(Strict):
+    table = fields.String(required=True)
+    ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={
+        "description": "rows compared with what their records state"})
+    differing = fields.Integer(required=True, metadata={
+        "description": "differences found, listed or not"})
+    unchecked = fields.Integer(required=True, metadata={
+        "description": "rows that could not be checked: their records were purged"})
+    note = fields.String(allow_none=True, required=True, metadata={
+        "description": "why rows were not checked"})
+    message = fields.String(required=True)
+    differences = fields.List(fields.Nested(RowDifferenceOut), required=True, metadata={
+        "description": "the first 20 differences"})
+
+
 class VerifyOut(Strict):
     ok = fields.Boolean(required=True)
     checked = fields.Integer(required=True)
     first_bad_seq = fields.Integer(allow_none=True, required=True)
-    reason = fields.String(allow_none=True, required=True)
+    reason = fields.String(allow_none=True, required=True, metadata={
+        "description": "the chain's reason, answer_altered or answer_unrecorded, or "
+                       "table_differs; null when ok"})
     message = fields.String(required=True)
     checkpoint_held = fields.Integer(allow_none=True, required=True, metadata={
         "description": "seq of the last checkpoint that still holds, when one fails"})
@@ -97,8 +131,14 @@ class VerifyOut(Strict):
     checkpoints = fields.Integer(required=True, metadata={
         "description": "signed checkpoints compared: the service's (its folder and ledger), "
                        "each verified with the service's public key"})
+    checkpoints_ignored = fields.Integer(required=True, metadata={
+        "description": "checkpoint files in the service's folder that belong to another "
+                       "chain (another database run from the same folder): left out"})
     applications = fields.Nested(AnswersCheckOut, allow_none=True, required=True, metadata={
         "description": "the answers' check, with applications=true; else null"})
+    tables = fields.List(fields.Nested(TableCheckOut), allow_none=True, required=True,
+                         metadata={"description": "each table's verdict, with tables=true; "
+                                                  "else null"})
 
 
 class ReplayArgs(Strict):

@@ -14,8 +14,19 @@ __all__ = ["LISTED", "RowDifference", "TableCheck", "TableChecker", "Tally", "ch
 
 def table_checkers() -> dict[str, TableChecker]:
     """Every table that can be checked against the log, with its check."""
+    # Imported here, so that a check's module may import this package's names.
+    from service.table_checks.applications import check_applications
+    from service.table_checks.backtests import check_backtests
+    from service.table_checks.loans import check_loan_performance, check_loans
+    from service.table_checks.strategy_plans import check_strategy_plans
+
     checkers: dict[str, TableChecker] = {}
     # Each check registers here, one line each.
+    checkers["applications"] = check_applications
+    checkers["loans"] = check_loans
+    checkers["loan_performance"] = check_loan_performance
+    checkers["backtests"] = check_backtests
+    checkers["strategy_plans"] = check_strategy_plans
     return checkers
 
 

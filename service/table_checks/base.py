@@ -24,7 +24,7 @@ class RowDifference:
     """One row that does not hold what its records state."""
 
     table: str
-    row: str                # the row's key as a person reads it, e.g. "app_1f…" or "app_1f…/2026-05"
+    row: str                # its key as a person reads it: "app_1f…", "app_1f…/2026-05"
     problem: str            # e.g. "status is 'approved'; record 42 states 'declined'"
     seq: int | None = None  # the record it was checked against, when there is one
 

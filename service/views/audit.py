@@ -51,7 +51,7 @@ def _record_query(endpoint: str, details: dict) -> None:
 
 
 @blp.route("/records", methods=["GET"])
-@requires("auditor")
+@requires("audit.read")
 @blp.arguments(AuditListArgs(), location="query", unknown=RAISE)
 @blp.response(200, AuditPageOut)
 def list_records(args: dict):
@@ -67,7 +67,7 @@ def list_records(args: dict):
 
 
 @blp.route("/records/<int:seq>", methods=["GET"])
-@requires("auditor")
+@requires("audit.read")
 @blp.response(200, AuditRecordOut)
 def read_record(seq: int):
     """Read one audit record with its canonical payload and hashes."""
@@ -78,34 +78,38 @@ def read_record(seq: int):
     return record.to_dict()
 
 
-def run_verification(start: int | None, end: int | None, applications: bool) -> Verification:
+def run_verification(start: int | None, end: int | None, applications: bool,
+                     tables: bool = False) -> Verification:
     """Verify with the service's checkpoints, under its own public key; a range that holds no
     record is a 422 naming the bound."""
     wired = wiring()
-    checkpoints = service_checkpoints(wired.store, checkpoint_folder(wired.settings))
+    found = service_checkpoints(wired.store, checkpoint_folder(wired.settings))
     try:
-        return verify_trail(wired.store, checkpoints=checkpoints,
+        return verify_trail(wired.store, checkpoints=found.held,
+                            checkpoints_ignored=found.ignored,
                             public_key=wired.checkpointer.public_key, start=start, end=end,
-                            check_applications=applications)
+                            check_applications=applications, tables=tables)
     except InvalidRange as exc:
         raise ApiError(422, str(exc), fields={exc.parameter: [str(exc)]}) from None
 
 
 @blp.route("/verify", methods=["GET"])
-@requires("auditor")
+@requires("audit.verify")
 @blp.arguments(VerifyArgs(), location="query", unknown=RAISE)
 @blp.response(200, VerifyOut)
 def verify(args: dict):
-    """Verify the hash chain against the service's checkpoints and key (and the answers)."""
-    result = run_verification(args.get("start"), args.get("end"), args["applications"])
+    """Verify the hash chain against the service's checkpoints and key (and answers, tables)."""
+    result = run_verification(args.get("start"), args.get("end"), args["applications"],
+                              args["tables"])
     _record_query("verify", {"start": args.get("start"), "end": args.get("end"),
-                             "applications": args["applications"], "ok": result.ok,
-                             "first_bad_seq": result.first_bad_seq})
+                             "applications": args["applications"], **result.tables_checked(),
+                             "ok": result.ok, "first_bad_seq": result.first_bad_seq})
     return result.to_dict()
 
 
+
 @blp.route("/export", methods=["GET"])
-@requires("auditor")
+@requires("audit.export")
 @blp.arguments(AuditExportArgs(), location="query", unknown=RAISE)
 @blp.response(200, {"type": "string"}, content_type="application/x-ndjson")
 @blp.alt_response(200, schema={"type": "string"}, content_type="text/csv", success=True,
@@ -129,12 +133,14 @@ def export_response(query: AuditQuery, fmt: str) -> Response:
 
 
 @blp.route("/replay/<application_id>", methods=["POST"])
-@requires("auditor")
+@requires("audit.replay")
 @blp.arguments(ReplayArgs(), location="query", unknown=RAISE)
 @blp.response(200, ReplayOut)
 @may_answer(why={404: "Here: no decision is recorded for the application, its record was "
                       "purged, or the model or policy version named is gone.",
-                 422: "Here: `strategy` is not of the form MODEL/POLICY."})
+                 422: "Here: `strategy` is not MODEL/POLICY (a model version and a policy "
+                      "version, never a path), or names a fallback model, which cannot decide "
+                      "alone."})
 def replay(args: dict, application_id: str):
     """Re-run a recorded decision through its recorded model and policy versions, or through
     another strategy (``?strategy=MODEL/POLICY``) to show what it would have decided."""

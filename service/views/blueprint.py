@@ -8,8 +8,9 @@ JSON parsers read every number, as a float: infinite, which the schemas refuse b
 
 It also documents, for every operation, every error status it may answer, in the one
 envelope: those of its roles (``requires``: 401, 403, 429, 503), of its path (404), of its
-method and arguments (400, 413, 415, 422), and those its view declares with ``may_answer``.
-Any other way of documenting an error status is refused when the document is built.
+method and arguments (400, 413, 415, 422), and those its view declares with ``may_answer``;
+and, where a path or query parameter can make the request line too long, the HTTP server's
+own 414. Any other way of documenting an error status is refused when the document is built.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from marshmallow.utils import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from audit.queries import storable
-from service.errors import HEADERS, MEANINGS, ApiError, may_answer
+from service.errors import HEADERS, MEANINGS, SERVER_ANSWERS, ApiError, may_answer
 from service.schemas import ErrorSchema, document_policy
 from service.wiring import KEY
 
@@ -142,10 +143,11 @@ _BODY_METHODS = frozenset({"post", "put", "patch"})
 def error_response(status: int, notes: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """The OpenAPI response of an error status: its meaning (and ``notes``), its headers, and
     the one envelope."""
-    response: dict[str, Any] = {
-        "description": " ".join((MEANINGS[status], *notes)),
-        "content": {"application/json": {"schema": ErrorSchema}},
-    }
+    # What the HTTP server answers itself is its own HTML page.
+    content = ({"text/html": {"schema": {"type": "string"}}} if status in SERVER_ANSWERS
+               else {"application/json": {"schema": ErrorSchema}})
+    response: dict[str, Any] = {"description": " ".join((MEANINGS[status], *notes)),
+                                "content": content}
     headers = {name: {"description": description, "required": always,
                       "schema": {"type": "integer" if name == "Retry-After" else "string"}}
                for name, description, always in HEADERS.get(status, ())}
@@ -171,6 +173,7 @@ def derived_errors(doc: dict[str, Any], declared: dict[int, list[str]],
         for status in (400, 413, 415, 422):
             errors.setdefault(status, [])
     if any(parameter.get("in") == "query" for parameter in doc.get("parameters", ())):
+        errors.setdefault(414, [])
         errors.setdefault(422, [])
     return errors
 
@@ -186,12 +189,13 @@ class Blueprint(flask_smorest.Blueprint):
         self._prepare_doc_cbks.append(self._prepare_errors_doc)
 
     def route(self, rule: str, *, parameters=None, tags=None, **options: Any):
-        """Register a view; one whose path names a resource also documents 404."""
+        """Register a view; one whose path names a resource also documents 404, and the
+        414 of a path too long for the server."""
         register = super().route(rule, parameters=parameters, tags=tags, **options)
 
         def decorator(view):
             if _PATH_PARAMETER.search(rule):
-                view = may_answer(404)(view)
+                view = may_answer(404, 414)(view)
             return register(view)
 
         return decorator

@@ -7,6 +7,7 @@ import html
 import io
 import json
 import re
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 from audit import load_signing_key, sign_checkpoint, write_checkpoint
@@ -175,9 +176,13 @@ def test_verify_says_intact_counts_checkpoints_and_finds_the_first_broken_record
     assert response.status_code == 200 and "The chain is intact" in page
     assert re.search(r"Checked \d+ records and 0 signed checkpoints", page)
     key = load_signing_key(None, tmp_path, production=False)
-    write_checkpoint(sign_checkpoint(console.wired.store, key), tmp_path / "checkpoints")
+    signed = sign_checkpoint(console.wired.store, key)
+    write_checkpoint(signed, tmp_path / "checkpoints")
+    # One of another database run from the same folder: left out, and said so.
+    write_checkpoint(replace(signed, chain_id="b" * 64), tmp_path / "checkpoints")
     page = auditor.post("/console/audit/verify").get_data(as_text=True)
     assert "The chain is intact" in page and "and 1 signed checkpoint." in page
+    assert "1 checkpoint file of another chain" in page
     page = auditor.post("/console/audit/verify", {"start": "5", "end": "20"}).get_data(
         as_text=True)
     assert "The chain is intact" in page and "Checked 16 records" in page

@@ -143,3 +143,18 @@ def test_the_cli_checks_answers_with_applications(decided, tmp_path: Path):
     caught = runner.invoke(main, ["audit", "verify", "--applications"], catch_exceptions=False)
     assert caught.exit_code == 1, caught.output
     assert "answer_altered" in caught.output and answers[0]["application_id"] in caught.output
+
+
+def test_instances_of_one_database_sign_alike_with_no_key_configured(make_client, sqlite_url,
+                                                                     tmp_path: Path):
+    # Two hosts of one deployment in development: one database, a var/ folder each.
+    clients = [make_client(sqlite_url, var_dir=tmp_path / host, signing_key=None)
+               for host in ("a", "b")]
+    for n, client in enumerate(clients):
+        wired = client.app.extensions["flashloan"]
+        wired.store.append("decision.made", {"n": n}, application_id=f"app-{n}")
+        signed = wired.store.take_checkpoint(wired.checkpointer.key)
+        write_checkpoint(signed, wired.checkpointer.folder)
+    for client in clients:
+        body = client.get("/v1/audit/verify", who="auditor").get_json()
+        assert (body["ok"], body["checkpoints"]) == (True, 2), body

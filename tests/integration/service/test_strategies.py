@@ -156,7 +156,7 @@ def test_a_change_is_audited_and_read_back(make_client, policies):
      "challenger.strategy", "v9"),
     ({"champion": CHAMPION, "shadows": ["v1/2099.01"]}, "shadows.0", "not a known version"),
     ({"champion": CHAMPION, "shadows": ["v1/../policies/2026.11.json"]}, "shadows.0",
-     "not a file"),
+     "never a path"),
     ({"champion": "v1-without-income_tax/2026.11"}, "champion", "fallback trained without"),
     ({"champion": "v1-2026.11"}, "champion", "MODEL/POLICY"),
     ({"champion": CHAMPION, "shadows": [CHAMPION]}, "shadows.0", "has one role"),
@@ -172,6 +172,21 @@ def test_a_plan_failing_a_check_is_refused_naming_the_field_and_nothing_changes(
     assert client.get("/v1/strategies", who="admin").get_json()["seq"] == 0
     kinds = {r.kind for r in client.app.extensions["flashloan"].store.iter_records()}
     assert "strategy.set" not in kinds
+
+
+def test_a_plan_names_policy_versions_never_a_file_beside_the_service(make_client, policies,
+                                                                     tmp_path, monkeypatch):
+    client = make_client(policies_dir=str(policies))
+    beside = tmp_path / "beside"
+    write_policy(beside, "2026.11-beside")
+    (beside / "2026.11-beside.json").rename(beside / "2026.11-beside")
+    monkeypatch.chdir(beside)
+    answers = [put(client, {"champion": f"v1/{name}", "reason": "from beside"})
+               for name in ("2026.11-beside", "2026.11-nowhere")]
+    assert [r.status_code for r in answers] == [422, 422]
+    found = [r.get_json()["error"]["fields"]["champion"] for r in answers]
+    assert [p.replace("beside", "nowhere") for p in found[0]] == found[1] != []
+    assert client.get("/v1/strategies", who="admin").get_json()["seq"] == 0
 
 
 def test_a_model_below_the_auc_floor_is_refused(make_client, policies, tmp_path):
@@ -231,6 +246,11 @@ def test_replay_under_another_strategy_shows_what_it_would_have_decided(make_cli
     gone = client.post(f"/v1/audit/replay/{answers[0]['application_id']}?strategy=v9/2026.11",
                        None, who="auditor")
     assert gone.status_code == 404
+    for strategy in ("v1//etc/passwd", "v1-without-income_tax/2026.11"):
+        refused = client.post(f"/v1/audit/replay/{answers[0]['application_id']}",
+                              None, who="auditor", query_string={"strategy": strategy})
+        assert refused.status_code == 422, refused.get_json()
+        assert "strategy" in refused.get_json()["error"]["fields"]
 
 
 def test_the_command_sets_and_shows_the_plan_with_the_same_checks(make_client, policies,

@@ -213,3 +213,23 @@ def test_limit_settings_are_read_from_the_environment():
             s.redis_url) == ("10/second;100/minute", "5/minute", 2.5, 1, "redis://cache:6379/0")
     d = Settings.from_env({})
     assert (d.auth_failure_limit, d.key_cache_s, d.trusted_proxies) == ("60/minute", 30.0, 0)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("FLASHLOAN_BACKTEST_PROCESSES", "-1", "BACKTEST_PROCESSES must be a count"),
+    ("FLASHLOAN_BACKTEST_QUEUE_LIMIT", "0", "BACKTEST_QUEUE_LIMIT must be a count"),
+    ("FLASHLOAN_BACKTESTS_PER_REQUESTER", "21", r"from 1 to FLASHLOAN_BACKTEST_QUEUE_LIMIT \(20\)"),
+    ("FLASHLOAN_BACKTESTS_PER_REQUESTER", "a few", "must be a number"),
+])
+def test_malformed_backtest_settings_name_the_variable(name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({name: value})
+
+
+def test_backtest_settings_are_read_from_the_environment():
+    s = Settings.from_env({"FLASHLOAN_BACKTEST_PROCESSES": "0",
+                           "FLASHLOAN_BACKTESTS_PER_REQUESTER": "5",
+                           "FLASHLOAN_BACKTEST_QUEUE_LIMIT": "50"})
+    assert (s.backtest_processes, s.backtests_per_requester, s.backtest_queue_limit) == (0, 5, 50)
+    d = Settings.from_env({})
+    assert (d.backtest_processes, d.backtests_per_requester, d.backtest_queue_limit) == (1, 3, 20)
