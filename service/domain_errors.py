@@ -102,12 +102,6 @@ class NotRetryable(DomainError):
     code = "not_retryable"
 
 
-class NotApproved(DomainError):
-    """The application is not approved, so there is no loan to report an outcome of."""
-
-    code = "not_approved"
-
-
 class OutcomeConflict(DomainError):
     """The outcome posted contradicts the loan's history (undrawn, with months recorded)."""
 

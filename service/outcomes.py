@@ -6,6 +6,13 @@ how much of the credit line) and how it performed month by month; a month posted
 replaces the one before (a correction). Each post is one ``outcome.recorded`` audit record,
 written in the transaction that stores it, so a post that is refused writes nothing.
 
+What servicing can learn: whether an id is an approved application (one 404 answers an id
+unknown, declined or deferred alike, so nothing of any other decision), and, by posting
+refused bodies, the loan's credit line to the fen, the time of its approval to the
+microsecond and so its month. A post is checked against them to keep mistaken drawings out of
+the calibration; servicing is the system that disbursed the loan against that line after
+that approval, so it knows both already. It never learns a grade, a PD or a reason.
+
 The calibration sets, for drawn loans, the share that defaulted beside the mean PD their
 decisions predicted, by grade and by month of approval; the database aggregates it.
 """
@@ -23,7 +30,7 @@ from audit import AuditStore
 from audit.schema import audit_records
 from service.auth import Principal
 from service.db import applications, loads, loan_performance, loans, now_text, reviews
-from service.domain_errors import InvalidInput, NotApproved, NotFound, OutcomeConflict
+from service.domain_errors import InvalidInput, NotFound, OutcomeConflict
 
 OUTCOME_KIND = "outcome.recorded"
 STATUSES = ("current", "past_due", "default", "repaid")
@@ -82,12 +89,10 @@ class OutcomeBook:
             conn = writer.connection
             app = conn.execute(select(applications).where(
                 applications.c.application_id == application_id)).first()
-            if app is None:
-                raise NotFound("no such application")
-            if app.status != "approved":
-                # One refusal whatever was decided: servicing is told no decision.
-                raise NotApproved(f"no approved application {application_id} to record an "
-                                  "outcome for")
+            if app is None or app.status != "approved":
+                # One answer for an id unknown, declined or deferred: servicing may learn
+                # which of its ids are approved loans, never whether or how others were decided.
+                raise NotFound("no such approved application")
             decision = loads(app.answer).get("decision") or {}
             approved_at = _approved_at(conn, app)
             problems = _problems(decision, approved_at, now, drawn_at, amount, months)
@@ -215,8 +220,8 @@ def _problems(decision: dict[str, Any], approved_at: str, now: datetime,
               months: list[dict[str, Any]]) -> dict[str, list[str]]:
     """What the loan's own terms and dates refuse of a post, by field.
 
-    The messages do not state the line or the approval's time: they are the decision's, which
-    the servicing system is not told.
+    The messages do not state the line or the approval's time, but whether a post is refused
+    tells them (see the module's docstring): servicing disbursed against them and knows them.
     """
     problems: dict[str, list[str]] = {}
     limit = float(decision["credit_limit"])

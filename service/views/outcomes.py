@@ -21,15 +21,17 @@ blp = Blueprint("outcomes", __name__,
                "post is one `outcome.recorded` audit record.")
 @blp.arguments(OutcomeIn(), examples=examples.OUTCOME)
 @blp.response(200, OutcomeOut)
-@may_answer(why={404: "Here: no application has the `application_id` of the body.",
-                 409: "Here: the application is not approved, so it has no loan "
-                      "(`not_approved`, the same whatever was decided); or the loan is "
-                      "reported as not drawn although months of its performance are recorded "
-                      "(`conflict`).",
+@may_answer(why={404: "Here: `no such approved application` (`not_found`), one answer "
+                      "whether no application has the `application_id` of the body or it "
+                      "was declined or deferred, so nothing of another decision is told.",
+                 409: "Here: the loan is reported as not drawn although months of its "
+                      "performance are recorded (`conflict`).",
                  422: "Here also: the amount is less than 0.01, not in whole fen or more "
                       "than the credit line granted, the drawing is dated before the "
                       "approval, or a month is before the month of approval or after the "
-                      "current one (the line and the approval's time are not stated)."})
+                      "current one. The messages do not state the line or the approval's "
+                      "time, but which posts are refused tells them: the servicing system "
+                      "disbursed the loan against that line after that approval."})
 def post_outcome(body: dict):
     """Record whether an approved loan was drawn and how it performed, month by month."""
     return wiring().outcomes.record(

@@ -185,7 +185,7 @@ def test_a_refused_body_writes_nothing(cohort):
         "undrawn with months": ({"application_id": aid, "drawn": False}, 409, {"drawn"}),
         "a millionth of a fen": (drawn(aid, 1e-300, ("current", 0)), 422, {"amount"}),
         "no such application": (drawn("a_nobody", 1000), 404, set()),
-        "declined": (drawn(declined[0]["application_id"], 1000), 409, set()),
+        "declined": (drawn(declined[0]["application_id"], 1000), 404, set()),
     }
     for name, (body, status, fields) in refused.items():
         response = post(client, body)
@@ -197,7 +197,7 @@ def test_a_refused_body_writes_nothing(cohort):
 
 
 def test_servicing_is_told_of_the_loan_and_nothing_of_the_decision(cohort):
-    client, approved, declined = cohort
+    client, approved, _ = cohort
     aid, line = approved[0]["application_id"], approved[0]["decision"]["credit_limit"]
     history = post(client, drawn(aid, 1000.5, ("current", 0))).get_json()
     assert set(history) == {"application_id", "drawn", "drawn_at", "amount", "defaulted",
@@ -210,14 +210,27 @@ def test_servicing_is_told_of_the_loan_and_nothing_of_the_decision(cohort):
     early = post(client, drawn(aid, 1000, ("current", 0), month="2020-01")).get_json()
     assert early["error"]["fields"] == {"performance.0.month": [
         "must not be before the month of approval; got 2020-01"]}
-    # Unknown is told apart from not approved (a mistyped id from a real problem), and every
-    # application not approved gets the same refusal, whatever was decided.
-    unknown = post(client, drawn("a_" + "0" * 32, 1000)).get_json()["error"]
-    assert unknown["code"] == "not_found"
-    did = declined[0]["application_id"]
-    refused = post(client, drawn(did, 1000)).get_json()["error"]
-    assert refused == {"code": "not_approved", "fields": {}, "message":
-                       f"no approved application {did} to record an outcome for"}
+
+
+def test_unknown_declined_and_deferred_get_one_answer(cohort, make_client, database_url,
+                                                      people):
+    """Servicing cannot tell an id that does not exist from one declined or deferred."""
+    client, _, declined = cohort
+    deferring = make_client(database_url, stub_faults="credit_report=error:1.0")
+    deferred = deferring.apply(people[16]).get_json()
+    assert deferred["status"] == "deferred", deferred
+    before = stored_rows(client)
+    answers = {}
+    for name, aid in (("unknown", "a_" + "0" * 32),
+                      ("declined", declined[0]["application_id"]),
+                      ("deferred", deferred["application_id"])):
+        response = post(client, drawn(aid, 1000, ("current", 0)))
+        answers[name] = (response.status_code, response.get_json())
+    assert answers["unknown"] == (404, {"error": {
+        "code": "not_found", "message": "no such approved application", "fields": {}}})
+    assert answers["declined"] == answers["unknown"], answers
+    assert answers["deferred"] == answers["unknown"], answers
+    assert stored_rows(client) == before
 
 
 def test_only_the_servicing_role_posts_and_it_reads_nothing(cohort):

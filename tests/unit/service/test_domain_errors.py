@@ -34,7 +34,6 @@ CONTRACT = {
     "ReviewConflict": (409, "conflict"),
     "NotReviewable": (409, "deferred"),
     "NotRetryable": (409, "not_retryable"),
-    "NotApproved": (409, "not_approved"),
     "OutcomeConflict": (409, "conflict"),
     "DecisionWithheld": (503, "audit_unavailable"),
     "DecisionOutcomeUnknown": (503, "outcome_unknown"),
