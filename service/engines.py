@@ -15,7 +15,7 @@ from datasources.base import INCOME_SCOPES
 from scoring.drift import DriftReference
 from scoring.engine import DecisionEngine
 from scoring.model import ModelArtifact, load_fallbacks, version_dir
-from scoring.policy import Policy, load_policy_version
+from scoring.policy import Policy, PolicyError, load_policy_version, policy_path
 from scoring.recourse import CHANGEABLE, Recourse
 from scoring.strategy import Strategy, StrategyError
 
@@ -54,9 +54,21 @@ class Engines:
 
     def adopt_policy(self, policy: Policy) -> None:
         """Keep, under the version it states, a policy the settings name (by version, or by
-        the path of the operator's file)."""
+        the path of the operator's file).
+
+        Raises PolicyError when that version is another policy, in the policy folders (which
+        plans are checked against) or kept already: one version is one set of rules.
+        """
         with self._lock:
-            self._policies.setdefault(policy.version, policy)
+            version = policy.version
+            held = self._policies.get(version)
+            if held is None and policy_path(version, self.policy_search) is not None:
+                held = self.policy(version)
+            if held is not None and held.digest != policy.digest:
+                raise PolicyError(f"the settings' policy states version {version}, which the "
+                                  "policy folders hold with other rules; give the file a "
+                                  "version of its own")
+            self._policies.setdefault(version, policy)
 
     def model(self, version: str) -> ModelArtifact:
         """A model version, found in the model folders."""

@@ -51,3 +51,17 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker) -> None:
+    """Close the exiting worker's wiring: its backtests go back in the queue, its writers
+    finish, its connections close."""
+    from service.wiring import KEY
+
+    # Also called in the master for a worker already gone: only the worker's own app counts.
+    if worker.pid != os.getpid():
+        return
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", None) or {}
+    wired = extensions.get(KEY)
+    if wired is not None:
+        wired.close()

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("flashloan.backtests")
 
@@ -36,6 +37,7 @@ class ChildJob:
     since: str | None
     until: str | None
     lgd: float | None  # None in jobs from before revision 0012: the default
+    settings_policy: dict[str, Any] | None = None  # adopted as the worker adopted it
 
 
 def run_in_child(job: ChildJob, results: Connection) -> None:
@@ -81,6 +83,7 @@ def _stop_with_parent() -> None:
 def _ending(job: ChildJob):
     from audit import AuditStore
     from audit.canonical import parse_time
+    from scoring.policy import Policy
     from scoring.strategy import Strategy
     from service.backtests.rows import Ending
     from service.backtests.run import DEFAULT_LGD, Backtest, run_backtest, summary_text
@@ -92,9 +95,11 @@ def _ending(job: ChildJob):
                             parse_time(job.since) if job.since else None,
                             parse_time(job.until) if job.until else None,
                             DEFAULT_LGD if job.lgd is None else job.lgd)
+        engines = Engines(job.model_search, job.policy_search)
+        if job.settings_policy is not None:
+            engines.adopt_policy(Policy(job.settings_policy))
         store = AuditStore.from_url(job.database_url)
-        result = run_backtest(store, Engines(job.model_search, job.policy_search), backtest,
-                              dask=job.dask)
+        result = run_backtest(store, engines, backtest, dask=job.dask)
     except ValueError as exc:
         # The candidate or the terms: a model, policy or strategy that cannot be used
         # (ModelError, PolicyError and StrategyError are ValueErrors), or a window or LGD.

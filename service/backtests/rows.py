@@ -116,13 +116,17 @@ def claim_next(engine: Engine, claimant: str) -> Any | None:
     """Claim the oldest queued job for ``claimant`` and return its row; None when none waits.
 
     The UPDATE names the status it expects, so of two runners claiming one job only one
-    changes the row; the other looks for the next.
+    changes the row; the other looks for the next. An empty queue is seen by a plain read:
+    a runner polling it takes no write lock from the decisions.
     """
+    oldest = (select(backtests).where(backtests.c.status == "queued")
+              .order_by(backtests.c.requested_at, backtests.c.backtest_id).limit(1))
     while True:
+        with engine.connect() as conn:
+            if conn.execute(oldest).first() is None:
+                return None
         with write_transaction(engine) as conn:
-            row = conn.execute(select(backtests).where(backtests.c.status == "queued")
-                               .order_by(backtests.c.requested_at, backtests.c.backtest_id)
-                               .limit(1)).first()
+            row = conn.execute(oldest).first()
             if row is None:
                 return None
             stamp = now_text()

@@ -44,19 +44,24 @@ _JOIN_S = 10.0
 
 @dataclass(frozen=True, slots=True)
 class RunnerSetup:
-    """What a backtest's process opens and loads: the database, and where models, policies
-    and the Dask scheduler are."""
+    """What a backtest's process opens and loads: the database, where models, policies and
+    the Dask scheduler are, and the settings' policy as the worker loaded it."""
 
     database_url: str
     model_search: tuple[Path, ...] = ()
     policy_search: tuple[Path, ...] = ()
     dask: str | None = None
+    # The document of the settings' policy (perhaps the operator's own file, in no folder):
+    # the process decides with the policies the worker checked the request against.
+    settings_policy: dict[str, Any] | None = None
 
 
 @dataclass
 class _Running:
     process: BaseProcess
     results: Connection
+    # The ending the process sent, kept until the database has taken it.
+    ending: Ending | None = None
 
 
 @dataclass
@@ -103,6 +108,7 @@ class BacktestRunner:
         self._wake.set()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=_JOIN_S)
+        # A thread not stopped in time still collects: only a copy is read.
         stopped = list(self._running)
         for job_id in stopped:
             self._kill(job_id)
@@ -156,7 +162,7 @@ class BacktestRunner:
     def _start(self, row: Any) -> None:
         job = ChildJob(row.backtest_id, self.setup.database_url, self.setup.model_search,
                        self.setup.policy_search, self.setup.dask, row.strategy, row.since,
-                       row.until, row.lgd)
+                       row.until, row.lgd, self.setup.settings_policy)
         context = multiprocessing.get_context("spawn")
         results, sending = context.Pipe(duplex=False)
         process = context.Process(target=run_in_child, args=(job, sending),
@@ -177,23 +183,40 @@ class BacktestRunner:
 
     def _collect(self) -> None:
         for job_id, run in list(self._running.items()):
-            if not run.results.poll():
-                continue
+            if run.ending is None:
+                if not run.results.poll():
+                    continue
+                run.ending = self._receive(run)
+            # The job stays ours (its heartbeat beaten) until its ending is written; a write
+            # that fails is tried again at the next step.
             try:
-                ending = run.results.recv()
-            except (EOFError, OSError):
-                run.process.join(_JOIN_S)
-                ending = Ending("failed", error="the process running the backtest stopped "
-                                                f"(exit code {run.process.exitcode})")
-            run.process.join(_JOIN_S)
-            run.results.close()
-            del self._running[job_id]
-            if rows.finish(self.store, job_id, self.claimant, ending):
+                ended = rows.finish(self.store, job_id, self.claimant, run.ending)
+            except Exception:
+                log.exception("backtest ending not written; tried again",
+                              extra={"backtest_id": job_id})
+                continue
+            self._running.pop(job_id, None)
+            if ended:
                 log.info("backtest ended", extra={"backtest_id": job_id,
-                                                  "status": ending.status})
+                                                  "status": run.ending.status})
+
+    @staticmethod
+    def _receive(run: _Running) -> Ending:
+        try:
+            ending: Ending = run.results.recv()
+        except (EOFError, OSError):
+            run.process.join(_JOIN_S)
+            ending = Ending("failed", error="the process running the backtest stopped "
+                                            f"(exit code {run.process.exitcode})")
+        run.process.join(_JOIN_S)
+        run.results.close()
+        return ending
 
     def _kill(self, job_id: str) -> None:
-        run = self._running.pop(job_id)
+        run = self._running.pop(job_id, None)
+        if run is None:
+            # Collected meanwhile by a thread that close() did not stop in time.
+            return
         run.process.kill()
         run.process.join(_JOIN_S)
         run.results.close()

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 
 from audit import AuditQuery
 from datasources.stub.world import population_ids
+from scoring.policy import PolicyError, load_policy
 from service.cli import main
+from service.engines import Engines
 from service.replay import Replayer
 from tests.integration.service.test_strategies import (  # noqa: F401
     CHAMPION,
@@ -199,3 +201,30 @@ def test_a_report_not_yet_made_is_a_409_and_a_stopped_worker_reads_as_failed(
     r = client.get("/v1/backtests/bt_waiting/report", who="risk_officer")
     assert r.status_code == 409
     assert f"is {shown}" in r.get_json()["error"]["message"]
+
+
+def test_a_settings_policy_may_not_restate_a_version_the_folders_hold(policies,  # noqa: F811
+                                                                       tmp_path):
+    """Plans are checked against the folder's file: a settings' file of the same version
+    and other rules would decide with rules no check saw."""
+    own = tmp_path / "own"
+    write_policy(own, "2026.11-strict", pd_cutoff=0.02)
+    engines = Engines(policy_search=(policies,))
+    with pytest.raises(PolicyError, match=r"2026\.11-strict, which the policy folders hold"):
+        engines.adopt_policy(load_policy(str(own / "2026.11-strict.json")))
+    write_policy(own, "2026.11-strict", pd_cutoff=0.035)
+    engines.adopt_policy(load_policy(str(own / "2026.11-strict.json")))
+    assert engines.policy("2026.11-strict").pd_cutoff == 0.035
+
+
+def test_the_settings_policy_file_is_backtested_as_the_worker_decides_with_it(
+        make_client, tmp_path, database_url):
+    own = tmp_path / "own"
+    write_policy(own, "2026.11-own", pd_cutoff=0.035)
+    client = make_client(database_url, policy=str(own / "2026.11-own.json"))
+    for nid in population_ids(6, 5):
+        client.apply(nid)
+    r = request(client, {"strategy": "v1/2026.11-own"})
+    assert r.status_code == 202, r.get_json()
+    job = finished(client, r.get_json()["backtest_id"])
+    assert job["status"] == "done" and job["summary"]["changes"]["count"] == 0, job
