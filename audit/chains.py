@@ -3,12 +3,12 @@
 The name is fixed once record 1 is written, is the same in every copy of the database, and
 differs between chains; a checkpoint signs it with the head. So checkpoints of several
 databases kept in one folder (two test runs, a backup of another database restored beside
-this one) can be told apart: those naming another chain are left out, and counted. A
-checkpoint that names this chain is held to it, whatever it says. One signed before
-checkpoints named their chain is this chain's when the record at its seq has its hash; one
-that this chain neither reaches nor agrees with cannot be told from another chain's and is
-counted with them — the ledger and every later checkpoint, which do name the chain, still
-catch a rewrite or a cut.
+this one) can be told apart. A checkpoint that names this chain is held to it, whatever it
+says. One signed before checkpoints named their chain is this chain's when the record at its
+seq has its hash; one that this chain neither reaches nor agrees with cannot be told from
+another chain's and is sorted with them. What becomes of the others is the caller's to
+decide: a chain rewritten from record 1 has a new name too, so where only one chain can be
+(a production deployment), another chain's checkpoint signed by its key is a failure.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ _T = audit_records.c
 
 @dataclass(frozen=True, slots=True)
 class ChainCheckpoints:
-    """Checkpoints found together, sorted into this chain's and those of other chains."""
+    """Checkpoints found together, sorted into this chain's and those of other chains; this
+    chain's name (None while it is empty)."""
 
     ours: list[Checkpoint]
     others: list[Checkpoint]
+    chain_id: str | None = None
 
 
 def chain_id(conn: Connection) -> str | None:
@@ -57,4 +59,4 @@ def sort_by_chain(engine: Engine, found: Iterable[Checkpoint]) -> ChainCheckpoin
                 ).scalar_one_or_none()
                 mine = stored == checkpoint.record_hash
             (ours if mine else others).append(checkpoint)
-    return ChainCheckpoints(ours, others)
+    return ChainCheckpoints(ours, others, this)

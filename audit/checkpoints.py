@@ -37,6 +37,7 @@ __all__ = [
     "FORMAT",
     "LEGACY_FORMAT",
     "Checkpoint",
+    "load_checkpoint_files",
     "load_checkpoints",
     "load_signing_key",
     "public_key_hex",
@@ -208,7 +209,12 @@ def write_checkpoint(checkpoint: Checkpoint, directory: Path | str) -> Path:
 
 def load_checkpoints(paths: Iterable[Path | str]) -> list[Checkpoint]:
     """Read checkpoint files (a folder stands for its ``*.json``), ordered by seq."""
-    found: list[Checkpoint] = []
+    return [checkpoint for _, checkpoint in load_checkpoint_files(paths)]
+
+
+def load_checkpoint_files(paths: Iterable[Path | str]) -> list[tuple[Path, Checkpoint]]:
+    """Read checkpoint files (a folder stands for its ``*.json``) with their paths, by seq."""
+    found: list[tuple[Path, Checkpoint]] = []
     for entry in paths:
         path = Path(entry)
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]
@@ -220,7 +226,7 @@ def load_checkpoints(paths: Iterable[Path | str]) -> list[Checkpoint]:
                     f"checkpoint file {file} must be readable JSON; got {exc}"
                 ) from None
             try:
-                found.append(Checkpoint.from_dict(data))
+                found.append((file, Checkpoint.from_dict(data)))
             except CheckpointError as exc:
                 raise CheckpointError(f"{file}: {exc}") from None
-    return sorted(found, key=lambda cp: cp.seq)
+    return sorted(found, key=lambda pair: pair[1].seq)

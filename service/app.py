@@ -120,10 +120,13 @@ def build_wiring(settings: Settings) -> Wiring:
     # settings' engine decides as the champion until a plan is stored.
     engines = Engines(settings.model_search, settings.policy_search)
     engines.adopt(engine)
+    # Signs checkpoints and changes of strategies (production: held outside the database).
+    signing_key = store.signing_key(settings.signing_key, settings.var_dir,
+                                    production=settings.is_production)
     strategies = StrategyBook(store, engines,
                               StrategyPlan(Strategy(model.version, engine.policy.version)),
                               refresh_s=settings.strategy_refresh_s,
-                              min_auc=settings.promotion_min_auc,
+                              min_auc=settings.promotion_min_auc, signing_key=signing_key,
                               on_verdict=metrics.strategy_plan)
     references = engines.references(engine)
     flow = DecisionFlow(store=store, consents=consents, pseudonymiser=pseudonymiser,
@@ -138,14 +141,13 @@ def build_wiring(settings: Settings) -> Wiring:
     replayer = Replayer(store, engines)
     # Backtests run in processes of their own, claimed from the database by any worker.
     runner = (BacktestRunner(store, RunnerSetup(settings.database_url, settings.model_search,
-                                                settings.policy_search, settings.dask_address),
+                                                settings.policy_search, settings.dask_address,
+                                                engine.policy.doc),
                              processes=settings.backtest_processes)
               if settings.backtest_processes else None)
     checkpointer = Checkpointer(
-        store, store.signing_key(settings.signing_key, settings.var_dir,
-                                 production=settings.is_production),
-        checkpoint_folder(settings), every_records=settings.checkpoint_every_records,
-        every_s=settings.checkpoint_every_s)
+        store, signing_key, checkpoint_folder(settings),
+        every_records=settings.checkpoint_every_records, every_s=settings.checkpoint_every_s)
     applications = ApplicationBook(store, engine.model.spec)
     reasons = reasons_served(engine)
     monitoring = Monitoring(store, references=references,

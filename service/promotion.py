@@ -17,9 +17,13 @@ from scoring.spec import FeatureSpec
 from scoring.strategy import StrategyPlan
 from service.db import now_text, strategy_plans
 from service.plan_checks import plan_problems
+from service.plan_records import sign_statement
 from service.strategies import STRATEGY_KIND, StrategyBook, latest_row
 
-__all__ = ["PromotionRefused", "plan_problems", "promote"]
+__all__ = ["PlansExhausted", "PromotionRefused", "plan_problems", "promote"]
+
+# The largest seq a plan may have: strategy_plans.seq is a 32-bit integer on PostgreSQL.
+MAX_SEQ = 2**31 - 1
 
 
 class PromotionRefused(ValueError):
@@ -29,6 +33,10 @@ class PromotionRefused(ValueError):
         self.problems = problems
         super().__init__("; ".join(f"{where}: {' '.join(found)}"
                                    for where, found in problems.items()))
+
+
+class PlansExhausted(Exception):
+    """The newest row of ``strategy_plans`` holds the largest seq: no plan can follow it."""
 
 
 def promote(book: StrategyBook, plan: StrategyPlan, *, actor: str, reason: str,
@@ -53,9 +61,10 @@ def _store_plan(book: StrategyBook, plan: StrategyPlan, *, actor: str, reason: s
     transaction; return it as the API shows it.
 
     The record names its row (``seq``, ``set_at``) besides the plan, the actor and the reason,
-    so that a worker adopts the row only if it holds what the record states
-    (``service.plan_records``). The chain lock held by the writer orders the changes, so the
-    next number is the latest row's plus one.
+    and carries the service's signature over them, so that a worker adopts the row only if it
+    holds what the record states and the service signed it (``service.plan_records``).
+    The chain lock held by the writer orders the changes, so the next number is the latest
+    row's plus one.
     """
     new = plan.to_dict()
     with book.store.writer() as writer:
@@ -63,12 +72,21 @@ def _store_plan(book: StrategyBook, plan: StrategyPlan, *, actor: str, reason: s
         previous = latest_row(conn)
         before = (book.default.plan.to_dict() if previous is None
                   else _readable(previous.plan))
+        if previous is not None and previous.seq >= MAX_SEQ:
+            # Such a row was never set through the service (workers refuse it): say so,
+            # rather than fail on the integer's overflow.
+            raise PlansExhausted(f"the newest row of strategy_plans has seq {previous.seq}, "
+                                 f"the largest a plan may have ({MAX_SEQ}): it was not set "
+                                 "through the service; remove it, then set the plan again")
         seq = 1 + (previous.seq if previous is not None else 0)
         set_at = now_text()
+        stated = {"seq": seq, "set_at": set_at,
+                  "previous_seq": previous.seq if previous is not None else 0,
+                  "new": new, "reason": reason}
         record = writer.append(STRATEGY_KIND, {
-            "seq": seq, "set_at": set_at, "previous": before,
-            "previous_seq": previous.seq if previous is not None else 0,
-            "new": new, "reason": reason, "checked": checked}, actor=actor)
+            **stated, "previous": before, "checked": checked,
+            "signature": sign_statement(book.signing_key, {**stated, "set_by": actor})},
+            actor=actor)
         conn.execute(insert(strategy_plans).values(
             seq=seq, plan=json.dumps(new, sort_keys=True), set_by=actor, reason=reason,
             set_at=set_at, audit_seq=record.seq))

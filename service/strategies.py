@@ -9,7 +9,11 @@ restart. With no plan stored, the settings' model and policy are the champion.
 A worker adopts the newest row only if it holds what its audit record states
 (``service.plan_records``) and passes the checks a change must pass
 (``service.plan_checks``). Otherwise it keeps the plan it has, logs why, and says so (the
-metrics, and ``refused`` in the plan the API shows), until a newer row comes.
+metrics, and ``refused`` in the plan the API shows), until a newer row comes. A worker with
+no stored plan in force (one just started) whose newest row is refused takes the plan the
+workers before it trust: the newest trusted ``strategy.set`` record's when the row is refused
+for a later record without a row (the newest row deleted), else the newest earlier row that
+passes.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
@@ -40,10 +45,17 @@ from service.plan_records import (
     LATER_RECORD,
     STRATEGY_KIND,
     PlanRefusal,
+    first_signed,
+    later_record,
     newest_plan_record,
+    plan_records,
     plan_row_refusal,
     read_record,
+    stated_seq,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 log = logging.getLogger("flashloan.strategies")
 
@@ -136,12 +148,14 @@ class StrategyBook:
     """One worker's plan in force, refreshed from the database at most every ``refresh_s``.
 
     ``min_auc`` is the promotion floor a stored plan's models are checked against again;
-    ``on_verdict`` hears each judgement of a newest row: None when adopted, else the reason
-    it was refused (the metrics count them).
+    ``signing_key`` is the service's (the checkpoints'): a change is signed with it and a
+    stored plan's record verified under its public key; ``on_verdict`` hears each
+    judgement of a newest row: None when adopted, else the reason it was refused (the
+    metrics count them).
     """
 
     def __init__(self, store: AuditStore, engines: Engines, default: StrategyPlan, *,
-                 refresh_s: float, min_auc: float,
+                 refresh_s: float, min_auc: float, signing_key: Ed25519PrivateKey,
                  on_verdict: Callable[[str | None], None] = lambda refused: None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
@@ -149,6 +163,8 @@ class StrategyBook:
         self.default = build_plan(engines, default)
         self.refresh_s = refresh_s
         self.min_auc = min_auc
+        self.signing_key = signing_key
+        self.public_key = signing_key.public_key()
         # The models that passed their card's checks in this worker (service.plan_checks).
         self.models_passed: set[tuple[str, str, float]] = set()
         self._on_verdict = on_verdict
@@ -182,8 +198,10 @@ class StrategyBook:
                     newest_set = newest_plan_record(conn)
                     rows = conn.execute(_NEWEST.limit(2)).all()
                     seen = None if not rows else (*rows[0], newest_set)
-                    record = (read_record(conn, rows[0].audit_seq)
-                              if seen is not None and seen != self._judged else None)
+                    fresh = seen is not None and seen != self._judged
+                    record = read_record(conn, rows[0].audit_seq) if fresh else None
+                    records = [r for r in plan_records(conn) if r.seq <= (newest_set or 0)
+                               ] if fresh else []
             except Exception:
                 # Looked for again after the interval, not on every request meanwhile.
                 self._checked = now
@@ -191,18 +209,25 @@ class StrategyBook:
                               self._live.seq)
                 return self._live
             if seen is not None and seen != self._judged:
-                self._judge(rows[0], record, rows[1].seq if len(rows) > 1 else 0, newest_set)
+                first = first_signed(records)
+                later = later_record(rows[0], records, first, self.public_key)
+                self._judge(rows[0], record, rows[1].seq if len(rows) > 1 else 0, first, later)
                 self._judged = seen
                 if self.refused is not None and self._live is self.default:
-                    self._adopt_newest_trusted()
+                    if later is not None:
+                        self._adopt_record(later, rows[0].seq)
+                    else:
+                        self._adopt_newest_trusted()
             self._checked = now
             return self._live
 
-    def _judge(self, row: Any, record: Any, previous_seq: int, newest_set: int | None) -> None:
+    def _judge(self, row: Any, record: Any, previous_seq: int, first: int | None,
+               later: Any | None) -> None:
         """Adopt ``row``, or refuse it and say why."""
-        refusal = plan_row_refusal(row, record, previous_seq)
-        if refusal is None and newest_set is not None and newest_set > row.audit_seq:
-            refusal = PlanRefusal(LATER_RECORD, f"record {newest_set} sets a plan after plan "
+        refusal = plan_row_refusal(row, record, previous_seq, first_signed=first,
+                                   public_key=self.public_key)
+        if refusal is None and later is not None:
+            refusal = PlanRefusal(LATER_RECORD, f"record {later.seq} sets a plan after plan "
                                                 f"{row.seq}, and no row holds it")
         verdict = refusal or self._vetted(row)
         if isinstance(verdict, PlanRefusal):
@@ -216,6 +241,23 @@ class StrategyBook:
         log.info("strategy plan %s in force: %s", row.seq, row.plan)
         self._on_verdict(None)
 
+    def _adopt_record(self, record: Any, row_seq: int) -> None:
+        """Take the plan ``record`` states (the newest row, deleted), if it passes the
+        checks: never a plan older than the one the workers before trust."""
+        stated = json.loads(record.payload)
+        named = stated_seq(record)
+        verdict = self._vetted(SimpleNamespace(
+            seq=row_seq + 1 if named is None else named,
+            plan=json.dumps(stated.get("new"), sort_keys=True), set_by=record.actor,
+            set_at=stated.get("set_at"), reason=stated.get("reason")))
+        if isinstance(verdict, LivePlan):
+            self._live = verdict
+            log.warning("strategy plan %s in force, as record %s states it: its row is "
+                        "missing", verdict.seq, record.seq)
+        else:
+            log.error("the plan record %s states is refused (%s): %s; keeping plan %s",
+                      record.seq, verdict.reason, verdict.problem, self._live.seq)
+
     def _adopt_newest_trusted(self) -> None:
         """A worker with no stored plan in force (one just started) whose newest row is
         refused takes the newest earlier row that its record states and the checks pass,
@@ -223,10 +265,12 @@ class StrategyBook:
         try:
             with self.store.engine.connect() as conn:
                 rows = conn.execute(_NEWEST).all()
+                first = first_signed(plan_records(conn))
                 for at, row in enumerate(rows[1:], start=1):
                     previous_seq = rows[at + 1].seq if at + 1 < len(rows) else 0
                     record = read_record(conn, row.audit_seq)
-                    if plan_row_refusal(row, record, previous_seq) is not None:
+                    if plan_row_refusal(row, record, previous_seq, first_signed=first,
+                                        public_key=self.public_key) is not None:
                         continue
                     verdict = self._vetted(row)
                     if isinstance(verdict, LivePlan):
@@ -250,13 +294,21 @@ class StrategyBook:
                                      passed=self.models_passed)
         except (ModelError, PolicyError, ValueError) as exc:
             return PlanRefusal(FAILS_CHECKS, f"plan {row.seq}: {exc}")
+        except Exception as exc:
+            # A card or file unreadable here (OSError, KeyError): the row is judged, not
+            # read again at every decision.
+            log.exception("plan %s could not be checked", row.seq)
+            return PlanRefusal(CANNOT_BUILD, f"plan {row.seq} cannot be checked here: "
+                                             f"{type(exc).__name__}: {exc}")
         if problems:
             return PlanRefusal(FAILS_CHECKS, f"plan {row.seq}: " + "; ".join(
                 f"{where}: {' '.join(found)}" for where, found in problems.items()))
         try:
             return build_plan(self.engines, plan, row.seq, _meta(row))
-        except (ModelError, PolicyError, ValueError) as exc:
+        except Exception as exc:
             # A model or policy missing on this host: judged again when a newer row comes.
+            if not isinstance(exc, (ModelError, PolicyError, ValueError)):
+                log.exception("plan %s could not be built", row.seq)
             return PlanRefusal(CANNOT_BUILD, f"plan {row.seq} cannot be built here: {exc}")
 
     def roles(self) -> dict[str, list[str]]:

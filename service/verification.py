@@ -3,44 +3,55 @@
 By default verification is as strong as the service can make it: the checkpoints are those
 of the service's folder and of the database's ledger (and any the caller adds), and their
 signatures must verify with the service's own public key, derived from its signing key, not
-with whatever key a checkpoint names. On request, the answers kept in the applications
-table are checked against the SHA-256 their audit records state, and the tables that figures
+with whatever key a checkpoint names. In production, where one key signs one chain, a file of
+the folder signed by that key for another chain is a failure: the chain was rebuilt from
+record 1 (which renames it), or the file was put where it does not belong
+(:mod:`service.checkpoint_files`). On request, the answers kept in the applications table are
+checked against the SHA-256 their audit records state, and the tables that figures
 and decisions read against the records they derive from (:mod:`service.table_checks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
-from audit import AuditStore, Checkpoint, DocumentCheck, VerifyResult, load_checkpoints
+from audit import AuditStore, Checkpoint, DocumentCheck, VerifyResult
+from service.checkpoint_files import OtherChainFile as OtherChainFile
+from service.checkpoint_files import ServiceCheckpoints as ServiceCheckpoints
+from service.checkpoint_files import checkpoint_folder as checkpoint_folder
+from service.checkpoint_files import other_chain_message
+from service.checkpoint_files import service_checkpoints as service_checkpoints
+from service.checkpoint_files import service_checkpoints_of as service_checkpoints_of
+from service.checkpoint_files import service_public_key as service_public_key
 from service.db import ANSWER_HASH, applications
 from service.table_checks import TableCheck, check_tables
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from service.settings import Settings
-
 _ANSWER_REASONS = {"altered": "answer_altered", "unrecorded": "answer_unrecorded"}
 TABLE_DIFFERS = "table_differs"
+OTHER_CHAIN = "checkpoint_other_chain"
 _PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """The chain's verdict, how many checkpoints it was held to, and the answers' and the
-    tables' if asked (the chain first, then the answers, then the tables)."""
+    """The chain's verdict, how many checkpoints it was held to, the files of another chain
+    that fail it, and the answers' and the tables' if asked (the chain first, then those
+    files, then the answers, then the tables); a warning that holds with any of them."""
 
     chain: VerifyResult
     checkpoints: int
     applications: DocumentCheck | None = None
     tables: tuple[TableCheck, ...] | None = None
     checkpoints_ignored: int = 0
+    other_chain: tuple[OtherChainFile, ...] = ()
+    warning: str | None = None
 
     @property
     def checked(self) -> int:
@@ -56,13 +67,20 @@ class Verification:
         return next((table for table in self.tables or () if not table.ok), None)
 
     @property
+    def chain_fails(self) -> bool:
+        """Whether the chain fails, or a checkpoint file of another chain fails it."""
+        return not self.chain.ok or bool(self.other_chain)
+
+    @property
     def ok(self) -> bool:
-        return self.chain.ok and not self.answers_fail and self.differing_table is None
+        return not self.chain_fails and not self.answers_fail and self.differing_table is None
 
     @property
     def reason(self) -> str | None:
         if not self.chain.ok:
             return self.chain.reason
+        if self.other_chain:
+            return OTHER_CHAIN
         if self.applications is not None and not self.applications.ok:
             reason = self.applications.reason or ""
             return _ANSWER_REASONS.get(reason, reason)
@@ -71,7 +89,7 @@ class Verification:
     @property
     def first_bad_seq(self) -> int | None:
         answers = self.applications
-        if not self.chain.ok or answers is None or answers.ok:
+        if self.chain_fails or answers is None or answers.ok:
             return self.chain.first_bad_seq
         return answers.seq if answers.reason == "record_altered" else None
 
@@ -79,20 +97,29 @@ class Verification:
     def message(self) -> str:
         if not self.chain.ok:
             return self.chain.message
+        if self.other_chain:
+            return other_chain_message(self.other_chain)
         if self.applications is not None and not self.applications.ok:
             return self.applications.message
         differing = self.differing_table
         return differing.message() if differing is not None else self.chain.message
 
     def summary(self) -> str:
-        """One line for a person: what holds, or the first thing that does not."""
+        """One line for a person: what holds, or the first thing that does not; a warning on
+        a line of its own."""
+        line = self._verdict()
+        return line if self.warning is None else f"{line}\nWARNING: {self.warning}"
+
+    def _verdict(self) -> str:
         if not self.ok:
             differing = self.differing_table
             if self.first_bad_seq is not None:
                 where = f"record {self.first_bad_seq}"
-            elif self.chain.ok and self.applications is not None and not self.applications.ok:
+            elif self.chain_fails:
+                where = "checkpoint"
+            elif self.applications is not None and not self.applications.ok:
                 where = f"application {self.applications.application_id}"
-            elif self.chain.ok and differing is not None:
+            elif differing is not None:
                 where = f"table {differing.table}"
                 if differing.differences:
                     where += f", row {differing.differences[0].row}"
@@ -130,6 +157,7 @@ class Verification:
             "message": self.message,
             "checkpoints": self.checkpoints,
             "checkpoints_ignored": self.checkpoints_ignored,
+            "warning": self.warning,
             "applications": None if self.applications is None else self.applications.to_dict(),
             "tables": None if self.tables is None else [t.to_dict() for t in self.tables],
         }
@@ -144,47 +172,6 @@ def answers_summary(check: DocumentCheck) -> str:
     if check.purged:
         text += f" ({check.purged} whose records were purged, not checked)"
     return text
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceCheckpoints:
-    """The checkpoints to hold the chain to, and how many files of another chain were left
-    out."""
-
-    held: list[Checkpoint]
-    ignored: int = 0
-
-
-def service_public_key(settings: Settings, store: AuditStore) -> Ed25519PublicKey:
-    """Return the public key that the service's checkpoints of ``store``'s chain carry (read
-    only: a development key not yet recorded for the database is not recorded here)."""
-    return store.signing_key(settings.signing_key, settings.var_dir,
-                             production=settings.is_production, record=False).public_key()
-
-
-def checkpoint_folder(settings: Settings) -> Path:
-    """Return the folder where the service writes its checkpoints."""
-    return settings.var_dir / "checkpoints"
-
-
-def service_checkpoints(store: AuditStore, folder: Path | None,
-                        extra: Iterable[Checkpoint] = ()) -> ServiceCheckpoints:
-    """Return the checkpoints of ``extra``, the ledger and the service's folder, once each.
-
-    The folder may be shared by other databases (two test runs, a backup restored beside):
-    its files of another chain are left out and counted. ``extra`` and the ledger are held
-    whichever chain they name: the caller vouches for the one, the database for the other.
-    """
-    held = list(extra) + store.recorded_checkpoints()
-    others: list[Checkpoint] = []
-    if folder is not None and folder.is_dir():
-        found = store.sort_by_chain(load_checkpoints([folder]))
-        held += found.ours
-        others = found.others
-    unique = dict.fromkeys(held)
-    # A file that is the ledger's own checkpoint is held with it, not counted apart.
-    ignored = len({checkpoint for checkpoint in others if checkpoint not in unique})
-    return ServiceCheckpoints(sorted(unique, key=lambda checkpoint: checkpoint.seq), ignored)
 
 
 def stored_answers(engine: Engine) -> Iterator[tuple[str, str]]:
@@ -204,21 +191,22 @@ def stored_answers(engine: Engine) -> Iterator[tuple[str, str]]:
         after = rows[-1].application_id
 
 
-def verify_trail(store: AuditStore, *, checkpoints: list[Checkpoint],
+def verify_trail(store: AuditStore, *, checkpoints: list[Checkpoint] | ServiceCheckpoints,
                  public_key: Ed25519PublicKey | str | None, start: int | None = None,
                  end: int | None = None, check_applications: bool = False,
-                 tables: bool | Sequence[str] = False,
-                 checkpoints_ignored: int = 0) -> Verification:
+                 tables: bool | Sequence[str] = False) -> Verification:
     """Verify the chain against ``checkpoints`` under ``public_key``, and the answers and the
     tables if asked.
 
     ``tables`` is True for every table :func:`service.table_checks.table_checkers` knows, or
     the names of those to check; they are checked whole, whatever the range.
-    ``checkpoints_ignored`` is the count of checkpoint files of another chain left out
-    (:func:`service_checkpoints`), for the verdict to say. Raises
+    ``checkpoints`` are those given, or the service's (:func:`service_checkpoints`), whose
+    files of another chain the verdict counts, or fails on. Raises
     :class:`audit.InvalidRange` for a range that holds no record.
     """
-    chain = store.verify(start, end, checkpoints, public_key=public_key)
+    found = (checkpoints if isinstance(checkpoints, ServiceCheckpoints)
+             else ServiceCheckpoints(checkpoints))
+    chain = store.verify(start, end, found.held, public_key=public_key)
     answers = None
     if check_applications:
         answers = store.check_documents(stored_answers(store.engine), field=ANSWER_HASH,
@@ -226,6 +214,7 @@ def verify_trail(store: AuditStore, *, checkpoints: list[Checkpoint],
     checked = None
     if tables:
         names = None if tables is True else list(tables)
-        checked = tuple(check_tables(store.engine, names))
-    return Verification(chain, len(checkpoints), answers, checked,
-                        checkpoints_ignored=checkpoints_ignored)
+        checked = tuple(check_tables(store.engine, names, public_key=public_key))
+    return Verification(chain, len(found.held), answers, checked,
+                        checkpoints_ignored=found.ignored, other_chain=found.other_chain,
+                        warning=found.warning)

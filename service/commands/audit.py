@@ -125,14 +125,12 @@ def verify(
         except CheckpointError as exc:
             raise click.ClickException(str(exc)) from None
         found = (
-            verification.service_checkpoints(store, verification.checkpoint_folder(settings),
-                                              given)
+            verification.service_checkpoints_of(settings, store, trusted, given)
             if service_checkpoints else verification.ServiceCheckpoints(given)
         )
         try:
             result = verification.verify_trail(
-                store, checkpoints=found.held, checkpoints_ignored=found.ignored,
-                public_key=trusted, start=start, end=end,
+                store, checkpoints=found, public_key=trusted, start=start, end=end,
                 check_applications=applications, tables=tables)
         except InvalidRange as exc:
             raise click.BadParameter(str(exc), param_hint=f"--{exc.parameter}") from None

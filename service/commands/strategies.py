@@ -41,7 +41,9 @@ def _book() -> Iterator[tuple[Settings, StrategyBook]]:
                                      policy.version)
             yield settings, StrategyBook(store, engines, StrategyPlan(Strategy(
                 default.model.version, default.policy.version)),
-                refresh_s=settings.strategy_refresh_s, min_auc=settings.promotion_min_auc)
+                refresh_s=settings.strategy_refresh_s, min_auc=settings.promotion_min_auc,
+                signing_key=store.signing_key(settings.signing_key, settings.var_dir,
+                                              production=settings.is_production))
         except (ModelError, PolicyError) as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -80,7 +82,7 @@ def set_(champion: str, challenger: str | None, share: float, shadows: tuple[str
     """Set the strategies in force, after every model and policy passes its checks; every
     worker follows within FLASHLOAN_STRATEGY_REFRESH_S seconds."""
     from scoring.strategy import StrategyError, StrategyPlan
-    from service.promotion import PromotionRefused, promote
+    from service.promotion import PlansExhausted, PromotionRefused, promote
 
     with _book() as (settings, book):
         try:
@@ -91,7 +93,7 @@ def set_(champion: str, challenger: str | None, share: float, shadows: tuple[str
             result = promote(book, plan, actor=CLI_ACTOR, reason=reason,
                              spec=book.default.champion.engine.model.spec,
                              min_auc=settings.promotion_min_auc)
-        except StrategyError as exc:
+        except (StrategyError, PlansExhausted) as exc:
             raise click.ClickException(str(exc)) from None
         except PromotionRefused as exc:
             lines = [f"  {where}: {problem}" for where, found in exc.problems.items()

@@ -18,8 +18,7 @@ from service.console.audit_filters import KINDS, OUTCOMES, PAGE_SIZE, AuditFilte
 from service.console.blueprint import bp
 from service.verification import (
     answers_summary,
-    checkpoint_folder,
-    service_checkpoints,
+    service_checkpoints_of,
     verify_trail,
 )
 from service.views.audit import export_response
@@ -120,12 +119,13 @@ def audit_verify():
         wired = wiring()
         answers = bool(request.form.get("applications"))
         tables = bool(request.form.get("tables"))
-        found = service_checkpoints(wired.store, checkpoint_folder(wired.settings))
+        found = service_checkpoints_of(wired.settings, wired.store,
+                                       wired.checkpointer.public_key)
         try:
             result = verify_trail(
-                wired.store, checkpoints=found.held, checkpoints_ignored=found.ignored,
-                public_key=wired.checkpointer.public_key, start=bounds["start"],
-                end=bounds["end"], check_applications=answers, tables=tables)
+                wired.store, checkpoints=found, public_key=wired.checkpointer.public_key,
+                start=bounds["start"], end=bounds["end"], check_applications=answers,
+                tables=tables)
         except InvalidRange as exc:
             errors[exc.parameter] = str(exc).removeprefix(f"{exc.parameter} ")
     if errors:

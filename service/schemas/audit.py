@@ -121,8 +121,9 @@ class VerifyOut(Strict):
     checked = fields.Integer(required=True)
     first_bad_seq = fields.Integer(allow_none=True, required=True)
     reason = fields.String(allow_none=True, required=True, metadata={
-        "description": "the chain's reason, answer_altered or answer_unrecorded, or "
-                       "table_differs; null when ok"})
+        "description": "the chain's reason, checkpoint_other_chain (production: a file of "
+                       "the service's folder signed by its key names another chain), "
+                       "answer_altered or answer_unrecorded, or table_differs; null when ok"})
     message = fields.String(required=True)
     checkpoint_held = fields.Integer(allow_none=True, required=True, metadata={
         "description": "seq of the last checkpoint that still holds, when one fails"})
@@ -134,6 +135,10 @@ class VerifyOut(Strict):
     checkpoints_ignored = fields.Integer(required=True, metadata={
         "description": "checkpoint files in the service's folder that belong to another "
                        "chain (another database run from the same folder): left out"})
+    warning = fields.String(allow_none=True, required=True, metadata={
+        "description": "outside production, said when the chain holds no checkpoint though "
+                       "it has more records than one checkpoint's interval, beside files of "
+                       "another chain signed by the service's key; else null"})
     applications = fields.Nested(AnswersCheckOut, allow_none=True, required=True, metadata={
         "description": "the answers' check, with applications=true; else null"})
     tables = fields.List(fields.Nested(TableCheckOut), allow_none=True, required=True,

@@ -4,16 +4,27 @@ verify page)."""
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from sqlalchemy import Engine
 
-from service.table_checks.base import LISTED, RowDifference, TableCheck, TableChecker, Tally
+from service.table_checks.base import (
+    LISTED,
+    RowDifference,
+    TableCheck,
+    TableChecker,
+    Tally,
+    snapshot,
+)
 
 __all__ = ["LISTED", "RowDifference", "TableCheck", "TableChecker", "Tally", "check_tables",
            "table_checkers"]
 
 
-def table_checkers() -> dict[str, TableChecker]:
-    """Every table that can be checked against the log, with its check."""
+def table_checkers(public_key: Any = None) -> dict[str, TableChecker]:
+    """Every table that can be checked against the log, with its check; ``public_key`` (the
+    service's, as hex or a key) lets a check verify what the service signed."""
     # Imported here, so that a check's module may import this package's names.
     from service.table_checks.applications import check_applications
     from service.table_checks.backtests import check_backtests
@@ -26,12 +37,15 @@ def table_checkers() -> dict[str, TableChecker]:
     checkers["loans"] = check_loans
     checkers["loan_performance"] = check_loan_performance
     checkers["backtests"] = check_backtests
-    checkers["strategy_plans"] = check_strategy_plans
+    checkers["strategy_plans"] = partial(check_strategy_plans, public_key=public_key)
     return checkers
 
 
-def check_tables(engine: Engine, tables: list[str] | None = None) -> list[TableCheck]:
-    """Check ``tables`` (all by default) against the log, in a stable order."""
-    checkers = table_checkers()
+def check_tables(engine: Engine, tables: list[str] | None = None, *,
+                 public_key: Any = None) -> list[TableCheck]:
+    """Check ``tables`` (all by default) against the log, in a stable order, all as the
+    database stood at one moment; signatures under ``public_key`` when given."""
+    checkers = table_checkers(public_key)
     names = list(checkers) if tables is None else tables
-    return [checkers[name](engine) for name in names]
+    with snapshot(engine) as conn:
+        return [checkers[name](conn) for name in names]

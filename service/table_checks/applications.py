@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, select
 
 from service.db import applications
 from service.table_checks.base import TableCheck, Tally
@@ -34,11 +34,11 @@ _COLUMNS = (_A.application_id, _A.subject, _A.channel, _A.key_id, _A.consent_id,
 _KINDS = (DECISION_MADE, REVIEW_RESOLVED)
 
 
-def check_applications(engine: Engine) -> TableCheck:
+def check_applications(conn: Connection) -> TableCheck:
     """Check each application's decided columns against its records, and each decision
     record against a row."""
     tally = Tally("applications")
-    walk(engine, tally, _A.application_id, select(*_COLUMNS), _KINDS,
+    walk(conn, tally, _A.application_id, select(*_COLUMNS), _KINDS,
          each_row(_check, "decides it"), DECISION_MADE)
     return tally.verdict(PURGED_NOTE)
 

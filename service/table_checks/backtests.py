@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, select
 
 from service.db import backtests
 from service.table_checks.base import TableCheck, Tally
@@ -30,6 +30,14 @@ from service.table_checks.records import (
 # Spelt here rather than imported from service.backtests, whose imports load the models.
 REQUESTED, COMPLETED, CANCELLED = "backtest.requested", "backtest.completed", "backtest.cancelled"
 _ENDINGS = (COMPLETED, CANCELLED)
+_B = backtests.c
+# The columns a check reads: not the runner's (claim, heartbeat).
+_ROWS = (select(_B.backtest_id, _B.strategy, _B.since, _B.until, _B.lgd, _B.status,
+                _B.requested_by, _B.requested_at, _B.finished_at, _B.cancelled_by, _B.rows,
+                _B.error, _B.summary, _B.report)
+         .order_by(_B.requested_at, _B.backtest_id))
+# Rows held at once: each holds its whole HTML report.
+_BATCH = 16
 
 
 @dataclass
@@ -45,17 +53,15 @@ class _Log:
                 and moment <= self.purged_until)
 
 
-def check_backtests(engine: Engine) -> TableCheck:
+def check_backtests(conn: Connection) -> TableCheck:
     """Check each backtest against its request and ending records, and each request record
     against a row."""
     tally = Tally("backtests")
-    log = _read_log(engine)
-    with engine.connect() as conn:
-        rows = conn.execute(select(backtests).order_by(backtests.c.requested_at,
-                                                       backtests.c.backtest_id)).all()
-    for row in rows:
+    log = _read_log(conn)
+    known: set[str] = set()
+    for row in conn.execute(_ROWS, execution_options={"yield_per": _BATCH}):
         _check(tally, row, log)
-    known = {row.backtest_id for row in rows}
+        known.add(row.backtest_id)
     for job_id, records in sorted(log.by_job.items(), key=lambda item: item[1][0].seq):
         if job_id not in known:
             first = records[0]
@@ -64,17 +70,16 @@ def check_backtests(engine: Engine) -> TableCheck:
     return tally.verdict(PURGED_NOTE)
 
 
-def _read_log(engine: Engine) -> _Log:
+def _read_log(conn: Connection) -> _Log:
     log = _Log({})
-    with engine.connect() as conn:
-        for record in records_of_kinds(conn, (REQUESTED, *_ENDINGS)):
-            if record.payload is None:
-                log.purged_until = max(log.purged_until or "", record.recorded_at)
-                continue
-            # A record whose payload names no job cannot be matched to a row.
-            job_id = record.payload.get("backtest_id")
-            if isinstance(job_id, str):
-                log.by_job.setdefault(job_id, []).append(record)
+    for record in records_of_kinds(conn, (REQUESTED, *_ENDINGS)):
+        if record.payload is None:
+            log.purged_until = max(log.purged_until or "", record.recorded_at)
+            continue
+        # A record whose payload names no job cannot be matched to a row.
+        job_id = record.payload.get("backtest_id")
+        if isinstance(job_id, str):
+            log.by_job.setdefault(job_id, []).append(record)
     return log
 
 

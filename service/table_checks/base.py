@@ -9,11 +9,12 @@ named by its table and row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 # How many differing rows a verdict lists; the rest are counted.
 LISTED = 20
@@ -89,5 +90,25 @@ class Tally:
                           self.unchecked, note if self.unchecked else None)
 
 
-# A check reads the database (tables and audit records) and never writes.
-TableChecker = Callable[[Engine], TableCheck]
+# A check reads the database (tables and audit records) through one connection, in one
+# snapshot (:func:`snapshot`), and never writes.
+TableChecker = Callable[[Connection], TableCheck]
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """Open a read-only transaction that sees the database as it was at its first read."""
+    # Rows and the records they derive from are written together: read apart, a decision,
+    # retry or backtest committed in between would show as a difference. PostgreSQL:
+    # REPEATABLE READ keeps the first statement's snapshot. SQLite (WAL, BEGIN DEFERRED, see
+    # audit.engine): a read transaction keeps the snapshot of its first read.
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.begin()
+        try:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield conn
+        finally:
+            conn.rollback()

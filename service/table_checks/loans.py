@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, select
 
 from service.db import loan_performance, loans
 from service.table_checks.base import TableCheck, Tally
@@ -35,11 +35,11 @@ _P = loan_performance.c
 _LOAN_KINDS = (DECISION_MADE, REVIEW_RESOLVED, OUTCOME_RECORDED)
 
 
-def check_loans(engine: Engine) -> TableCheck:
+def check_loans(conn: Connection) -> TableCheck:
     """Check each loan against its outcome records and its decision, and each outcome record
     against a loan."""
     tally = Tally("loans")
-    walk(engine, tally, _L.application_id, select(loans), _LOAN_KINDS,
+    walk(conn, tally, _L.application_id, select(loans), _LOAN_KINDS,
          each_row(_check_loan, "records its outcome"), OUTCOME_RECORDED)
     return tally.verdict(PURGED_NOTE)
 
@@ -96,11 +96,11 @@ def stated_loan(records: Sequence[Stated]) -> dict[str, tuple[Any, int]]:
     return expected
 
 
-def check_loan_performance(engine: Engine) -> TableCheck:
+def check_loan_performance(conn: Connection) -> TableCheck:
     """Check each month of each loan against the latest record stating it, and each month
     a record states against a row."""
     tally = Tally("loan_performance")
-    walk(engine, tally, _P.application_id, select(loan_performance).order_by(_P.month),
+    walk(conn, tally, _P.application_id, select(loan_performance).order_by(_P.month),
          (OUTCOME_RECORDED,), _check_months, OUTCOME_RECORDED)
     return tally.verdict(PURGED_NOTE)
 

@@ -2,7 +2,8 @@
 
 A check walks its table in key order, ``PAGE`` keys at a time, and reads the records of those
 keys only (by the index on ``application_id``), so memory holds one page whatever the table's
-size. Records with no row are found by the database (an anti-join), streamed.
+size. Records with no row are found by the database (an anti-join), streamed. All of it is
+read on one connection, in one snapshot (:func:`service.table_checks.base.snapshot`).
 :func:`walk` does both for a table keyed by application.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Engine, Select, exists, select
+from sqlalchemy import Column, ColumnElement, Connection, Select, exists, select
 
 from audit.schema import audit_records
 from service.table_checks.base import Tally
@@ -58,22 +59,21 @@ RowCheck = Callable[[Tally, Any, list[Stated]], None]
 Stored = Callable[[Any, str], Any]
 
 
-def walk(engine: Engine, tally: Tally, key: Column, rows: Select, kinds: Sequence[str],
+def walk(conn: Connection, tally: Tally, key: Column, rows: Select, kinds: Sequence[str],
          check: KeyCheck, rowless_kind: str) -> None:
     """Check ``key``'s table a page of keys at a time: each key's rows (read by ``rows``)
     with its records of ``kinds``, then each key that records of ``rowless_kind`` name and
     no row holds, with those records."""
-    for ids in key_pages(engine, key):
-        with engine.connect() as conn:
-            found = conn.execute(rows.where(key.in_(ids))).all()
-            stated = records_of(conn, ids, kinds)
+    for ids in key_pages(conn, key):
+        found = conn.execute(rows.where(key.in_(ids))).all()
+        stated = records_of(conn, ids, kinds)
         by_key: dict[str, list[Any]] = {}
         for row in found:
             by_key.setdefault(row._mapping[key.name], []).append(row)
         for name in ids:
             if name in by_key:
                 check(tally, name, by_key[name], stated.get(name, []))
-    rowless = rowless_records(engine, rowless_kind, key)
+    rowless = rowless_records(conn, rowless_kind, key)
     for name, group in groupby(rowless, key=lambda pair: pair[0]):
         check(tally, name, [], [record for _, record in group])
 
@@ -90,15 +90,14 @@ def each_row(check_row: RowCheck, rowless: str) -> KeyCheck:
     return check
 
 
-def key_pages(engine: Engine, column: Column) -> Iterator[list[str]]:
+def key_pages(conn: Connection, column: Column) -> Iterator[list[str]]:
     """Yield the distinct values of ``column`` in order, ``PAGE`` at a time."""
     after: str | None = None
     while True:
         statement = select(column).distinct().order_by(column).limit(PAGE)
         if after is not None:
             statement = statement.where(column > after)
-        with engine.connect() as conn:
-            keys = list(conn.execute(statement).scalars())
+        keys = list(conn.execute(statement).scalars())
         if keys:
             yield keys
         if len(keys) < PAGE:
@@ -141,16 +140,15 @@ def as_stated(row: Any) -> Stated:
     return Stated(row.seq, row.kind, row.recorded_at, row.actor, payload, intact)
 
 
-def rowless_records(engine: Engine, kind: str, key: Column) -> Iterator[tuple[str, Stated]]:
+def rowless_records(conn: Connection, kind: str, key: Column) -> Iterator[tuple[str, Stated]]:
     """Yield (application id, record) of each record of ``kind`` whose application has no row
     in ``key``'s table, by application then seq, streamed."""
     statement = (_records(_R.kind == kind, _R.application_id.is_not(None),
                           ~exists().where(key == _R.application_id))
                  .order_by(_R.application_id, _R.seq))
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=PAGE).execute(statement)
-        for row in result:
-            yield row.application_id, as_stated(row)
+    # Options of this statement only: set on the connection they would stay for the next.
+    for row in conn.execute(statement, execution_options={"yield_per": PAGE}):
+        yield row.application_id, as_stated(row)
 
 
 def altered(records: Iterable[Stated]) -> Stated | None:

@@ -21,8 +21,7 @@ from service.schemas import (
 )
 from service.verification import (
     Verification,
-    checkpoint_folder,
-    service_checkpoints,
+    service_checkpoints_of,
     verify_trail,
 )
 from service.views.blueprint import Blueprint
@@ -83,10 +82,9 @@ def run_verification(start: int | None, end: int | None, applications: bool,
     """Verify with the service's checkpoints, under its own public key; a range that holds no
     record is a 422 naming the bound."""
     wired = wiring()
-    found = service_checkpoints(wired.store, checkpoint_folder(wired.settings))
+    found = service_checkpoints_of(wired.settings, wired.store, wired.checkpointer.public_key)
     try:
-        return verify_trail(wired.store, checkpoints=found.held,
-                            checkpoints_ignored=found.ignored,
+        return verify_trail(wired.store, checkpoints=found,
                             public_key=wired.checkpointer.public_key, start=start, end=end,
                             check_applications=applications, tables=tables)
     except InvalidRange as exc:

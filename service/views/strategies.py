@@ -7,7 +7,7 @@ from marshmallow import RAISE
 from scoring.strategy import StrategyError, StrategyPlan
 from service.auth import current, requires
 from service.errors import ApiError, may_answer
-from service.promotion import PromotionRefused, promote
+from service.promotion import PlansExhausted, PromotionRefused, promote
 from service.schemas import StrategiesIn, StrategiesOut, StrategiesSetOut
 from service.views.blueprint import Blueprint
 from service.wiring import wiring
@@ -33,7 +33,10 @@ def read_strategies():
 @blp.arguments(StrategiesIn(), unknown=RAISE)
 @blp.response(200, StrategiesSetOut)
 @may_answer(why={422: "Here: a strategy is malformed, names the same strategy twice, or "
-                      "fails a check; `fields` names each with every problem."})
+                      "fails a check; `fields` names each with every problem.",
+                 409: "Here: the newest stored plan has the largest number a plan may have "
+                      "(2147483647), so no plan can follow it; it was not set through the "
+                      "service."})
 def set_strategies(body: dict):
     """Set the champion, the challenger and the shadows; workers follow within refresh_s."""
     wired = wiring()
@@ -43,6 +46,8 @@ def set_strategies(body: dict):
                          spec=wired.engine.model.spec, min_auc=wired.settings.promotion_min_auc)
     except StrategyError as exc:
         raise ApiError(422, str(exc), fields={exc.field: [str(exc)]}) from None
+    except PlansExhausted as exc:
+        raise ApiError(409, str(exc)) from None
     except PromotionRefused as exc:
         raise ApiError(422, f"the strategies were not changed: {exc}",
                        fields=exc.problems) from None

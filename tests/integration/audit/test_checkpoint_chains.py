@@ -142,3 +142,59 @@ def test_one_development_key_is_recorded_per_database_and_never_in_production(
                       "UPDATE audit_development_key SET seed = public_key"):
         with pytest.raises(DBAPIError, match="append-only"):
             tampering.execute(store.engine, statement)
+
+
+PRODUCTION = {
+    "FLASHLOAN_ENV": "production",
+    "FLASHLOAN_PII_KEY": "Qm7f3Kx9-Lr2_Vb8Nc1Wd6Zt4Yh5Jg0Ps-Ea7Uo3Ri9",
+    "FLASHLOAN_SIGNING_KEY": "ab" * 32,
+    "FLASHLOAN_SOURCES": "http",
+    "FLASHLOAN_SOURCES_URL": "https://sources.bank.internal",
+}
+
+
+def rebuild_from_record_1(store: AuditStore) -> None:
+    """Rewrite the whole chain and empty the ledger, as an owner of the database can."""
+    tampering.drop_guards(store.engine)
+    tampering.rewrite_from(store.engine, 1, '{"forged":true}')
+    if store.engine.dialect.name == "postgresql":
+        tampering.execute(store.engine, "DROP TRIGGER audit_checkpoints_guard ON audit_checkpoints",
+                          "DELETE FROM audit_checkpoints")
+    else:
+        tampering.execute(store.engine, "DROP TRIGGER audit_checkpoints_no_delete",
+                          "DELETE FROM audit_checkpoints")
+
+
+def test_in_production_a_chain_rebuilt_from_record_1_fails_on_the_services_files(
+        cli, store, tmp_path: Path) -> None:
+    key = load_signing_key(PRODUCTION["FLASHLOAN_SIGNING_KEY"], tmp_path, production=True)
+    folder = tmp_path / "var" / "checkpoints"
+    fill(store, "a", 2)
+    folder.mkdir(parents=True)
+    (folder / "2.json").write_text(json.dumps(legacy_checkpoint(store, key)))
+    fill(store, "a", 1)
+    signed = store.take_checkpoint(key)
+    assert signed is not None and signed.chain_id is not None
+    written = write_checkpoint(signed, folder)
+    rebuild_from_record_1(store)
+    result = cli("verify", **PRODUCTION)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(
+        f"BROKEN at checkpoint: checkpoint_other_chain: checkpoint file {folder / '2.json'} ")
+    assert f"{written} names chain {signed.chain_id} (seq 3)" in result.output
+    body = json.loads(cli("verify", "--json", **PRODUCTION).output)
+    assert (body["ok"], body["reason"], body["first_bad_seq"], body["checkpoints_ignored"]) == (
+        False, "checkpoint_other_chain", None, 0), body
+    # Outside production the same folder may be another database's: ignored, but said loudly
+    # once the chain holds more records than one checkpoint's interval and no checkpoint.
+    quiet = cli("verify", FLASHLOAN_SIGNING_KEY=PRODUCTION["FLASHLOAN_SIGNING_KEY"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "WARNING" not in quiet.output
+    loud = cli("verify", FLASHLOAN_SIGNING_KEY=PRODUCTION["FLASHLOAN_SIGNING_KEY"],
+               FLASHLOAN_CHECKPOINT_EVERY_RECORDS="2")
+    assert loud.exit_code == 0, loud.output
+    assert loud.output.splitlines()[1].startswith(
+        "WARNING: this chain holds no checkpoint, yet 2 checkpoint file(s) signed by the "
+        "service's key name another chain")
+    assert json.loads(cli("verify", "--json", FLASHLOAN_SIGNING_KEY=PRODUCTION[
+        "FLASHLOAN_SIGNING_KEY"], FLASHLOAN_CHECKPOINT_EVERY_RECORDS="2").output)["warning"]

@@ -58,6 +58,7 @@ def test_verify_exits_one_and_names_the_record_on_a_tampered_chain(cli, trail) -
         "checkpoint_failed": None,
         "checkpoints": 0,
         "checkpoints_ignored": 0,
+        "warning": None,
         "applications": None,
         "tables": None,
     }

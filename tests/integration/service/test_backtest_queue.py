@@ -3,24 +3,31 @@ one runner and run in a process of its own, cancelled, and each ending audited."
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from audit import AuditQuery
+from audit import AuditQuery, AuditStore
+from audit.engine import writer_turn
 from datasources.stub.world import population_ids
 from scoring.strategy import Strategy
 from service.auth import create_key
 from service.backtests import rows
 from service.backtests.run import Backtest, run_backtest, summary_text
+from service.backtests.runner import BacktestRunner, RunnerSetup, _Running
 from service.db import backtests, now_text
-from service.table_checks import table_checkers
+from service.table_checks import check_tables
 from tests.integration.service.test_backtest_jobs import finished
 from tests.integration.service.test_strategies import CHAMPION
 
@@ -164,7 +171,10 @@ def test_the_table_check_names_each_row_its_records_do_not_account_for(idle):
     assert rows.finish(wired.store, done, "here", rows.Ending(
         "done", rows=result.rows, summary=summary_text(result.summary), report=result.report))
     assert idle.delete(f"/v1/backtests/{cancelled}", who="risk_officer").status_code == 200
-    check = table_checkers()["backtests"]
+
+    def check(engine):
+        return check_tables(engine, ["backtests"])[0]
+
     assert check(engine).ok and check(engine).checked == 3, check(engine).message()
 
     def rewrite(backtest_id: str, **values) -> None:
@@ -188,3 +198,86 @@ def test_the_table_check_names_each_row_its_records_do_not_account_for(idle):
     assert problems[cancelled].endswith(f"states '{CHAMPION}'")
     assert problems[waiting].startswith("requested_by is 'risk_officer:someone'; record ")
     assert problems["bt_unrecorded"] == "no backtest.requested record states it"
+
+
+class _Ended:
+    """A backtest's process that has ended; killing it again changes nothing but ``on_kill``."""
+
+    exitcode = 0
+
+    def __init__(self, on_kill=lambda: None) -> None:
+        self.on_kill = on_kill
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def kill(self) -> None:
+        self.on_kill()
+
+
+def runner_with(store, *job_ids: str, on_kill=lambda: None) -> BacktestRunner:
+    """A runner that has claimed ``job_ids`` and runs each in an ended process whose ending
+    waits in its pipe."""
+    runner = BacktestRunner(store, RunnerSetup(str(store.engine.url)), processes=2)
+    runner.claimant = "here"
+    for job_id in job_ids:
+        assert rows.claim_next(store.engine, runner.claimant).backtest_id == job_id
+        receiving, sending = multiprocessing.Pipe(duplex=False)
+        sending.send(rows.Ending("done", rows=0, summary="{}", report=""))
+        sending.close()
+        runner._running[job_id] = _Running(_Ended(on_kill), receiving)
+    return runner
+
+
+def test_an_ending_the_database_did_not_take_is_written_at_the_next_step(idle):
+    store = idle.app.extensions["flashloan"].store
+    backtest_id = ask(idle).get_json()["backtest_id"]
+    runner = runner_with(store, backtest_id)
+    runner.store = AuditStore.from_url(f"sqlite:///{idle.app.instance_path}/no/such/db")
+    with contextlib.suppress(SQLAlchemyError):
+        runner.step()
+    runner.store.dispose()
+    runner.store = store
+    runner.step()
+    job = idle.get(f"/v1/backtests/{backtest_id}", who="auditor").get_json()
+    assert job["status"] == "done", job
+    [record] = records(idle, "backtest.completed")
+    assert record.payload["backtest_id"] == backtest_id
+
+
+def test_a_runner_closed_while_its_thread_still_collects_puts_the_rest_back(idle):
+    store = idle.app.extensions["flashloan"].store
+    first, second = (ask(idle, who).get_json()["backtest_id"]
+                     for who in ("risk_officer", "second_officer"))
+    # Killing the first, the thread (not stopped in time) collects the second meanwhile.
+    runner = runner_with(store, first, second,
+                         on_kill=lambda: runner._running.pop(second, None))
+    runner.close()
+    job = idle.get(f"/v1/backtests/{first}", who="auditor").get_json()
+    assert job["status"] == "queued" and job["started_at"] is None, job
+
+
+def test_looking_at_an_empty_queue_waits_for_no_writer(make_client):
+    """On SQLite, where one writer writes at a time, a runner polling an empty queue does not
+    wait for the decisions being written."""
+    engine = make_client(**IDLE).app.extensions["flashloan"].store.engine
+    with writer_turn(engine):
+        assert rows.claim_next(engine, "here") is None
+
+
+def test_a_worker_that_exits_puts_its_running_jobs_back_in_the_queue(make_client, tmp_path,
+                                                                     monkeypatch):
+    client = make_client()
+    backtest_id = ask(client).get_json()["backtest_id"]
+    child = child_named(f"backtest-{backtest_id}")
+    os.kill(child.pid, signal.SIGSTOP)
+    # gunicorn's settings module, loaded as gunicorn loads it, calls the hook it names.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
+    monkeypatch.delitem(sys.modules, "service.gunicorn_conf", raising=False)
+    conf = importlib.import_module("service.gunicorn_conf")
+    conf.worker_exit(None, SimpleNamespace(pid=os.getpid(), wsgi=client.app))
+    assert child.exitcode == -signal.SIGKILL
+    with client.app.extensions["flashloan"].store.engine.connect() as conn:
+        row = conn.execute(select(backtests).where(
+            backtests.c.backtest_id == backtest_id)).one()
+    assert row.status == "queued" and row.claimed_by is None, row

@@ -65,6 +65,7 @@ OWN_ERRORS = {
     ("get", "/readyz"): {503},
     ("get", "/v1/backtests/{backtest_id}/report"): {409},
     ("delete", "/v1/backtests/{backtest_id}"): {409},
+    ("put", "/v1/strategies"): {409},
 }
 
 

@@ -9,7 +9,9 @@ and every edit is undone before the next, so each case starts from a log that ve
 from __future__ import annotations
 
 import json
+import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, Table, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, and_, delete, event, func, insert, select, update
 
 from audit import AuditQuery
 from datasources.stub.world import population_ids
@@ -411,3 +413,76 @@ def test_rows_whose_records_were_purged_are_counted_unchecked(client, people):
                              status="approved"))
     [difference] = check_tables(store.engine, ["applications"])[0].differences
     assert difference.row == later and "status is 'approved'" in difference.problem
+
+
+# -- a check sees one moment -------------------------------------------------------------------
+
+
+@contextmanager
+def written_before(engine: Engine, marker: str, write: Callable[[], None]) -> Iterator[list]:
+    """Run ``write`` once, just before this thread's first statement whose SQL holds
+    ``marker``: between two reads of a check."""
+    fired: list[str] = []
+    thread = threading.get_ident()
+
+    def hook(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not fired and marker in statement and threading.get_ident() == thread:
+            fired.append(statement)
+            write()
+
+    event.listen(engine, "before_cursor_execute", hook)
+    try:
+        yield fired
+    finally:
+        event.remove(engine, "before_cursor_execute", hook)
+
+
+def _backtest_requested(log: Log) -> None:
+    job = log.client.post("/v1/backtests", {"strategy": CHAMPION}, who="risk_officer")
+    assert job.status_code == 202, job.get_json()
+    # Cancelled at once, so that no replay runs.
+    cancelled = log.client.delete(f"/v1/backtests/{job.get_json()['backtest_id']}",
+                                  who="risk_officer")
+    assert cancelled.status_code == 200, cancelled.get_json()
+
+
+def _outcome_posted_again(log: Log) -> None:
+    _outcome(log.client, {"application_id": log.undrawn, "drawn": False, "performance": []})
+
+
+# Each: the table, the read the write comes just before, and the write, committed in full.
+MEANWHILE: dict[str, tuple[str, str, Callable[[Log], None]]] = {
+    "backtest requested": ("backtests", "FROM backtests", _backtest_requested),
+    "outcome posted": ("loans", "FROM audit_records", _outcome_posted_again),
+}
+
+
+@pytest.mark.parametrize("case", list(MEANWHILE))
+def test_a_write_between_the_reads_of_a_check_is_not_a_difference(log, case):
+    table, marker, write = MEANWHILE[case]
+    with written_before(log.engine, marker, lambda: write(log)) as fired:
+        [verdict] = check_tables(log.engine, [table])
+    assert fired, f"the check of {table} never read {marker!r}"
+    assert verdict.ok, verdict.message()
+    assert_clean(log)
+
+
+def test_the_backtests_check_holds_a_few_reports_at_a_time(log):
+    size, count = 200_000, 100   # 20 MB of reports in all
+    jobs = [{"backtest_id": f"bt_big_{n:03d}", "strategy": CHAMPION, "status": "done",
+             "requested_by": "risk_officer:k1", "requested_at": f"2000-01-01T00:00:{n % 60:02d}Z",
+             "report": "x" * size} for n in range(count)]
+    with log.engine.begin() as conn:
+        conn.execute(insert(backtests), jobs)
+    try:
+        tracemalloc.start()
+        try:
+            [verdict] = check_tables(log.engine, ["backtests"])
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    finally:
+        with log.engine.begin() as conn:
+            conn.execute(delete(backtests).where(backtests.c.backtest_id.like("bt_big_%")))
+    assert verdict.differing == count, verdict.message()
+    assert peak < size * count / 2, f"{peak / 1e6:.1f} MB held at once"

@@ -7,9 +7,12 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canonical import canonical_text, sha256_hex
-from service.plan_records import plan_row_refusal
+from service.plan_records import PROBLEM_LIMIT, plan_row_refusal, sign_statement
+
+KEY = Ed25519PrivateKey.generate()
 
 PLAN = {"champion": "v1/2026.11", "challenger": None, "shadows": ["v1/2026.11-wide"]}
 SET_AT = "2026-12-01T10:00:00.000000Z"
@@ -69,3 +72,31 @@ def test_a_row_that_its_record_does_not_state_is_refused_saying_why(the_row, the
     refusal = plan_row_refusal(the_row, the_record, previous_seq=1)
     assert refusal is not None and refusal.reason == reason, refusal
     assert words in refusal.problem and f"plan {the_row.seq}" in refusal.problem
+
+
+def signed(key=KEY, **changes):
+    """A record signed by ``key`` over what it states, then given ``changes`` (rehashed)."""
+    stated = json.loads(record().payload)
+    stated["signature"] = sign_statement(key, {**stated, "set_by": "admin:ops"})
+    return record({**stated, **changes})
+
+
+@pytest.mark.parametrize(("the_record", "first", "reason"), [
+    (signed(), 17, None),
+    (record(), 18, None),                       # before every signed record: judged as before
+    (record(), 12, "unsigned"),
+    (signed(Ed25519PrivateKey.generate()), 17, "bad_signature"),
+    (signed(reason="planted"), 17, "bad_signature"),
+    (signed(signature="not hex"), 17, "bad_signature"),
+])
+def test_a_record_is_trusted_only_with_the_services_signature_once_any_is_signed(
+        the_record, first, reason):
+    the_row = row(reason=json.loads(the_record.payload)["reason"])
+    refusal = plan_row_refusal(the_row, the_record, 1, first_signed=first,
+                               public_key=KEY.public_key())
+    assert (refusal and refusal.reason) == reason, refusal
+
+
+def test_a_problem_quoting_a_row_is_cut_short():
+    refusal = plan_row_refusal(row(plan=json.dumps({"champion": "x" * 10_000})), record(), 1)
+    assert refusal.reason == "differs" and len(refusal.problem) == PROBLEM_LIMIT

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from scoring.strategy import Strategy, StrategyPlan
 from service.engines import Engines
 from service.strategies import StrategyBook
@@ -26,7 +28,8 @@ def test_an_unreadable_database_is_asked_again_only_after_the_interval():
     now = [0.0]
     store = Unreachable()
     book = StrategyBook(store, Engines(), StrategyPlan(Strategy("v1", "2026.11")),
-                        refresh_s=5.0, min_auc=0.7, clock=lambda: now[0])
+                        refresh_s=5.0, min_auc=0.7, clock=lambda: now[0],
+                        signing_key=Ed25519PrivateKey.generate())
     assert store.attempts == 1
     for _ in range(50):
         assert book.current().champion.name == "v1/2026.11"
