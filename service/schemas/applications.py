@@ -50,7 +50,11 @@ class ConsentOut(Strict):
 
 class ApplicantIn(Strict):
     national_id = NationalIdField(required=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    # No text may hold a NUL (the body parser refuses one in any field); said here too, so
+    # that the document states it of the one free text of an application.
+    name = fields.String(required=True, validate=[
+        validate.Length(min=1, max=50),
+        validate.Regexp(r"^[^\x00]*$", error="must not hold a NUL character")])
     mobile = fields.String(required=True, validate=MOBILE_SHAPE)
 
 
