@@ -33,7 +33,7 @@ RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
 # never on the CPU inference path, so the image goes without it.
 RUN /opt/venv/bin/pip uninstall --yes nvidia-nccl-cu12
 # Fail the build, not the first request, if the shipped model or policy cannot be loaded.
-RUN /opt/venv/bin/python -c "from scoring.model import load_model; from scoring.policy import load_policy; load_model(); load_policy()" \
+RUN /opt/venv/bin/python -c "from scoring.online.model import load_model; from scoring.online.policy import load_policy; load_model(); load_policy()" \
  && /opt/venv/bin/flashloan --help > /dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -55,5 +55,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["/opt/venv/bin/python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 ENTRYPOINT ["/opt/venv/bin/flashloan"]
-# gunicorn with service/gunicorn_conf.py, bound to every interface of the container.
+# gunicorn with service/web/gunicorn_conf.py, bound to every interface of the container.
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

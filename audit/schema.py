@@ -1,7 +1,8 @@
 """SQLAlchemy Core tables of the audit trail, as the latest migration leaves them.
 
 These objects build queries; the schema itself is changed only by the Alembic revisions
-under ``service/migrations/versions/`` (``flashloan db upgrade``). They declare every column,
+under ``service/persistence/migrations/versions/`` (``flashloan db upgrade``). They declare every
+column,
 constraint and index, so that a test can compare them with a migrated database and the two
 cannot drift apart.
 """

@@ -150,7 +150,7 @@ def _appender(url: str, worker: int, count: int, barrier: Any, results: Any) -> 
 
 def _append_throughput(name: str, url: str, processes: int, appends: int) -> str:
     from audit.store import AuditStore
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
 
     upgrade(url)
     context = multiprocessing.get_context("spawn")
@@ -181,7 +181,7 @@ def _append_throughput(name: str, url: str, processes: int, appends: int) -> str
 
 def _long_chain(name: str, url: str, size: int) -> list[str]:
     from audit.store import AuditStore
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
 
     upgrade(url)
     store = AuditStore.from_url(url)

@@ -48,9 +48,10 @@ def _decide_for(app, key: str, bodies: list[dict], seconds: float) -> list[float
 
 
 def run(quick: bool) -> str:
-    from scoring.strategy import Strategy
-    from service.auth import create_key
-    from service.backtests.run import Backtest, run_backtest
+    from scoring.governance.strategy import Strategy
+    from service.usecases.api_keys import create_key
+    from service.usecases.backtests.run import Backtest, run_backtest
+    from service.web.backtest_report import report_html
 
     logged = 400 if quick else 2000
     # Short phases, many times over: on a shared machine the speed drifts from minute to
@@ -98,7 +99,7 @@ def run(quick: bool) -> str:
 
         def loop() -> None:
             while not done.is_set():
-                run_backtest(wired.store, wired.engines, backtest)
+                run_backtest(wired.store, wired.engines, backtest, render=report_html)
 
         worker = threading.Thread(target=loop, daemon=True)
         worker.start()

@@ -10,11 +10,11 @@ import xgboost as xgb
 
 from bench.common import table
 from datasources.stub.world import generate, population_ids
-from scoring.batch import score_frame
-from scoring.engine import DecisionEngine
-from scoring.features import features_for_frame
-from scoring.model import load_model
-from scoring.policy import load_policy
+from scoring.batch.frames import score_frame
+from scoring.online.engine import DecisionEngine
+from scoring.online.features import features_for_frame
+from scoring.online.model import load_model
+from scoring.online.policy import load_policy
 
 
 def run(quick: bool) -> str:

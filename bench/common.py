@@ -49,9 +49,9 @@ def free_port() -> int:
 
 def in_process_app(**settings):
     """An app on a fresh SQLite file, a channel key and its test client."""
-    from service.app import create_app
-    from service.auth import create_key
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
+    from service.usecases.api_keys import create_key
+    from service.web.app import create_app
 
     folder = Path(tempfile.mkdtemp(prefix="flashloan-bench-"))
     upgrade(f"sqlite:///{folder / 'bench.db'}")

@@ -9,7 +9,7 @@ applicant of the synthetic world, with sources' statuses and latencies drawn at 
 added up per five minutes of the last hour and per hour before. Then the console's page is
 asked for as a signed-in risk officer (templates, charts and all) over every window, once
 with every chart drawn anew and once with the charts kept from the load before
-(:mod:`service.console.chart_cache`), and the drift API; and the roll-up's cost on the
+(:mod:`service.web.console.chart_cache`), and the drift API; and the roll-up's cost on the
 decision path, one real decision's upsert in a transaction of its own, is timed.
 """
 
@@ -42,9 +42,9 @@ def _pool_chunks(engine, references) -> tuple[list[dict], dict]:
     """Merged cells of POOL real decisions, in chunks of CHUNK; and the first one's cells."""
     from datasources.identity import parse_national_id
     from datasources.stub.world import generate, population_ids
-    from scoring.features import features_for_frame
-    from service.monitoring.cells import decision_cells, merge
-    from service.monitoring.groups import groups_of
+    from scoring.online.features import features_for_frame
+    from service.usecases.monitoring.cells import decision_cells, merge
+    from service.usecases.monitoring.groups import groups_of
 
     ids = population_ids(POOL, 2026)
     history = pd.DataFrame(generate(ids))
@@ -76,7 +76,7 @@ def _pool_chunks(engine, references) -> tuple[list[dict], dict]:
 
 def _scaled(chunks: list[dict], count: int, rng: random.Random) -> dict:
     """The cells of ``count`` decisions: whole chunks drawn at random, the rest scaled."""
-    from service.monitoring.cells import merge
+    from service.usecases.monitoring.cells import merge
 
     merged: dict = {}
     whole, rest = divmod(count, CHUNK)
@@ -91,8 +91,8 @@ def _scaled(chunks: list[dict], count: int, rng: random.Random) -> dict:
 
 def _seed(app, decisions: int, chunks: list[dict]) -> dict:
     """Fill the database as 30 days of ``decisions`` decisions would have; return counts."""
-    from service.db import applications, monitoring_cells, reviews
-    from service.monitoring.rollup import Rollup
+    from service.persistence.tables import applications, monitoring_cells, reviews
+    from service.usecases.monitoring.rollup import Rollup
 
     engine = app.extensions["flashloan"].store.engine
     now = datetime.now(UTC)
@@ -155,9 +155,9 @@ def _timed(call) -> list[float]:
 
 
 def _measure(url: str, decisions: int, chunks_of) -> list[list[object]]:
-    from service.app import create_app
-    from service.auth import create_key
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
+    from service.usecases.api_keys import create_key
+    from service.web.app import create_app
 
     upgrade(url)
     folder = Path(tempfile.mkdtemp(prefix="flashloan-bench-"))
@@ -190,7 +190,7 @@ def _measure(url: str, decisions: int, chunks_of) -> list[list[object]]:
         rows.append(["GET /v1/monitoring/drift, 30d", f"{statistics.median(times):.0f}",
                      f"{pct(times, 95):.0f}", f"{max(times):.0f}"])
         single = chunks_of(wired, first=True)
-        from service.monitoring.rollup import Rollup
+        from service.usecases.monitoring.rollup import Rollup
 
         rollup = Rollup()
 

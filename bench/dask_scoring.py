@@ -18,20 +18,20 @@ import pandas as pd
 from bench.common import table
 from datasources.base import INCOME_SCOPES
 from datasources.stub.world import generate, population_ids
-from scoring.backtest import RECORDED, replay_frame
-from scoring.backtest_summary import summarise
-from scoring.batch import applicant_ages, score_frame
-from scoring.distributed import (
+from scoring.batch.backtest import RECORDED, replay_frame
+from scoring.batch.backtest_summary import summarise
+from scoring.batch.distributed import (
     PartitionFn,
     cluster_size,
     decide_partitioned,
     open_client,
     plan_partitions,
 )
-from scoring.engine import DecisionEngine
-from scoring.features import features_for_frame
-from scoring.model import load_fallbacks, load_model
-from scoring.policy import load_policy
+from scoring.batch.frames import applicant_ages, score_frame
+from scoring.online.engine import DecisionEngine
+from scoring.online.features import features_for_frame
+from scoring.online.model import load_fallbacks, load_model
+from scoring.online.policy import load_policy
 
 # Distinct applicants drawn from the synthetic world; the rows repeat them, so that the input
 # costs seconds to make whatever the row count (scoring does the same work for a repeat).
@@ -84,7 +84,7 @@ def run(quick: bool) -> str:
 
 def _logged(frame: pd.DataFrame, engine: DecisionEngine) -> pd.DataFrame:
     """The decision log of ``frame``'s applications as a backtest reads it
-    (``service.backtests.loader``): every spec feature, the application's facts, and the
+    (``service.usecases.backtests.loader``): every spec feature, the application's facts, and the
     decision ``engine`` recorded; one in ten decided with the income-tax source unknown (by
     the fallback model)."""
     features = features_for_frame(frame, engine.model.spec)
@@ -188,7 +188,7 @@ def _backtest(rows: int) -> str:
         f"{rows:,} logged decisions, as a backtest reads them from the audit log (every "
         "feature, the application's facts and the decision recorded by the champion; one in "
         "ten with the income-tax source unknown, decided by the fallback model), decided "
-        "again by a stricter policy (PD cut-off 0.035; `scoring.backtest.replay_frame`): in "
+        "again by a stricter policy (PD cut-off 0.035; `scoring.batch.backtest.replay_frame`): in "
         "one process with pandas, and on a local Dask cluster of "
         f"{race.workers} worker processes of one thread each, in {race.parts} partitions "
         "(`flashloan backtest --dask local`). Reading the log from the database is not timed "

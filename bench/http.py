@@ -91,7 +91,7 @@ def measured_load(server: Server, script: Path, seconds: int) -> dict:
 
 
 def _service_run(database_url: str, seconds: int, people: int) -> dict:
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
 
     folder = Path(tempfile.mkdtemp(prefix="flashloan-bench-"))
     upgrade(database_url)
@@ -100,8 +100,8 @@ def _service_run(database_url: str, seconds: int, people: int) -> dict:
            "FLASHLOAN_RATE_LIMIT": "100000000/minute", "FLASHLOAN_ENV": "development",
            "FLASHLOAN_WORKERS": "2"}
     # Production's gunicorn settings as they stand; only the address and the access log differ.
-    argv = gunicorn_argv("service.wsgi:app", port,
-                         "--config", str(ROOT / "service" / "gunicorn_conf.py"))
+    argv = gunicorn_argv("service.web.wsgi:app", port,
+                         "--config", str(ROOT / "service" / "web" / "gunicorn_conf.py"))
     with Server(argv, env, port, "/readyz") as server:
         key = next(line.split()[2] for line in (folder / "dev-keys.txt").read_text().splitlines()
                    if line.startswith("channel "))
@@ -127,7 +127,7 @@ def _service_run(database_url: str, seconds: int, people: int) -> dict:
 def reference_run(seconds: int, options: tuple[str, ...] = REFERENCE_OPTIONS) -> dict:
     """Load the reference app under gunicorn with ``options``."""
     from datasources.stub.world import generate, records_at
-    from scoring.features import features_for_application
+    from scoring.online.features import features_for_application
 
     ids = population_ids(50, 77)
     cols = generate(ids)
@@ -193,7 +193,7 @@ def run(quick: bool) -> str:
         f"`wrk {' '.join(LOAD)} -d{seconds}s` on this machine against each server in turn. "
         "The reference runs under gunicorn with 2 sync workers, its fastest setting here "
         f"({SYNC_AGAINST_GTHREAD}); the service under its production settings, "
-        "`service/gunicorn_conf.py` as it stands (gthread, `FLASHLOAN_WORKERS=2`, its default "
+        "`service/web/gunicorn_conf.py` as it stands (gthread, `FLASHLOAN_WORKERS=2`, its default "
         "threads per worker), with only the address and the access log overridden. "
         "The service decides each request in full "
         "(validation, consent, five zero-latency stub sources, features, policy, score, SHAP, "

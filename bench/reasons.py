@@ -9,12 +9,12 @@ import pandas as pd
 
 from bench.common import pct, table
 from datasources.stub.world import generate, population_ids
-from scoring.batch import applicant_ages
-from scoring.engine import DecisionEngine
-from scoring.features import features_for_frame
-from scoring.model import DEFAULT_MODEL_VERSION, ModelArtifact, model_dir
-from scoring.policy import load_policy
-from scoring.train import stratified_split
+from scoring.batch.frames import applicant_ages
+from scoring.online.engine import DecisionEngine
+from scoring.online.features import features_for_frame
+from scoring.online.model import DEFAULT_MODEL_VERSION, ModelArtifact, model_dir
+from scoring.online.policy import load_policy
+from scoring.training.train import stratified_split
 
 
 def _held_out(model: ModelArtifact, quick: bool) -> tuple[np.ndarray, pd.DataFrame]:
@@ -116,7 +116,7 @@ def run(quick: bool) -> str:
         "(an approved applicant who is no better than approved applicants).",
         "",
         "Added cost, in microseconds, one thread. The contributions are tabulated at load "
-        "(`scoring.interventional`): a decision costs one pass over the model's leaves "
+        "(`scoring.online.interventional`): a decision costs one pass over the model's leaves "
         "whatever the background's size.",
         "",
         table(["", "p50 µs", "p99 µs"], cost),

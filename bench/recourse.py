@@ -9,10 +9,10 @@ import pandas as pd
 
 from bench.common import pct, table
 from datasources.stub.world import generate, population_ids
-from scoring.engine import DecisionEngine
-from scoring.features import features_for_frame
-from scoring.model import load_fallbacks, load_model
-from scoring.policy import load_policy
+from scoring.online.engine import DecisionEngine
+from scoring.online.features import features_for_frame
+from scoring.online.model import load_fallbacks, load_model
+from scoring.online.policy import load_policy
 from scoring.recourse import CHANGEABLE, FIXED_RULES, Recourse
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import xgboost as xgb
 from flask import Flask, jsonify, request
 
-from scoring.model import model_dir
+from scoring.online.model import model_dir
 
 
 def create_app() -> Flask:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.policy import PURPOSES, Policy
+from scoring.online.policy import PURPOSES, Policy
 
 CARD_MINIMUM_SHARE = 0.10
 # Card utilisation targets are whole multiples of this share.

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scoring.policy import Rule
+from scoring.online.policy import Rule
 from scoring.recourse.levers import Change, yuan
 
 STATUSES = ("offered", "none_possible", "not_found", "not_needed")

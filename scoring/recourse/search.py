@@ -10,8 +10,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from scoring.engine import DecisionEngine, Decisions
-from scoring.policy import KNOCKOUT_ORDER, Policy
+from scoring.online.engine import DecisionEngine, Decisions
+from scoring.online.policy import KNOCKOUT_ORDER, Policy
 from scoring.recourse import levers as L
 from scoring.recourse.result import (
     Outcome,

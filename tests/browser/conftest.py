@@ -122,7 +122,7 @@ def served_site(tmp_path_factory: pytest.TempPathFactory, name: str,
                 env: dict[str, str] | None = None) -> Iterator[Site]:
     """The service under gunicorn on a SQLite file of its own, staged by the channel; the
     server must stop cleanly, with no traceback in its log."""
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
 
     workdir = tmp_path_factory.mktemp(name)
     upgrade(f"sqlite:///{workdir / 'flashloan.db'}")

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from scoring.model import MODELS_DIR, fallback_version, load_model
-from service.charts import PointsScale, feature_label
+from scoring.online.model import MODELS_DIR, fallback_version, load_model
+from service.web.charts import PointsScale, feature_label
 from tests.browser.conftest import Site, served_site
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ SAMPLE = 300
 def write_models(folder: Path) -> dict:
     """Copy v1 with a global view in its card, and a fallback with none; return v1's card."""
     from datasources.stub.world import generate, population_ids, records_at
-    from scoring.features import features_for_application
+    from scoring.online.features import features_for_application
 
     model = load_model("v1")
     ids = population_ids(SAMPLE, 11)

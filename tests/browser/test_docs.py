@@ -10,7 +10,7 @@ import requests
 from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from service.cli import main
+from service.cli.main import main
 from tests.browser.conftest import LAPTOP, SCREENSHOTS, read_dev_keys
 from tests.e2e.gunicorn_server import GunicornServer
 

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from datasources.stub.adapters import StubWorld
 from datasources.stub.behaviour import parse_faults
 from datasources.stub.server import running_server
-from scoring.policy import POLICY_DIR
+from scoring.online.policy import POLICY_DIR
 from tests.browser.conftest import Site, Visitor, _apply, served_site
 
 pytestmark = pytest.mark.slow

@@ -107,8 +107,8 @@ class Deployment:
 def create_keys(database_url: str) -> dict[str, str]:
     """Upgrade the database to head and create one API key per caller; return the keys."""
     from audit import AuditStore
-    from service.auth import create_key
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
+    from service.usecases.api_keys import create_key
 
     upgrade(database_url)
     store = AuditStore.from_url(database_url)

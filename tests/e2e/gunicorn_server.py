@@ -15,7 +15,7 @@ from typing import IO
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
-GUNICORN_CONF = REPO / "service" / "gunicorn_conf.py"
+GUNICORN_CONF = REPO / "service" / "web" / "gunicorn_conf.py"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 45.0
 BIND_ATTEMPTS = 3
@@ -74,7 +74,7 @@ class GunicornServer:
         if _gunicorn_version() >= (25, 1):
             # Several servers run at once here; they must not share $HOME/.gunicorn/gunicorn.ctl.
             argv.append("--no-control-socket")
-        return [*argv, "service.wsgi:app"]
+        return [*argv, "service.web.wsgi:app"]
 
     def log_text(self) -> str:
         """Everything the server wrote to stdout and stderr so far."""

@@ -91,7 +91,7 @@ def test_unwritable_audit_store_means_no_decision(deployment: Deployment) -> Non
                       "application_id = :a AND kind = 'decision.made'", a=application_id) == 1
 
 
-# How long the service waits for its audit commit (service/committer.py GroupCommitter).
+# How long the service waits for its audit commit (service/persistence/committer.py GroupCommitter).
 COMMIT_WAIT_S = 30.0
 
 

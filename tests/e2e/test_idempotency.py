@@ -17,9 +17,9 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from service.domain_errors import InProgress
-from service.idempotency import Claim, IdempotencyKeys, body_hash
-from service.schemas import ApplicationIn
+from service.domain.errors import InProgress
+from service.persistence.idempotency import Claim, IdempotencyKeys, body_hash
+from service.web.schemas import ApplicationIn
 from tests.e2e.applicants import APPROVED, REPEATED, application_body
 from tests.e2e.conftest import (
     CHANNEL,

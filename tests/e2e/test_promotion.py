@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from datasources.stub.world import population_ids
-from scoring.policy import POLICY_DIR
+from scoring.online.policy import POLICY_DIR
 from tests.e2e.applicants import Applicant, application_body, consent_body
 from tests.e2e.conftest import CHANNEL, HTTP_TIMEOUT_S, PII_KEY, create_keys
 from tests.e2e.gunicorn_server import GunicornServer

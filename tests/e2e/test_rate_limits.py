@@ -31,7 +31,7 @@ class Limited:
 
     def new_key(self) -> str:
         from audit import AuditStore
-        from service.auth import create_key
+        from service.usecases.api_keys import create_key
 
         store = AuditStore.from_url(self.database_url)
         try:
@@ -52,7 +52,7 @@ class Limited:
 def limited(request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
     """A server counting in the host's file (no Redis), then one counting in Redis."""
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
 
     settings = {}
     if request.param == "redis":

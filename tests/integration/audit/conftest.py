@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from audit.store import AuditStore
-from service.cli import main
-from service.migrations import upgrade
+from service.cli.main import main
+from service.persistence.migrations import upgrade
 
 PII_KEY = "test-pii-key-0123456789abcdef0123456789"
 

@@ -15,7 +15,7 @@ from audit.canonical import canonical_json, format_time
 from audit.checkpoints import load_signing_key, public_key_hex, write_checkpoint
 from audit.schema import audit_checkpoints
 from audit.store import AuditStore
-from service.migrations import upgrade
+from service.persistence.migrations import upgrade
 from tests.integration.audit import tampering
 
 

@@ -7,7 +7,7 @@ import multiprocessing
 import pytest
 
 from audit.store import AuditStore
-from service.migrations import upgrade
+from service.persistence.migrations import upgrade
 from tests.integration.audit.workers import append_records
 
 PROCESSES = 8

@@ -18,7 +18,7 @@ from audit.records import GENESIS_HASH, AuditQuery, compute_record_hash
 from audit.schema import metadata
 from audit.store import AuditStore
 from audit.writer import Entry
-from service.migrations import upgrade
+from service.persistence.migrations import upgrade
 
 SUBJECT = "ab" * 32
 

@@ -11,9 +11,9 @@ import pytest
 
 from datasources import SCOPES
 from datasources.stub.world import population_ids
-from service.app import create_app
-from service.auth import create_key
-from service.migrations import upgrade
+from service.persistence.migrations import upgrade
+from service.usecases.api_keys import create_key
+from service.web.app import create_app
 
 ROLES = ("channel", "risk_officer", "auditor", "admin", "servicing")
 CHANNEL = "bank-app"
@@ -180,8 +180,8 @@ def finished_backtest(console: Console, backtest_id: str) -> dict:
 
 def run_backtest(console: Console, strategy: str = "v1/2026.11") -> dict:
     """A backtest of ``strategy`` over the whole log, asked of the desk, once it is done."""
-    from scoring.strategy import Strategy
-    from service.backtests.run import Backtest
+    from scoring.governance.strategy import Strategy
+    from service.usecases.backtests.run import Backtest
 
     job = console.wired.backtests.request(Backtest(Strategy.parse(strategy)),
                                           f"risk_officer:{console.key_id('risk_officer')}")

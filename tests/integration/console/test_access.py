@@ -8,8 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import update
 
-from service.db import api_keys, now_text
-from service.permissions import roles_holding
+from service.domain.encoding import now_text
+from service.domain.permissions import roles_holding
+from service.persistence.tables import api_keys
 from tests.integration.console.conftest import finished_backtest, first, run_backtest
 
 APPLICATION_PAGES = ("/console/applications", "/console/applications/{application_id}")
@@ -214,9 +215,9 @@ def test_the_session_cookie_is_httponly_strict_and_never_holds_the_key(console):
 
 
 def test_in_production_the_cookie_is_secure_and_no_key_file_is_mentioned(tmp_path):
-    from service.app import create_app
-    from service.auth import create_key
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
+    from service.usecases.api_keys import create_key
+    from service.web.app import create_app
 
     upgrade(f"sqlite:///{tmp_path / 'p.db'}")
     app = create_app({"env": "production", "database_url": f"sqlite:///{tmp_path / 'p.db'}",
@@ -288,7 +289,7 @@ def test_unknown_pages_answer_with_a_console_page(console):
 
 
 def test_a_session_ends_eight_hours_after_sign_in(console):
-    from service.console.access import SESSION_LIFETIME_S
+    from service.web.console.access import SESSION_LIFETIME_S
 
     user = console.user("risk_officer")
     assert user.get("/console/reviews").status_code == 200

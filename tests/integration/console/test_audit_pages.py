@@ -128,10 +128,11 @@ def test_the_log_paginates_with_the_stores_cursor(decided, people):
 def test_an_empty_log_says_where_records_come_from(sqlite_url, tmp_path):
     from sqlalchemy import insert
 
-    from service.app import create_app
-    from service.db import api_keys, now_text
-    from service.keys import hash_secret
-    from service.migrations import upgrade
+    from service.domain.encoding import now_text
+    from service.persistence.migrations import upgrade
+    from service.persistence.tables import api_keys
+    from service.usecases.api_keys import hash_secret
+    from service.web.app import create_app
     from tests.integration.console.conftest import ConsoleUser
 
     upgrade(sqlite_url)
@@ -229,7 +230,7 @@ def test_exports_download_what_the_search_shows(decided):
 def test_verify_checks_the_answers_of_applications_when_asked(decided):
     from sqlalchemy import update
 
-    from service.db import applications
+    from service.persistence.tables import applications
 
     console, answers = decided
     auditor = console.user("auditor")

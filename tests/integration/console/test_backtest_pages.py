@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import insert
 
 from audit.canonical import format_time
-from scoring.strategy import Strategy
-from service.backtests.run import Backtest
-from service.db import backtests, now_text
+from scoring.governance.strategy import Strategy
+from service.domain.encoding import now_text
+from service.persistence.tables import backtests
+from service.usecases.backtests.run import Backtest
 from tests.integration.console.conftest import decide_a_dozen, finished_backtest
 from tests.integration.service.test_strategies import (  # noqa: F401
     CHAMPION,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from scoring.model import DEFAULT_MODEL_VERSION, fallback_version
+from scoring.online.model import DEFAULT_MODEL_VERSION, fallback_version
 
 
 def test_the_page_names_the_unknown_source_its_features_and_the_model(make_console, people):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from service.db import applications
+from service.persistence.tables import applications
 from tests.integration.console.conftest import first
 
 

@@ -17,7 +17,7 @@ from ...unit.datasources.fakes import NID
 from ...unit.datasources.test_stub_world import EXAMPLE, NO_TAX
 
 ROOT = Path(datasources.__file__).resolve().parent.parent
-COMMAND = [sys.executable, "-c", "from service.cli import main; main()", "sources", "serve"]
+COMMAND = [sys.executable, "-c", "from service.cli.main import main; main()", "sources", "serve"]
 
 
 def _env(**values: str) -> dict[str, str]:

@@ -11,8 +11,8 @@ from sqlalchemy.exc import DBAPIError
 
 from audit.engine import create_audit_engine
 from audit.store import AuditStore
-from service.cli import main
-from service.migrations import (
+from service.cli.main import main
+from service.persistence.migrations import (
     SchemaError,
     SchemaNotAtHead,
     check,
@@ -85,7 +85,7 @@ def test_the_adopted_audit_chain_verifies_and_grows(legacy: LegacyDatabase) -> N
 
 
 def test_the_service_serves_the_adopted_records(legacy: LegacyDatabase, tmp_path) -> None:
-    from service.app import create_app
+    from service.web.app import create_app
 
     with pytest.raises(SchemaNotAtHead, match="at revision none"):
         create_app(settings(legacy, tmp_path))

@@ -5,8 +5,14 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import Engine, insert, inspect, select
 
-from service.db import api_keys, loan_performance, loans
-from service.migrations import alembic_config, check, current_revision, head_revision, upgrade
+from service.persistence.migrations import (
+    alembic_config,
+    check,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from service.persistence.tables import api_keys, loan_performance, loans
 
 LOAN = {"application_id": "a_1", "subject": "0" * 64, "drawn": True,
         "drawn_at": "2026-11-29T10:00:00.000000Z", "amount": 5000.0, "credit_limit": 20000.0,

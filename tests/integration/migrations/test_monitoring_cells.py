@@ -8,9 +8,15 @@ from datetime import UTC, datetime, timedelta
 from alembic import command
 from sqlalchemy import Engine, inspect, select
 
-from service.db import monitoring_cells
-from service.migrations import alembic_config, check, current_revision, head_revision, upgrade
-from service.monitoring.rollup import Rollup, compacted_mark, sums
+from service.persistence.migrations import (
+    alembic_config,
+    check,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from service.persistence.tables import monitoring_cells
+from service.usecases.monitoring.rollup import Rollup, compacted_mark, sums
 
 AT = datetime(2026, 11, 29, 10, 7, tzinfo=UTC)
 

@@ -19,9 +19,9 @@ from sqlalchemy import Engine, MetaData, select, text
 
 from audit import AuditStore
 from datasources.stub.world import population_ids
-from service.db import applications
-from service.migrations import alembic_config, current_revision, head_revision, upgrade
-from service.verification import stored_answers
+from service.persistence.migrations import alembic_config, current_revision, head_revision, upgrade
+from service.persistence.tables import applications
+from service.usecases.verification import stored_answers
 from tests.integration.service.conftest import Client, _app
 
 RELEASE = json.loads((Path(__file__).parent / "release" / "0007.json").read_text("utf-8"))

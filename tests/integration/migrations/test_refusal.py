@@ -10,9 +10,9 @@ from alembic import command
 from click.testing import CliRunner
 
 from audit.engine import create_audit_engine
-from service.cli import main
-from service.migrations import SchemaNotAtHead, alembic_config, head_revision, upgrade
-from service.settings import Settings
+from service.cli.main import main
+from service.ops.settings import Settings
+from service.persistence.migrations import SchemaNotAtHead, alembic_config, head_revision, upgrade
 
 
 def refusal(current: str) -> str:
@@ -23,7 +23,7 @@ def refusal(current: str) -> str:
 
 
 def test_create_app_refuses_an_empty_database_and_creates_nothing(sqlite_url, tmp_path) -> None:
-    from service.app import create_app
+    from service.web.app import create_app
 
     with pytest.raises(SchemaNotAtHead) as refused:
         create_app({"database_url": sqlite_url, "env": "test", "var_dir": tmp_path})
@@ -42,7 +42,7 @@ def test_create_app_refuses_an_empty_database_and_creates_nothing(sqlite_url, tm
 
 
 def test_create_app_refuses_a_database_behind_head(database_url, tmp_path) -> None:
-    from service.app import create_app
+    from service.web.app import create_app
 
     engine = create_audit_engine(database_url)
     try:
@@ -84,7 +84,7 @@ def test_gunicorn_refuses_to_start_with_one_line(tmp_path) -> None:
 
 
 def test_first_start_in_development_still_writes_the_keys(tmp_path) -> None:
-    from service.bootstrap import prepare
+    from service.web.bootstrap import prepare
 
     settings = Settings(
         env="development", database_url=f"sqlite:///{tmp_path / 'f.db'}", var_dir=tmp_path / "var"

@@ -14,9 +14,8 @@ from sqlalchemy.exc import DBAPIError
 
 from audit.engine import create_audit_engine
 from audit.schema import metadata as audit_metadata
-from service.cli import main
-from service.db import metadata as service_metadata
-from service.migrations import (
+from service.cli.main import main
+from service.persistence.migrations import (
     SchemaError,
     SchemaNotAtHead,
     alembic_config,
@@ -26,6 +25,7 @@ from service.migrations import (
     require_head,
     upgrade,
 )
+from service.persistence.tables import metadata as service_metadata
 from tests.integration.migrations.conftest import backend_of
 
 TABLES = {
@@ -255,7 +255,7 @@ def test_tables_without_any_schema_version_are_refused(database_url: str, engine
 
 
 def _upgrader(url: str, barrier: Any, results: Any) -> None:
-    from service.migrations import upgrade
+    from service.persistence.migrations import upgrade
 
     barrier.wait(timeout=60)
     try:

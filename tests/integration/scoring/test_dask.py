@@ -14,20 +14,20 @@ from click.testing import CliRunner
 
 from datasources.records import raw_columns
 from datasources.stub.world import generate, population_ids
-from scoring.batch import score_frame
-from scoring.distributed import (
+from scoring.batch.distributed import (
     ClusterError,
     EnginePlugin,
     decide_partitioned,
     open_client,
     plan_partitions,
 )
-from scoring.engine import DecisionEngine
-from scoring.features import features_for_frame
-from scoring.model import ModelArtifact, ModelError, load_model
-from scoring.policy import load_policy
-from scoring.spec import load_spec
-from service.cli import main
+from scoring.batch.frames import score_frame
+from scoring.online.engine import DecisionEngine
+from scoring.online.features import features_for_frame
+from scoring.online.model import ModelArtifact, ModelError, load_model
+from scoring.online.policy import load_policy
+from scoring.online.spec import load_spec
+from service.cli.main import main
 
 SPEC = load_spec()
 ENGINE_PREFIX = "flashloan-engine-"

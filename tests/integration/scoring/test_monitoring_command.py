@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from datasources.stub.world import generate, population_ids
-from scoring.drift import WATCH, DriftReference, psi
-from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, fallback_version, load_model
-from scoring.train import model_features
-from service.cli import main
+from scoring.governance.drift import WATCH, DriftReference, psi
+from scoring.online.model import DEFAULT_MODEL_VERSION, MODELS_DIR, fallback_version, load_model
+from scoring.training.train import model_features
+from service.cli.main import main
 
 SHIPPED = [DEFAULT_MODEL_VERSION, *(fallback_version(DEFAULT_MODEL_VERSION, scope) for scope in
                                     ("income_tax", "provident_fund", "social_security"))]

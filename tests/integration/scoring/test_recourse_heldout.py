@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 
 from datasources.stub.world import generate, population_ids
-from scoring.engine import DecisionEngine, Decisions
-from scoring.features import features_for_frame
-from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, load_fallbacks, load_model
-from scoring.policy import KNOCKOUT_ORDER, load_policy
+from scoring.online.engine import DecisionEngine, Decisions
+from scoring.online.features import features_for_frame
+from scoring.online.model import DEFAULT_MODEL_VERSION, MODELS_DIR, load_fallbacks, load_model
+from scoring.online.policy import KNOCKOUT_ORDER, load_policy
+from scoring.online.spec import load_spec
 from scoring.recourse import CHANGEABLE, FIXED_RULES, Recourse, RecourseResult, quantile_bounds
-from scoring.spec import load_spec
-from scoring.train import frame_digest, stratified_split
+from scoring.training.train import frame_digest, stratified_split
 
 pytestmark = pytest.mark.slow
 

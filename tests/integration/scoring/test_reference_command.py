@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from scoring.engine import DecisionEngine
-from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, ModelArtifact, fallback_version
-from scoring.policy import load_policy
-from scoring.reasons import REASONS_AVERAGE, REASONS_REFERENCE
-from scoring.reference import REFERENCE_FILE
-from service.cli import main
+from scoring.online.engine import DecisionEngine
+from scoring.online.model import DEFAULT_MODEL_VERSION, MODELS_DIR, ModelArtifact, fallback_version
+from scoring.online.policy import load_policy
+from scoring.online.reasons import REASONS_AVERAGE, REASONS_REFERENCE
+from scoring.online.reference import REFERENCE_FILE
+from service.cli.main import main
 
 
 def _run(*args: str):

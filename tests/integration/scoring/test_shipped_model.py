@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from datasources.base import INCOME_SCOPES
-from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, fallback_version, load_model
-from scoring.policy import REGULATORY_MAX_APR, REGULATORY_MAX_LINE
-from service.cli import main
-from service.commands.score import score_summary
+from scoring.online.model import DEFAULT_MODEL_VERSION, MODELS_DIR, fallback_version, load_model
+from scoring.online.policy import REGULATORY_MAX_APR, REGULATORY_MAX_LINE
+from service.cli.commands.score import score_summary
+from service.cli.main import main
 from tests.treeshap import ReferenceExplainer
 
 SHIPPED = MODELS_DIR / DEFAULT_MODEL_VERSION

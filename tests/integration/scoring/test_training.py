@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from scoring.drift import DriftReference
-from scoring.model import ModelArtifact, ModelError
-from scoring.spec import load_spec
-from service.cli import main
+from scoring.governance.drift import DriftReference
+from scoring.online.model import ModelArtifact, ModelError
+from scoring.online.spec import load_spec
+from service.cli.main import main
 
 SPEC = load_spec()
 
@@ -73,7 +73,7 @@ def test_every_monotone_constraint_holds_when_one_feature_is_swept(trained, feat
     import pandas as pd
 
     from datasources.stub.world import generate, population_ids
-    from scoring.features import features_for_frame
+    from scoring.online.features import features_for_frame
 
     base = features_for_frame(pd.DataFrame(generate(population_ids(40, int(rng.integers(1e6))))))
     grid = np.linspace(0, np.nanmax([np.nanmax(base.iloc[:, j].to_numpy()), 1.0]) * 1.5, 25)
@@ -90,7 +90,7 @@ def test_contributions_add_up_to_the_margin(trained):
     import pandas as pd
 
     from datasources.stub.world import generate, population_ids
-    from scoring.features import features_for_frame
+    from scoring.online.features import features_for_frame
 
     x = features_for_frame(pd.DataFrame(generate(population_ids(500, 8)))).to_numpy()
     model = ModelArtifact(trained)

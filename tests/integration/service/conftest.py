@@ -11,9 +11,9 @@ from flask import Flask, Response, request
 
 from datasources import SCOPES
 from datasources.stub.world import population_ids
-from service.app import create_app
-from service.auth import create_key
-from service.migrations import upgrade
+from service.persistence.migrations import upgrade
+from service.usecases.api_keys import create_key
+from service.web.app import create_app
 
 ROLES = ("channel", "risk_officer", "auditor", "admin", "servicing")
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from audit import AuditQuery
 from datasources import SCOPES
-from service.db import applications
+from service.persistence.tables import applications
 from tests.databases import unavailable
 
 
@@ -200,7 +200,7 @@ def test_the_ends_of_the_range_and_every_offered_term_are_decided(client, people
 def test_the_range_and_terms_come_from_the_policy_in_force(make_client, people, tmp_path):
     import json
 
-    from scoring.policy import REGULATORY_MAX_LINE, load_policy
+    from scoring.online.policy import REGULATORY_MAX_LINE, load_policy
 
     doc = json.loads(json.dumps(load_policy().doc))
     doc.update(version="test-narrow", terms_months=[6, 12])
@@ -365,7 +365,7 @@ def test_the_answer_is_sent_in_the_shape_of_its_schema(make_client, people):
     ApplicationOut would make of it, to the value types (26000.0, not 26000)."""
     import json
 
-    from service.schemas import ApplicationOut
+    from service.web.schemas import ApplicationOut
 
     def canonical(value) -> str:
         return json.dumps(value, sort_keys=True, ensure_ascii=False)

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 
 from audit import AuditQuery, sign_checkpoint, write_checkpoint
-from service.db import applications
+from service.persistence.tables import applications
 from tests.integration.audit import tampering
 
 
@@ -129,7 +129,7 @@ def test_the_service_takes_checkpoints_by_itself_and_they_catch_truncation(make_
 
 
 def test_the_cli_checks_answers_with_applications(decided, tmp_path: Path):
-    from service.cli import main
+    from service.cli.main import main
 
     client, answers = decided
     env = {"FLASHLOAN_DATABASE_URL": str(client.app.extensions["flashloan"].store.engine.url),

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from audit import AuditQuery
 from datasources.stub.world import population_ids
-from scoring.policy import PolicyError, load_policy
-from service.cli import main
-from service.engines import Engines
-from service.replay import Replayer
+from scoring.online.policy import PolicyError, load_policy
+from service.cli.main import main
+from service.usecases.engines import Engines
+from service.usecases.replay import Replayer
 from tests.integration.service.test_strategies import (  # noqa: F401
     CHAMPION,
     STRICT,
@@ -186,7 +186,8 @@ def test_a_report_not_yet_made_is_a_409_and_a_stopped_worker_reads_as_failed(
         make_client, status, heartbeat_age_s, shown):
     from datetime import UTC, datetime, timedelta
 
-    from service.db import backtests, now_text
+    from service.domain.encoding import now_text
+    from service.persistence.tables import backtests
 
     # A worker that runs no backtest: the row stays as written.
     client = make_client(backtest_processes=0)

@@ -21,13 +21,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from audit import AuditQuery, AuditStore
 from audit.engine import writer_turn
 from datasources.stub.world import population_ids
-from scoring.strategy import Strategy
-from service.auth import create_key
-from service.backtests import rows
-from service.backtests.run import Backtest, run_backtest, summary_text
-from service.backtests.runner import BacktestRunner, RunnerSetup, _Running
-from service.db import backtests, now_text
-from service.table_checks import check_tables
+from scoring.governance.strategy import Strategy
+from service.domain.encoding import now_text
+from service.persistence.tables import backtests
+from service.usecases.api_keys import create_key
+from service.usecases.backtests import rows
+from service.usecases.backtests.run import Backtest, run_backtest, summary_text
+from service.usecases.backtests.runner import BacktestRunner, RunnerSetup, _Running
+from service.usecases.table_checks import check_tables
+from service.web.backtest_report import report_html
 from tests.integration.service.test_backtest_jobs import finished
 from tests.integration.service.test_strategies import CHAMPION
 
@@ -167,7 +169,8 @@ def test_the_table_check_names_each_row_its_records_do_not_account_for(idle):
                                 for who in ("risk_officer", "second_officer", "second_officer"))
     # The first is run here as a runner runs it: claimed, decided, ended with its record.
     assert rows.claim_next(engine, "here").backtest_id == done
-    result = run_backtest(wired.store, wired.engines, Backtest(Strategy.parse(CHAMPION)))
+    result = run_backtest(wired.store, wired.engines, Backtest(Strategy.parse(CHAMPION)),
+                          render=report_html)
     assert rows.finish(wired.store, done, "here", rows.Ending(
         "done", rows=result.rows, summary=summary_text(result.summary), report=result.report))
     assert idle.delete(f"/v1/backtests/{cancelled}", who="risk_officer").status_code == 200
@@ -218,7 +221,8 @@ class _Ended:
 def runner_with(store, *job_ids: str, on_kill=lambda: None) -> BacktestRunner:
     """A runner that has claimed ``job_ids`` and runs each in an ended process whose ending
     waits in its pipe."""
-    runner = BacktestRunner(store, RunnerSetup(str(store.engine.url)), processes=2)
+    runner = BacktestRunner(store, RunnerSetup(str(store.engine.url), render=report_html),
+                            processes=2)
     runner.claimant = "here"
     for job_id in job_ids:
         assert rows.claim_next(store.engine, runner.claimant).backtest_id == job_id
@@ -273,8 +277,8 @@ def test_a_worker_that_exits_puts_its_running_jobs_back_in_the_queue(make_client
     os.kill(child.pid, signal.SIGSTOP)
     # gunicorn's settings module, loaded as gunicorn loads it, calls the hook it names.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
-    monkeypatch.delitem(sys.modules, "service.gunicorn_conf", raising=False)
-    conf = importlib.import_module("service.gunicorn_conf")
+    monkeypatch.delitem(sys.modules, "service.web.gunicorn_conf", raising=False)
+    conf = importlib.import_module("service.web.gunicorn_conf")
     conf.worker_exit(None, SimpleNamespace(pid=os.getpid(), wsgi=client.app))
     assert child.exitcode == -signal.SIGKILL
     with client.app.extensions["flashloan"].store.engine.connect() as conn:

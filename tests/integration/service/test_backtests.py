@@ -14,10 +14,10 @@ import pytest
 
 from audit import AuditQuery, AuditStore
 from audit.canonical import parse_time
-from scoring.backtest import RECORDED, replay_frame, summarise
-from scoring.engine import DecisionEngine
-from scoring.policy import POLICY_DIR, load_policy
-from service.backtests.loader import logged_decisions
+from scoring.batch.backtest import RECORDED, replay_frame, summarise
+from scoring.online.engine import DecisionEngine
+from scoring.online.policy import POLICY_DIR, load_policy
+from service.usecases.backtests.loader import logged_decisions
 from tests.integration.service.conftest import Client
 
 REQUEST = {"amount": 20000, "term_months": 12, "purpose": "travel"}
@@ -281,9 +281,9 @@ def test_a_stricter_policy_changes_exactly_the_decisions_it_turns_down(log, make
 def test_the_dask_path_decides_the_log_as_pandas_does_to_the_last_bit(log, tmp_path):
     """On a real local cluster of two workers, in several partitions: every candidate
     column, the fallback-decided rows among them, is the pandas path's exactly."""
-    from scoring.strategy import Strategy
-    from service.backtests.run import Backtest, replayed_by
-    from service.engines import Engines
+    from scoring.governance.strategy import Strategy
+    from service.usecases.backtests.run import Backtest, replayed_by
+    from service.usecases.engines import Engines
 
     frame = log.load()
     assert set(frame["unknown_sources"]) == {"", "income_tax"}

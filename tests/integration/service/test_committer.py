@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from audit import AuditQuery, AuditStore
-from service.committer import GroupCommitter
-from service.migrations import upgrade
+from service.persistence.committer import GroupCommitter
+from service.persistence.migrations import upgrade
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from audit import AuditQuery
-from service.db import applications
+from service.persistence.tables import applications
 
 
 def kinds(client) -> list[str]:

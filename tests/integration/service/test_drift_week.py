@@ -4,7 +4,8 @@ feature reaches the watch level on any day.
 
 Each day is a thousand fresh applicants of the synthetic world the shipped model was trained
 on, decided by the service's own engine and counted into the roll-up as the service counts
-a decision (:func:`service.monitoring.cells.decision_cells`, merged as a batch is), at a time
+a decision (:func:`service.usecases.monitoring.cells.decision_cells`, merged as a batch is), at a
+time
 of that day; from day 4 on, every applicant has three more credit inquiries in the last
 three months.
 """
@@ -16,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from datasources.stub.world import generate, population_ids
-from scoring.features import features_for_frame
-from service.monitoring.cells import Cells, decision_cells, merge
-from service.monitoring.rollup import Rollup
+from scoring.online.features import features_for_frame
+from service.usecases.monitoring.cells import Cells, decision_cells, merge
+from service.usecases.monitoring.rollup import Rollup
 from tests.integration.service.conftest import Client
 
 SHIFTED = "cr_inquiries_3m"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.metrics import COLLECTED_GAUGES, Metrics
+from service.ops.metrics import COLLECTED_GAUGES, Metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "deploy" / "grafana" / "flashloan.json"
@@ -84,7 +84,7 @@ def test_every_metric_of_the_registry_has_been_fed():
 
 
 def test_the_collected_gauges_are_those_the_monitoring_collector_describes():
-    from service.monitoring.collector import MonitoringCollector
+    from service.usecases.monitoring.collector import MonitoringCollector
 
     # describe() reads no database: it needs no monitoring to read from.
     described = {family.name for family in MonitoringCollector(None).describe()}

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from service.db import applications, loans, reviews
+from service.persistence.tables import applications, loans, reviews
 from tests.strategies import KNOWN_EXTREMES, extreme_time
 
 HOSTILE = settings(max_examples=100, deadline=None, database=None,

@@ -15,12 +15,13 @@ from sqlalchemy import event, insert, select, text, update
 
 from audit import AuditQuery, AuditStore
 from audit.engine import create_audit_engine
-from service.committer import GroupCommitter
-from service.db import idempotency_keys, now_text, write_transaction
-from service.domain_errors import DomainError, IdempotencyConflict, InProgress
-from service.idempotency import Claim, ClaimLost, IdempotencyKeys, Replay, body_hash
-from service.migrations import upgrade
-from service.schemas import ApplicationIn
+from service.domain.encoding import now_text
+from service.domain.errors import DomainError, IdempotencyConflict, InProgress
+from service.persistence.committer import GroupCommitter
+from service.persistence.idempotency import Claim, ClaimLost, IdempotencyKeys, Replay, body_hash
+from service.persistence.migrations import upgrade
+from service.persistence.tables import idempotency_keys, write_transaction
+from service.web.schemas import ApplicationIn
 
 _T = idempotency_keys
 DIGEST = "d" * 64

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from audit import AuditQuery
-from service.cli import main
+from service.cli.main import main
 
 
 def records(client, kind: str):
@@ -173,7 +173,7 @@ def test_keys_are_listed_and_revoked_on_the_command_line(sqlite_url, tmp_path):
 
 @pytest.mark.parametrize("args", [["keys", "list"], ["keys", "revoke", "0123456789ab"]])
 def test_keys_list_and_revoke_refuse_a_database_not_at_head(sqlite_url, tmp_path, args):
-    from service.migrations import head_revision
+    from service.persistence.migrations import head_revision
 
     refused = _runner(sqlite_url, tmp_path).invoke(main, args, catch_exceptions=False)
     assert refused.exit_code == 1

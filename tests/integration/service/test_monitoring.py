@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from datasources.identity import parse_national_id
-from service.committer import GroupCommitter
-from service.db import monitoring_cells
-from service.migrations import upgrade
-from service.monitoring.groups import groups_of
+from service.persistence.committer import GroupCommitter
+from service.persistence.migrations import upgrade
+from service.persistence.tables import monitoring_cells
+from service.usecases.monitoring.groups import groups_of
+from service.usecases.monitoring.rollup import Rollup
 from tests.integration.service.conftest import Client
 
 
@@ -113,7 +114,7 @@ def test_a_decision_not_recorded_is_not_counted(database_url):
     from audit import AuditStore
 
     store = AuditStore.from_url(database_url)
-    committer = GroupCommitter(store)
+    committer = GroupCommitter(store, after_batch=Rollup().add_batch)
 
     def fails(writer):
         writer.append("decision.made", {"application_id": "a_1"}, application_id="a_1")

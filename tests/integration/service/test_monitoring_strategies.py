@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from audit import AuditQuery
-from scoring.policy import POLICY_DIR
-from scoring.strategy import Strategy, StrategyPlan
-from service.promotion import promote
+from scoring.governance.strategy import Strategy, StrategyPlan
+from scoring.online.policy import POLICY_DIR
+from service.usecases.promotion import promote
 from tests.integration.service.conftest import Client
 
 CHAMPION, STRICT, MID = "v1/2026.11", "v1/2026.11-strict", "v1/2026.11-mid"

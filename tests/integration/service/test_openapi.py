@@ -8,11 +8,11 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-from service.auth import ROLES
-from service.errors import may_answer
-from service.permissions import roles_holding
-from service.schemas import ApplicationIn, ConsentIn, OutcomeIn, ResolutionIn, ReviewRequestIn
-from service.views.docs import swagger_ui_dir
+from service.domain.permissions import roles_holding
+from service.usecases.api_keys import ROLES
+from service.web.errors import may_answer
+from service.web.schemas import ApplicationIn, ConsentIn, OutcomeIn, ResolutionIn, ReviewRequestIn
+from service.web.views.docs import swagger_ui_dir
 from tests.integration.service.conftest import openapi_path
 
 
@@ -230,7 +230,7 @@ def test_swagger_ui_files_are_served_from_the_installed_package(client):
 
 
 def test_an_error_status_documented_by_hand_is_refused(make_client):
-    from service.views.blueprint import Blueprint
+    from service.web.views.blueprint import Blueprint
 
     app = make_client().app
     api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from audit import AuditQuery
-from service.db import applications, loan_performance, loans
-from service.outcomes import OutcomeBook
+from service.persistence.tables import applications, loan_performance, loans
+from service.usecases.outcomes import OutcomeBook
 from tests.integration.service.conftest import Client
 
 

@@ -104,7 +104,7 @@ def test_exports_stream_jsonl_and_csv(decided):
 
 def test_replay_matches_200_decisions_across_a_model_switch(make_client, sqlite_url, tmp_path):
     from datasources.stub.world import population_ids
-    from service.cli import main
+    from service.cli.main import main
 
     people = population_ids(200, 123)
     first = make_client(sqlite_url)
@@ -197,7 +197,7 @@ def test_an_upheld_review_keeps_the_decision(client, people):
 
 
 def test_the_command_line_replays_a_decision(client, people, sqlite_url, monkeypatch):
-    from service.cli import main
+    from service.cli.main import main
 
     aid = client.apply(people[33]).get_json()["application_id"]
     monkeypatch.setenv("FLASHLOAN_DATABASE_URL", sqlite_url)
@@ -218,7 +218,7 @@ def test_replay_says_when_the_running_xgboost_did_not_train_the_model(make_clien
 
     import xgboost
 
-    from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR
+    from scoring.online.model import DEFAULT_MODEL_VERSION, MODELS_DIR
 
     models = tmp_path / "models"
     shutil.copytree(MODELS_DIR / DEFAULT_MODEL_VERSION, models / DEFAULT_MODEL_VERSION)

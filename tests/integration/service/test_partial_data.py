@@ -17,11 +17,11 @@ from sqlalchemy import select
 from datasources import SCOPES
 from datasources.base import INCOME_SCOPES
 from datasources.stub.world import population_ids
-from scoring.model import DEFAULT_MODEL_VERSION, fallback_version
-from scoring.policy import load_policy
-from scoring.spec import load_spec
-from scoring.unknown import unknown_features
-from service.db import applications
+from scoring.online.model import DEFAULT_MODEL_VERSION, fallback_version
+from scoring.online.policy import load_policy
+from scoring.online.spec import load_spec
+from scoring.online.unknown import unknown_features
+from service.persistence.tables import applications
 from tests.integration.service.conftest import Client, _app
 
 APPLICANTS = 200

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datasources.base import INCOME_SCOPES
-from scoring.model import DEFAULT_MODEL_VERSION, fallback_version
-from scoring.spec import load_spec
-from scoring.unknown import unknown_features
+from scoring.online.model import DEFAULT_MODEL_VERSION, fallback_version
+from scoring.online.spec import load_spec
+from scoring.online.unknown import unknown_features
 
 LISTS = ("unknown_sources", "unknown_features", "partial_features", "undetermined_rules")
 

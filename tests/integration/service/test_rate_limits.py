@@ -136,7 +136,7 @@ def test_an_unknown_key_id_is_looked_up_once_while_it_is_remembered(make_client)
 
 
 def test_unknown_key_ids_never_push_known_keys_out_of_the_cache(make_client):
-    from service.auth import KeyRing
+    from service.web.auth import KeyRing
 
     client = make_client()
     wired = client.app.extensions["flashloan"]

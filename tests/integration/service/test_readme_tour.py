@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from service.views import examples
+from service.web.views import examples
 from tests.readme_tour import README, read_tour
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scoring.catalogue import reason_catalogue
-from scoring.policy import load_policy
-from scoring.spec import load_spec, parse_spec
-from service.cli import main
-from service.commands.reasons import catalogue_markdown
+from scoring.governance.catalogue import reason_catalogue
+from scoring.online.policy import load_policy
+from scoring.online.spec import load_spec, parse_spec
+from service.cli.commands.reasons import catalogue_markdown
+from service.cli.main import main
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "reasons.md"
 
@@ -46,7 +46,7 @@ def test_the_endpoint_lists_every_code_of_the_spec_and_the_policy_once(served):
 def test_a_code_given_to_both_texts_of_a_feature_is_refused():
     import json
 
-    from scoring.spec import SPEC_PATH
+    from scoring.online.spec import SPEC_PATH
 
     doc = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
     feature = next(f for f in doc["features"] if f["favourable"] is not None)

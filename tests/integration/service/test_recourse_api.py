@@ -6,7 +6,7 @@ import json
 
 from audit import AuditQuery
 from datasources.stub.world import generate, population_ids
-from scoring.spec import load_spec
+from scoring.online.spec import load_spec
 
 SPEC = load_spec()
 PEOPLE = population_ids(400, 2031)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from audit import AuditQuery
-from service.db import applications
+from service.persistence.tables import applications
 
 
 def records(client, **filters):
@@ -183,7 +183,7 @@ def test_a_deferred_application_is_retried_not_reviewed(deferred_then_recovered)
 
 def test_the_cli_lists_deferred_applications_due_for_a_retry(
         deferred_then_recovered, database_url, tmp_path, monkeypatch, people):
-    from service.cli import main
+    from service.cli.main import main
 
     failing, recovered, first = deferred_then_recovered
     decided = recovered.apply(people[5]).get_json()

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from audit import AuditQuery
-from service.cli import main
-from service.db import applications, consents, now_text
+from service.cli.main import main
+from service.domain.encoding import now_text
+from service.persistence.tables import applications, consents
 
 APPLICANT_NAME, APPLICANT_MOBILE = "张三", "13812348000"
 

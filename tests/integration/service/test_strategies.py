@@ -12,9 +12,9 @@ import pytest
 
 from audit import AuditQuery
 from datasources.stub.world import population_ids
-from scoring.policy import POLICY_DIR
-from scoring.strategy import challenger_draw
-from service.replay import Replayer
+from scoring.governance.strategy import challenger_draw
+from scoring.online.policy import POLICY_DIR
+from service.usecases.replay import Replayer
 
 CHAMPION, STRICT, WIDE = "v1/2026.11", "v1/2026.11-strict", "v1/2026.11-wide"
 REFRESH_S = 0.2
@@ -257,7 +257,7 @@ def test_the_command_sets_and_shows_the_plan_with_the_same_checks(make_client, p
                                                                   database_url, tmp_path):
     from click.testing import CliRunner
 
-    from service.cli import main
+    from service.cli.main import main
 
     client = make_client(database_url, policies_dir=str(policies))
     env = {"FLASHLOAN_DATABASE_URL": database_url, "FLASHLOAN_POLICIES_DIR": str(policies),

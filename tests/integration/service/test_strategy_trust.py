@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert, select, update
 
 from datasources.stub.world import population_ids
-from service.db import now_text, strategy_plans
-from service.plan_records import sign_statement
+from service.domain.encoding import now_text
+from service.persistence.tables import strategy_plans
+from service.usecases.plan_records import sign_statement
 from tests.integration.service.test_strategies import (
     CHAMPION,
     REFRESH_S,
@@ -86,7 +87,7 @@ def strategies_deciding(client, seed: int) -> set[str]:
 
 def test_a_planted_row_naming_a_policy_file_anywhere_is_never_adopted(
         make_client, policies_dir, database_url, tmp_path):
-    from service.table_checks import check_tables
+    from service.usecases.table_checks import check_tables
 
     client = make_client(database_url, policies_dir=policies_dir, strategy_refresh_s=REFRESH_S)
     assert put(client, {"champion": STRICT, "reason": "promote strict"}).status_code == 200
@@ -139,7 +140,7 @@ def test_an_edit_of_the_plan_in_force_is_neither_adopted_nor_shown_in_force(
     assert (shown["seq"], shown["champion"]) == (1, STRICT)
     assert shown["refused"]["seq"] == 1 and shown["refused"]["reason"] == "differs"
     assert WIDE in shown["refused"]["problem"]
-    from service.table_checks import check_tables
+    from service.usecases.table_checks import check_tables
 
     check = check_tables(engine_of(client), ["strategy_plans"])[0]
     assert [d.row for d in check.differences] == ["1"]
@@ -168,7 +169,7 @@ def test_a_record_the_service_did_not_sign_is_refused_once_records_are_signed(
         make_client, policies_dir, tmp_path):
     """A plan before any signed record is judged as before; after one, a record must carry
     the service's signature over what it states."""
-    from service.table_checks import check_tables
+    from service.usecases.table_checks import check_tables
 
     client = make_client(policies_dir=policies_dir, strategy_refresh_s=REFRESH_S)
     record_plan(client, plan_of(STRICT), reason="before signatures")
@@ -195,9 +196,9 @@ def test_a_fallback_champion_is_refused_even_with_a_record_of_its_own(
         make_client, policies_dir, sqlite_url, tmp_path):
     from click.testing import CliRunner
 
-    from service.cli import main
-    from service.engines import Engines
-    from service.strategies import StrategyBook
+    from service.cli.main import main
+    from service.usecases.engines import Engines
+    from service.usecases.strategies import StrategyBook
 
     client = make_client(sqlite_url, policies_dir=policies_dir, strategy_refresh_s=REFRESH_S)
     record_plan(client, plan_of("v1-without-income_tax/2026.11"), reason="a fallback")
@@ -227,7 +228,7 @@ def test_a_fallback_champion_is_refused_even_with_a_record_of_its_own(
 def test_the_table_check_names_every_row_and_record_that_disagree(make_client, policies_dir):
     """A plan recorded before records named their row is still adopted and checked by the
     plan before it; then an edit, a row reusing a record and a record without a row."""
-    from service.table_checks import check_tables
+    from service.usecases.table_checks import check_tables
 
     client = make_client(policies_dir=policies_dir, strategy_refresh_s=REFRESH_S)
     record_plan(client, plan_of(STRICT), reason="before", states_its_row=False)

@@ -25,12 +25,23 @@ from sqlalchemy import Engine, Table, and_, delete, event, func, insert, select,
 
 from audit import AuditQuery
 from datasources.stub.world import population_ids
-from service.app import create_app
-from service.cli import main
-from service.db import applications, backtests, loan_performance, loans, strategy_plans
-from service.migrations import upgrade
-from service.table_checks import check_tables, table_checkers
-from service.verification import Verification, checkpoint_folder, service_checkpoints, verify_trail
+from service.cli.main import main
+from service.persistence.migrations import upgrade
+from service.persistence.tables import (
+    applications,
+    backtests,
+    loan_performance,
+    loans,
+    strategy_plans,
+)
+from service.usecases.table_checks import check_tables, table_checkers
+from service.usecases.verification import (
+    Verification,
+    checkpoint_folder,
+    service_checkpoints,
+    verify_trail,
+)
+from service.web.app import create_app
 from tests.databases import fresh_postgres_schema
 from tests.integration.service.conftest import Client, record_answers, undocumented_answers
 

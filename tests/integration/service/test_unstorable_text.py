@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from service.db import api_keys
+from service.persistence.tables import api_keys
 
 
 def key_count(client) -> int:

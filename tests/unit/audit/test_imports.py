@@ -10,7 +10,7 @@ import pytest
 import audit
 
 
-@pytest.mark.parametrize("module", ["audit", "service.commands.audit"])
+@pytest.mark.parametrize("module", ["audit", "service.cli.commands.audit"])
 def test_import_loads_no_database_library(module: str) -> None:
     code = (
         f"import sys, {module}; "

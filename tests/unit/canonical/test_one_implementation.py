@@ -9,8 +9,8 @@ from typing import Any
 import canonical
 from audit.writer import Entry, prepare
 from datasources.consent import Consent
-from scoring.policy import Policy, load_policy
-from service.idempotency import body_hash
+from scoring.online.policy import Policy, load_policy
+from service.persistence.idempotency import body_hash
 
 # A decision-like payload with what is hardest to keep stable: floats written with ".0", a
 # float in exponent form, negative zero, money as Decimal, a time in another zone, Chinese

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.backtest import REPLAYED, summarise
-from scoring.drift import sample_shift
+from scoring.batch.backtest import REPLAYED, summarise
+from scoring.governance.drift import sample_shift
 
 NAN = math.nan
 # application, recorded (outcome, pd, line, rate, grade, score, reasons), defaulted,

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from datasources.records import flatten
 from datasources.stub.world import generate, population_ids, records_at
-from scoring.engine import DecisionEngine
-from scoring.features import (
+from scoring.online.engine import DecisionEngine
+from scoring.online.features import (
     _TEXT_COLUMNS,
     APPLICATION_COLUMNS,
     RAW_COLUMNS,
@@ -19,10 +19,10 @@ from scoring.features import (
     features_for_application,
     features_for_frame,
 )
-from scoring.model import load_fallbacks, load_model
-from scoring.policy import PURPOSES, Policy, _nan_to_zero, load_policy
-from scoring.reasons import ReasonCoder
-from scoring.spec import FeatureSpec, load_spec
+from scoring.online.model import load_fallbacks, load_model
+from scoring.online.policy import PURPOSES, Policy, _nan_to_zero, load_policy
+from scoring.online.reasons import ReasonCoder
+from scoring.online.spec import FeatureSpec, load_spec
 from tests.unit.scoring.test_policy import _doc, good_facts
 
 SPEC = load_spec()

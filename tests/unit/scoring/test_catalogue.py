@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from scoring.catalogue import AMENDED_REASON, KINDS, OVERTURNED_REASON, reason_catalogue
-from scoring.policy import Policy, load_policy
-from scoring.spec import load_spec
+from scoring.governance.catalogue import AMENDED_REASON, KINDS, OVERTURNED_REASON, reason_catalogue
+from scoring.online.policy import Policy, load_policy
+from scoring.online.spec import load_spec
 
 SPEC = load_spec()
 POLICY = load_policy()
@@ -67,7 +67,7 @@ def test_each_rule_the_line_bounds_and_the_reviews_are_listed():
 
 
 def test_the_review_desk_gives_the_catalogues_review_reasons():
-    from service.reviews import RESOLUTIONS
+    from service.usecases.reviews import RESOLUTIONS
 
     assert RESOLUTIONS["overturned"][1] is OVERTURNED_REASON
     assert RESOLUTIONS["amended"][1] is AMENDED_REASON

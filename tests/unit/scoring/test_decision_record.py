@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from datasources.stub.world import generate, population_ids, records_at
-from scoring.engine import DecisionEngine
-from scoring.explanation import explanation_of, is_scored
-from scoring.features import features_for_application
-from scoring.model import load_fallbacks, load_model
-from scoring.policy import load_policy
-from scoring.reasons import REASONS_AVERAGE, REASONS_REFERENCE
+from scoring.online.engine import DecisionEngine
+from scoring.online.explanation import explanation_of, is_scored
+from scoring.online.features import features_for_application
+from scoring.online.model import load_fallbacks, load_model
+from scoring.online.policy import load_policy
+from scoring.online.reasons import REASONS_AVERAGE, REASONS_REFERENCE
 
 MODEL = load_model()
 ENGINE = DecisionEngine(MODEL, load_policy(),

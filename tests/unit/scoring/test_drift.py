@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from scoring.drift import (
+from scoring.governance.drift import (
     ACT,
     MISSING,
     WATCH,

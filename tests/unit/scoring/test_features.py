@@ -17,8 +17,8 @@ from datasources.records import (
     SocialSecurityRecord,
     flatten,
 )
-from scoring.features import features_for_application, features_for_frame
-from scoring.spec import load_spec
+from scoring.online.features import features_for_application, features_for_frame
+from scoring.online.spec import load_spec
 from tests.strategies import applications, source_records
 
 SPEC = load_spec()

@@ -11,9 +11,9 @@ import shap
 import xgboost as xgb
 
 from datasources.stub.world import generate, population_ids
-from scoring.features import features_for_frame
-from scoring.interventional import BLOCK_ROWS, InterventionalTreeShap, TreeShapError
-from scoring.model import load_model
+from scoring.online.features import features_for_frame
+from scoring.online.interventional import BLOCK_ROWS, InterventionalTreeShap, TreeShapError
+from scoring.online.model import load_model
 
 ROWS = features_for_frame(pd.DataFrame(generate(population_ids(300, 41)))).to_numpy()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring.policy import REGULATORY_MAX_APR, load_policy
-from scoring.review_terms import TermsRefused, offered_terms, terms_by_person
+from scoring.online.policy import REGULATORY_MAX_APR, load_policy
+from scoring.online.review_terms import TermsRefused, offered_terms, terms_by_person
 from tests.unit.scoring.test_policy import good_facts
 
 POLICY = load_policy()

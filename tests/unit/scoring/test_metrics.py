@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
-from scoring.metrics import auc, brier, calibration_table, ks
+from scoring.training.metrics import auc, brier, calibration_table, ks
 
 
 @pytest.fixture

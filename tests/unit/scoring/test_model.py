@@ -13,9 +13,9 @@ import xgboost as xgb
 
 from datasources.base import INCOME_SCOPES
 from datasources.stub.world import generate, population_ids
-from scoring.canonical import file_sha256
-from scoring.features import feature_matrix
-from scoring.model import (
+from scoring.online.canonical import file_sha256
+from scoring.online.features import feature_matrix
+from scoring.online.model import (
     DEFAULT_MODEL_VERSION,
     MODELS_DIR,
     ModelArtifact,

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.policy import (
+from scoring.online.policy import (
     REGULATORY_MAX_APR,
     REGULATORY_MAX_LINE,
     Policy,
     PolicyError,
     load_policy,
 )
-from scoring.spec import load_spec
+from scoring.online.spec import load_spec
 
 POLICY = load_policy()
 SPEC = load_spec()
@@ -136,7 +136,7 @@ def test_no_approval_ever_exceeds_the_caps(pd, income, dti, term, sources):
 
 
 def _doc() -> dict:
-    from scoring.policy import POLICY_DIR
+    from scoring.online.policy import POLICY_DIR
 
     return json.loads((POLICY_DIR / "2026.11.json").read_text(encoding="utf-8"))
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from scoring.canonical import file_sha256
-from scoring.model import MODELS_DIR, list_versions
-from scoring.policy import POLICY_DIR
-from scoring.promotion import check_model, check_policy
-from scoring.spec import SPEC_PATH, load_spec, parse_spec
+from scoring.governance.promotion import check_model, check_policy
+from scoring.online.canonical import file_sha256
+from scoring.online.model import MODELS_DIR, list_versions
+from scoring.online.policy import POLICY_DIR
+from scoring.online.spec import SPEC_PATH, load_spec, parse_spec
 
 SPEC = load_spec()
 MIN_AUC = 0.75

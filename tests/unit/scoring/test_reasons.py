@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scoring.policy import load_policy
-from scoring.reasons import ReasonCoder
-from scoring.spec import load_spec
+from scoring.online.policy import load_policy
+from scoring.online.reasons import ReasonCoder
+from scoring.online.spec import load_spec
 
 SPEC = load_spec()
 POLICY = load_policy()

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from datasources.stub.world import generate, population_ids
-from scoring.engine import DecisionEngine, Decisions
-from scoring.features import features_for_frame
-from scoring.model import MODELS_DIR, ModelArtifact, load_fallbacks, load_model
-from scoring.policy import load_policy
+from scoring.online.engine import DecisionEngine, Decisions
+from scoring.online.features import features_for_frame
+from scoring.online.model import MODELS_DIR, ModelArtifact, load_fallbacks, load_model
+from scoring.online.policy import load_policy
+from scoring.online.spec import SPEC_PATH, load_spec, parse_spec
 from scoring.recourse import (
     CARD_MINIMUM_SHARE,
     CHANGEABLE,
@@ -23,7 +24,6 @@ from scoring.recourse import (
     Suggestion,
     quantile_bounds,
 )
-from scoring.spec import SPEC_PATH, load_spec, parse_spec
 
 SPEC = load_spec()
 MODEL = load_model()

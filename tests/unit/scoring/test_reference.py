@@ -9,13 +9,19 @@ import numpy as np
 import pytest
 
 from datasources.stub.world import generate, population_ids, records_at
-from scoring.canonical import file_sha256
-from scoring.engine import DecisionEngine
-from scoring.features import features_for_application
-from scoring.model import DEFAULT_MODEL_VERSION, MODELS_DIR, ModelArtifact, ModelError, load_model
-from scoring.policy import load_policy
-from scoring.reasons import REASONS_AVERAGE, REASONS_REFERENCE
-from scoring.reference import PERCENTILES, REFERENCE_FILE
+from scoring.online.canonical import file_sha256
+from scoring.online.engine import DecisionEngine
+from scoring.online.features import features_for_application
+from scoring.online.model import (
+    DEFAULT_MODEL_VERSION,
+    MODELS_DIR,
+    ModelArtifact,
+    ModelError,
+    load_model,
+)
+from scoring.online.policy import load_policy
+from scoring.online.reasons import REASONS_AVERAGE, REASONS_REFERENCE
+from scoring.online.reference import PERCENTILES, REFERENCE_FILE
 
 SHIPPED = MODELS_DIR / DEFAULT_MODEL_VERSION
 MODEL = load_model()

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from scoring.scaling import PlattCalibration, ScoreScaling
+from scoring.online.scaling import PlattCalibration, ScoreScaling
 
 
 def test_base_points_at_base_odds():

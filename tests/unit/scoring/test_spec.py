@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.spec import load_spec, parse_spec
+from scoring.online.spec import load_spec, parse_spec
 
 SPEC = load_spec()
 # A good side that is only the absence of something adverse is no reason for an approval.
@@ -88,7 +88,7 @@ def test_a_spec_with_an_unknown_group_is_refused():
 def test_digest_changes_with_the_document():
     import json
 
-    from scoring.spec import SPEC_PATH
+    from scoring.online.spec import SPEC_PATH
 
     doc = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
     doc["features"][0]["adverse"]["en"] += "!"

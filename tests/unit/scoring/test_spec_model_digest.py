@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from scoring.model import list_versions, read_card
-from scoring.spec import SPEC_PATH, load_spec, parse_spec
+from scoring.online.model import list_versions, read_card
+from scoring.online.spec import SPEC_PATH, load_spec, parse_spec
 
 SPEC = load_spec()
 

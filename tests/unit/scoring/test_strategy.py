@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring.strategy import (
+from scoring.governance.strategy import (
     CHALLENGER,
     CHAMPION,
     SHADOW,

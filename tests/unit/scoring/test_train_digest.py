@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scoring.train import frame_digest
+from scoring.training.train import frame_digest
 
 
 def _frame() -> pd.DataFrame:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring.policy import load_policy
-from scoring.spec import load_spec
-from scoring.unknown import unknown_features
+from scoring.online.policy import load_policy
+from scoring.online.spec import load_spec
+from scoring.online.unknown import unknown_features
 from tests.unit.scoring.test_policy import good_facts
 
 POLICY = load_policy()

@@ -11,11 +11,11 @@ from xml.etree import ElementTree
 
 import pytest
 
-from scoring.backtest import summarise
-from service.backtests.report import report_html
-from service.charts.monitoring import NO_DATA, svg_data_uri
-from service.charts.panels.matrix import matrix_svg
-from service.console.formatting import number
+from scoring.batch.backtest import summarise
+from service.web.backtest_report import report_html
+from service.web.charts.monitoring import NO_DATA, svg_data_uri
+from service.web.charts.panels.matrix import matrix_svg
+from service.web.console.formatting import number
 from tests.unit.scoring.test_backtest_summary import frames
 
 SECTIONS = ("overview", "approval", "expected-loss", "swap", "realised-default", "score-shift",

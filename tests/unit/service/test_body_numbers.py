@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import pytest
 from marshmallow import Schema, ValidationError, fields
 
-import service.schemas
-import service.views
-from service.schemas.common import Strict
+import service.web.schemas
+import service.web.views
+from service.web.schemas.common import Strict
 
 
 def body_schemas() -> list[type[Schema]]:
     """Every schema of a request body: ``…In``, in the schemas and the views."""
-    for package in (service.schemas, service.views):
+    for package in (service.web.schemas, service.web.views):
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{module.name}")
     found, todo = set(), [Strict]

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from datasources.stub.world import generate, population_ids, records_at
-from scoring.engine import DecisionEngine
-from scoring.features import features_for_application
-from scoring.model import load_fallbacks, load_model
-from scoring.policy import load_policy
-from scoring.scaling import PlattCalibration, ScoreScaling
-from service.charts import (
+from scoring.online.engine import DecisionEngine
+from scoring.online.features import features_for_application
+from scoring.online.model import load_fallbacks, load_model
+from scoring.online.policy import load_policy
+from scoring.online.scaling import PlattCalibration, ScoreScaling
+from service.web.charts import (
     PointsScale,
     contribution_text,
     decider_scale,
@@ -26,7 +26,7 @@ from service.charts import (
     parse_units,
     waterfall_svg,
 )
-from service.charts.drawing import MUTED, RISKIER, SAFER
+from service.web.charts.drawing import MUTED, RISKIER, SAFER
 
 NS = "{http://www.w3.org/2000/svg}"
 MODEL = load_model()

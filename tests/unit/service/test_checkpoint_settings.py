@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.settings import Settings, SettingsError
+from service.ops.settings import Settings, SettingsError
 
 
 def test_checkpoints_are_taken_every_thousand_records_or_five_minutes_by_default():

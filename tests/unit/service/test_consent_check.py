@@ -10,11 +10,12 @@ from sqlalchemy import create_engine, insert, select
 
 from datasources import SCOPES
 from datasources.consent import Consent
-from service.auth import Principal
-from service.consents import lapsed_at, live_at, to_view
-from service.db import consents, dumps, now_text
-from service.domain_errors import ConsentInsufficient, ConsentInvalid
-from service.flow import DecisionFlow
+from service.domain.encoding import dumps, now_text
+from service.domain.errors import ConsentInsufficient, ConsentInvalid
+from service.domain.principal import Principal
+from service.persistence.tables import consents
+from service.usecases.consents import lapsed_at, live_at, to_view
+from service.usecases.flow import DecisionFlow
 
 SUBJECT = "s" * 64
 CHANNEL = "bank-app"

@@ -10,15 +10,16 @@ import pytest
 from flask import Flask
 
 import service
-from service import domain_errors
-from service.domain_errors import DomainError
-from service.errors import DOMAIN_STATUSES, MEANINGS, register_error_handlers, status_for
+from service.domain import errors as domain_errors
+from service.domain.errors import DomainError
+from service.web.errors import DOMAIN_STATUSES, MEANINGS, register_error_handlers, status_for
 
 SERVICE = Path(service.__file__).parent
 # The modules that decide, and the errors they raise: none of them speaks HTTP.
-DOMAIN_MODULES = ("flow", "consents", "idempotency", "reviews", "retries", "applications",
-                  "outcomes", "domain_errors")
-HTTP_MODULES = ("service.errors", "flask", "flask_smorest", "werkzeug")
+DOMAIN_MODULES = ("usecases/flow", "usecases/consents", "persistence/idempotency",
+                  "usecases/reviews", "usecases/retries", "usecases/applications",
+                  "usecases/outcomes", "domain/errors")
+HTTP_MODULES = ("service.web.errors", "flask", "flask_smorest", "werkzeug")
 
 # What clients see, by error: the status and the code (the API description names each code).
 CONTRACT = {
@@ -52,7 +53,7 @@ def subclasses(cls: type) -> list[type]:
 
 def test_every_domain_error_has_a_status_in_the_one_table():
     unmapped = [cls.__name__ for cls in subclasses(DomainError) if cls not in DOMAIN_STATUSES]
-    assert not unmapped, f"add these to service.errors.DOMAIN_STATUSES: {unmapped}"
+    assert not unmapped, f"add these to service.web.errors.DOMAIN_STATUSES: {unmapped}"
     assert DomainError not in DOMAIN_STATUSES  # the base says nothing of what went wrong
 
 

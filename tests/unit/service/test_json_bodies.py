@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.views.blueprint import MAX_DEPTH, nesting_depth, parse_json_body
+from service.web.views.blueprint import MAX_DEPTH, nesting_depth, parse_json_body
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)

@@ -12,7 +12,7 @@ from itertools import count
 import pytest
 from sqlalchemy import create_engine
 
-from service.key_locks import FileKeyLocks, _slot, file_key_locks
+from service.persistence.idempotency_locks import FileKeyLocks, _slot, file_key_locks
 
 # Exits 0 if this other process can lock bytes [start, start + length) of the file (length 0:
 # to its end and beyond), 1 if a lock of another process is in the way.

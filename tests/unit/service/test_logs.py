@@ -6,7 +6,7 @@ import json
 import logging
 import os
 
-from service.logs import JsonFormatter, scrub
+from service.ops.logs import JsonFormatter, scrub
 
 
 def test_personal_data_and_keys_are_scrubbed():

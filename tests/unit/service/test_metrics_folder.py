@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.metrics import clear_metric_files
+from service.ops.metrics import clear_metric_files
 
 
 def test_only_the_metric_files_of_an_earlier_start_are_removed(tmp_path):
@@ -34,9 +34,9 @@ def test_an_empty_or_missing_folder_setting_means_the_var_folder(given, tmp_path
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", given or "")
     if given is None:
         monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
-    monkeypatch.setitem(sys.modules, "service.gunicorn_conf", None)
-    monkeypatch.delitem(sys.modules, "service.gunicorn_conf")
-    importlib.import_module("service.gunicorn_conf")
+    monkeypatch.setitem(sys.modules, "service.web.gunicorn_conf", None)
+    monkeypatch.delitem(sys.modules, "service.web.gunicorn_conf")
+    importlib.import_module("service.web.gunicorn_conf")
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     assert folder == str(tmp_path / "var" / "prometheus")
     clear_metric_files(Path(folder))

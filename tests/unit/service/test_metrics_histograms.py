@@ -10,7 +10,7 @@ from prometheus_client import values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import COLLECTED_GAUGES, Metrics
+from service.ops.metrics import COLLECTED_GAUGES, Metrics
 
 
 class DriftCollector:

@@ -12,9 +12,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from service.charts import bars_svg, compare_svg, latency_svg, series_svg, svg_data_uri
-from service.charts.drawing import RISKIER, SAFER, TOTAL
-from service.charts.monitoring import NO_DATA
+from service.web.charts import bars_svg, compare_svg, latency_svg, series_svg, svg_data_uri
+from service.web.charts.drawing import RISKIER, SAFER, TOTAL
+from service.web.charts.monitoring import NO_DATA
 
 NS = "{http://www.w3.org/2000/svg}"
 KEYS = [("approved", "Approved", SAFER), ("declined", "Declined", RISKIER),
@@ -200,8 +200,8 @@ def test_matplotlib_loads_with_the_first_chart_and_logs_nothing():
     script = textwrap.dedent("""
         import logging, sys
         logging.basicConfig(level=logging.WARNING)
-        import service.charts as charts
-        assert "matplotlib" not in sys.modules, "imported with service.charts"
+        import service.web.charts as charts
+        assert "matplotlib" not in sys.modules, "imported with service.web.charts"
         rows = [{"label": "有公积金账户 ¥", "value": 1.0, "level": "act"}]
         charts.bars_svg(rows, title="中文标题", thresholds=[(0.5, "观察")])
         charts.latency_svg([{"label": "公积金", "p50": 1.0, "p99": 900.0}], title="延迟")

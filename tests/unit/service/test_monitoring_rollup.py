@@ -10,11 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datasources.identity import make_national_id, parse_national_id
-from service.monitoring.cells import LATENCY_EDGES_MS, bin_bounds, decision_cells, latency_bin
-from service.monitoring.dashboard import quantile
-from service.monitoring.fairness import MIN_GROUP, fairness_of
-from service.monitoring.groups import Groups, age_band, groups_of
-from service.monitoring.windows import GRAINS, WINDOWS, Window, bucket_key
+from service.usecases.monitoring.cells import (
+    LATENCY_EDGES_MS,
+    bin_bounds,
+    decision_cells,
+    latency_bin,
+)
+from service.usecases.monitoring.dashboard import quantile
+from service.usecases.monitoring.fairness import MIN_GROUP, fairness_of
+from service.usecases.monitoring.groups import Groups, age_band, groups_of
+from service.usecases.monitoring.windows import GRAINS, WINDOWS, Window, bucket_key
 
 NOW = datetime(2026, 11, 29, 14, 52, 30, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from service.monitoring.cells import NAME_IN_KEY, decision_cells, merge, strategy_key
-from service.monitoring.strategies import strategies_of
+from service.usecases.monitoring.cells import NAME_IN_KEY, decision_cells, merge, strategy_key
+from service.usecases.monitoring.strategies import strategies_of
 
 CHAMPION, STRICT, WIDE, LOOSE = "v1/2026.11", "v1/2026.11-strict", "v1/2026.11-wide", "v2/x"
 

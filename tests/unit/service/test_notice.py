@@ -8,8 +8,8 @@ import pytest
 
 from datasources import SCOPES
 from datasources.consent import Consent
-from scoring.spec import load_spec
-from service.notice import build_notice
+from scoring.online.spec import load_spec
+from service.usecases.notice import build_notice
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from marshmallow import ValidationError
 
-from service.charts import realised_vs_predicted_svg
-from service.outcomes import DEFAULT_DAYS_PAST_DUE, _rates, days_problem, is_default
-from service.schemas import OutcomeIn
+from service.usecases.outcomes import DEFAULT_DAYS_PAST_DUE, _rates, days_problem, is_default
+from service.web.charts import realised_vs_predicted_svg
+from service.web.schemas import OutcomeIn
 
 DRAWN = {"application_id": "a_1", "drawn": True, "drawn_at": "2026-11-29T10:00:00+08:00",
          "amount": 20000}

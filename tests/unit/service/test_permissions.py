@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.auth import requires
-from service.permissions import CAPABILITIES, ROLES, capabilities_of, holds, roles_holding
+from service.domain.permissions import CAPABILITIES, ROLES, capabilities_of, holds, roles_holding
+from service.web.auth import requires
 
 
 def test_every_capability_is_held_by_known_roles_listed_in_their_order():

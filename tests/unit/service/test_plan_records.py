@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from canonical import canonical_text, sha256_hex
-from service.plan_records import PROBLEM_LIMIT, plan_row_refusal, sign_statement
+from service.usecases.plan_records import PROBLEM_LIMIT, plan_row_refusal, sign_statement
 
 KEY = Ed25519PrivateKey.generate()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.sealing import ApplicantSeal, SealBroken
+from service.persistence.sealing import ApplicantSeal, SealBroken
 
 APPLICANT = {"national_id": "420106199311082617", "name": "张三", "mobile": "13812348000"}
 KEY = "a-pii-key-long-enough-for-the-tests-0123456789"

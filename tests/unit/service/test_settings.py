@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import DEV_PII_KEY, Settings, SettingsError
+from service.ops.settings import DEV_PII_KEY, Settings, SettingsError
 
 PRODUCTION = {
     "FLASHLOAN_ENV": "production",
@@ -177,7 +177,7 @@ def test_one_problem_is_reported_as_itself():
 def test_serve_refuses_to_start_naming_every_problem(monkeypatch):
     from click.testing import CliRunner
 
-    from service.cli import main
+    from service.cli.main import main
 
     def started(*argv: object) -> None:
         raise AssertionError("serve started gunicorn with unusable settings")

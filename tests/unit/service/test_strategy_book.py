@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scoring.strategy import Strategy, StrategyPlan
-from service.engines import Engines
-from service.strategies import StrategyBook
+from scoring.governance.strategy import Strategy, StrategyPlan
+from service.usecases.engines import Engines
+from service.usecases.strategies import StrategyBook
 
 
 class Unreachable:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from service.table_checks.applications import stated_application
-from service.table_checks.loans import stated_loan, stated_months
-from service.table_checks.records import Stated, same
+from service.usecases.table_checks.applications import stated_application
+from service.usecases.table_checks.loans import stated_loan, stated_months
+from service.usecases.table_checks.records import Stated, same
 
 T0, T1, T2 = ("2026-11-02T09:00:00.000000Z", "2026-11-03T09:00:00.000000Z",
               "2026-11-04T09:00:00.000000Z")

@@ -20,7 +20,7 @@ from datasources.stub.world import (
     population_ids,
     records_at,
 )
-from scoring.train import frame_digest
+from scoring.training.train import frame_digest
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ _DIGEST_SCRIPT = """
 import json, sys
 import pandas as pd
 from datasources.stub.world import generate, population_ids
-from scoring.train import frame_digest
+from scoring.training.train import frame_digest
 from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 print(json.dumps({"digest": frame_digest(pd.DataFrame(generate(population_ids(20_000, 3)))),
                   "dispatch": [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]}))

@@ -1,0 +1,119 @@
+"""The objects one worker builds once and every request reuses, kept in ``app.extensions``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from flask import Flask, current_app
+
+from audit import AuditStore, Pseudonymiser
+from datasources.gather import Gatherer
+from scoring.online.engine import DecisionEngine
+from scoring.online.model import read_card
+from service.ops.metrics import Metrics
+from service.ops.settings import Settings
+from service.persistence.checkpointer import Checkpointer
+from service.usecases.applications import ApplicationBook
+from service.usecases.backtests.jobs import BacktestDesk
+from service.usecases.consents import ConsentBook
+from service.usecases.engines import Engines
+from service.usecases.flow import DecisionFlow
+from service.usecases.monitoring import Monitoring
+from service.usecases.outcomes import OutcomeBook
+from service.usecases.replay import Replayer
+from service.usecases.retries import RetryDesk
+from service.usecases.reviews import ReviewDesk
+from service.usecases.strategies import StrategyBook
+from service.web.auth import KeyRing
+from service.web.charts import PointsScale, decider_scale
+from service.web.console.chart_cache import ChartCache
+from service.web.limits import RateLimits
+
+KEY = "flashloan"
+
+
+@dataclass
+class Wiring:
+    """What a worker needs: settings, store, keys and limits, sources, model, policy, flow,
+    metrics."""
+
+    settings: Settings
+    store: AuditStore
+    pseudonymiser: Pseudonymiser
+    keys: KeyRing
+    limits: RateLimits
+    consents: ConsentBook
+    sources: dict[str, Any]
+    gatherer: Gatherer
+    engine: DecisionEngine
+    flow: DecisionFlow
+    metrics: Metrics
+    replayer: Replayer
+    reviews: ReviewDesk
+    applications: ApplicationBook
+    checkpointer: Checkpointer
+    retries: RetryDesk
+    # Every reason code with its meaning (``scoring.governance.catalogue``), as GET /v1/reasons
+    # serves it.
+    reasons: dict[str, Any]
+    outcomes: OutcomeBook
+    monitoring: Monitoring
+    # Every engine loaded, and the strategies in force (champion, challenger, shadows).
+    engines: Engines
+    strategies: StrategyBook
+    # Backtests requested through the API, run in the background.
+    backtests: BacktestDesk
+    # The versions of the models run once at start (the main model, then each fallback).
+    warmed_models: tuple[str, ...] = ()
+    # The dashboard's charts, drawn again only when their numbers change.
+    charts: ChartCache = field(default_factory=ChartCache)
+
+    @cached_property
+    def _scales(self) -> dict[str, PointsScale | None]:
+        """The points scale of each model whose decisions were drawn, by its SHA-256: each
+        card read once per worker (those loaded at start from memory)."""
+        models = (self.engine.model, *self.engine.fallbacks.values())
+        return {m.sha256: PointsScale.from_card(m.card) for m in models}
+
+    def points_scale(self, explanation: Mapping[str, Any]) -> PointsScale | None:
+        """The points scale of the model that decided an explanation; the card of a model
+        not loaded at start is read once (a challenger's, or one before a model switch).
+        None without one."""
+        sha256 = str(explanation.get("model_sha256"))
+        if sha256 not in self._scales:
+            try:
+                card = read_card(explanation["model_version"], self.settings.model_search)
+            except (OSError, ValueError):
+                return None
+            scale = decider_scale(explanation, [card])
+            if scale is None:
+                return None
+            self._scales[sha256] = scale
+        return self._scales[sha256]
+
+    def close(self) -> None:
+        from datasources.factory import close_sources
+
+        self.backtests.close()
+        self.checkpointer.close()
+        self.flow.committer.close()
+        self.gatherer.close()
+        close_sources(self.sources)
+        self.limits.close()
+        self.store.dispose()
+
+
+def wiring() -> Wiring:
+    """The current app's wiring."""
+    return current_app.extensions[KEY]
+
+
+def maybe_wiring() -> Wiring | None:
+    return current_app.extensions.get(KEY)
+
+
+def install(app: Flask, wired: Wiring) -> None:
+    app.extensions[KEY] = wired
