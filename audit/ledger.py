@@ -24,7 +24,7 @@ from audit.schema import audit_checkpoints, audit_records
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from audit.store import AuditStore
+    from audit.chain_access import ChainAccess
 
 __all__ = ["checkpoint_due", "recorded_checkpoints", "take_checkpoint"]
 
@@ -44,7 +44,7 @@ def checkpoint_due(
 
 
 def take_checkpoint(
-    store: AuditStore,
+    store: ChainAccess,
     key: Ed25519PrivateKey,
     *,
     every_records: int | None = None,

@@ -30,7 +30,7 @@ from audit.records import PurgeResult
 from audit.schema import audit_records
 
 if TYPE_CHECKING:
-    from audit.store import AuditStore
+    from audit.chain_access import ChainAccess
 
 __all__ = ["PURGED_KIND", "PurgeCoverage", "purge_payloads", "years_before"]
 
@@ -47,7 +47,7 @@ def years_before(moment: datetime, years: int) -> datetime:
 
 
 def purge_payloads(
-    store: AuditStore, before: datetime, actor: str, retention_years: int
+    store: ChainAccess, before: datetime, actor: str, retention_years: int
 ) -> PurgeResult:
     """Set to NULL the payloads of records older than ``before``; append the purge record."""
     if (

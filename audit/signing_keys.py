@@ -29,7 +29,7 @@ from audit.errors import CheckpointError
 from audit.schema import audit_development_key
 
 if TYPE_CHECKING:
-    from audit.store import AuditStore
+    from audit.chain_access import ChainAccess
 
 __all__ = ["DEV_KEY_FILE", "database_signing_key", "decode_32", "load_signing_key"]
 
@@ -38,7 +38,7 @@ _HEX32 = re.compile(r"[0-9a-fA-F]{64}")
 _K = audit_development_key.c
 
 
-def database_signing_key(store: AuditStore, setting: str | None, var_dir: Path | str,
+def database_signing_key(store: ChainAccess, setting: str | None, var_dir: Path | str,
                          production: bool, *, record: bool = True) -> Ed25519PrivateKey:
     """Return the key that checkpoints of ``store``'s chain are signed with.
 
@@ -70,7 +70,7 @@ def database_signing_key(store: AuditStore, setting: str | None, var_dir: Path |
     return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(kept or seed))
 
 
-def _recorded_key(store: AuditStore) -> Ed25519PrivateKey | None:
+def _recorded_key(store: ChainAccess) -> Ed25519PrivateKey | None:
     with store.engine.connect() as conn:
         seed = conn.execute(select(_K.seed).where(_K.id == 1)).scalar_one_or_none()
     return None if seed is None else Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed))

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 from audit import (
     AuditStore,
@@ -39,11 +40,11 @@ from service.persistence.idempotency import Claim, ClaimLost, IdempotencyKeys, R
 from service.persistence.sealing import ApplicantSeal
 from service.persistence.tables import applications
 from service.usecases.answers import decision_answer
+from service.usecases.attempts import Attempt, Superseded
 from service.usecases.consents import ConsentBook, check_cited
-from service.usecases.decision_records import DECISION_KIND, decision_payload
+from service.usecases.decision_records import DECISION_KIND, DecisionMade, decision_payload
 from service.usecases.monitoring.cells import decision_cells
-from service.usecases.monitoring.groups import Groups, groups_of
-from service.usecases.retries import Attempt, Superseded
+from service.usecases.monitoring.groups import groups_of
 from service.usecases.shadows import shadow_outcomes
 from service.usecases.strategies import LiveStrategy, StrategyBook
 
@@ -157,26 +158,18 @@ class DecisionFlow:
                                  recourse, deciding)
         if attempt is not None:
             attempt.continue_answer(answer)
-        try:
-            payload = decision_payload(
-                principal=principal, application_id=application_id, subject=subject,
-                applicant=applicant, consent=consent, facts=facts, gathered=gathered,
-                decisions=decisions, row=row, answer=answer, spec=engine.model.spec,
-                attempt=attempt, recourse=recourse, strategy=deciding.named(),
-                shadows=shadows)
-        except ValueError as exc:
-            raise self._withheld("the audit record could not be built", application_id,
-                                 exc) from exc
-        opened = [scope for scope, o in gathered.outcomes.items() if o.opened_breaker]
-        answer_text = self._record(principal, application_id, subject, applicant, consent,
-                                   payload, answer, tl, claim, attempt,
-                                   groups=groups_of(nid, age), opened_breakers=opened,
-                                   references=live.references)
-        self.metrics.decision(answer["status"], tl.durations, elapsed_ms=tl.elapsed_ms,
+        made = DecisionMade(
+            principal=principal, application_id=application_id, subject=subject,
+            applicant=applicant, consent=consent, facts=facts, gathered=gathered,
+            decisions=decisions, row=row, answer=answer, spec=engine.model.spec,
+            attempt=attempt, recourse=recourse, strategy=deciding.named(), shadows=shadows,
+            groups=groups_of(nid, age), references=live.references)
+        answer_text = self._record(made, tl, claim)
+        self.metrics.decision(made.status, tl.durations, elapsed_ms=tl.elapsed_ms,
                               score=row["score"] if row is not None else None,
                               pd=row["pd"] if row is not None else None,
                               model_version=row["model_version"] if row is not None else None)
-        for scope in opened:
+        for scope in made.opened_breakers:
             self.metrics.breaker_opened(scope)
         return answer_text
 
@@ -199,42 +192,34 @@ class DecisionFlow:
             tl.step("recourse_sought")
         return found
 
-    def _record(self, principal: Principal, application_id: str, subject: str, applicant: dict,
-                consent, payload: dict, answer: dict, tl: Timeline, claim: Claim | None,
-                attempt: Attempt | None = None, *, groups: Groups | None = None,
-                opened_breakers: list[str] | None = None,
-                references: Mapping[str, DriftReference | None] | None = None) -> str:
+    def _record(self, made: DecisionMade, tl: Timeline, claim: Claim | None) -> str:
         """Write the application and its one audit record in one transaction, or issue nothing.
 
         The answer is encoded once (the text stored and sent) and the record once (its
         canonical form, which fixes the answer by its hash); both before the chain lock, so
         that only the write and its commit, shared with concurrent decisions, follow. A retry
-        (``attempt``) updates the application's row. Returns the answer's JSON text.
+        (``made.attempt``) updates the application's row. Returns the answer's JSON text.
         """
-        status = answer["status"]
-        application = {
-            "application_id": application_id, "channel": principal.name,
-            "key_id": principal.key_id, "subject": subject, "consent_id": consent.consent_id,
-            "status": status, "outcome": status,
-            "grade": (payload["decision"]["grade"]
-                      if "decision" in payload and status != "deferred" else None),
-            "model_version": payload.get("model_version"), "decided_by": "model",
-            "created_at": answer["created_at"], "updated_at": now_text(),
-            # Kept only while the application waits for a retry; a decision erases it.
-            "sealed_applicant": (self.seal.seal(application_id, applicant)
-                                 if status == "deferred" else None)}
+        application_id, answer, attempt = made.application_id, made.answer, made.attempt
+        try:
+            payload = decision_payload(made)
+        except ValueError as exc:
+            raise self._withheld("the audit record could not be built", application_id,
+                                 exc) from exc
+        application = self._application_row(made, payload)
         tl.step("audited")
         payload["decided_ms"] = answer["elapsed_ms"] = tl.elapsed_ms
         answer_text = application["answer"] = dumps(answer)
         payload[ANSWER_HASH] = answer_hash(answer_text)
         try:
-            prepared = prepare(Entry(DECISION_KIND, payload, application_id, principal.actor))
+            prepared = prepare(Entry(DECISION_KIND, payload, application_id,
+                                     made.principal.actor))
         except ValueError as exc:
             raise self._withheld("the audit record could not be built", application_id,
                                  exc) from exc
-        cells = decision_cells(payload, groups=groups, durations_ms=tl.durations,
-                               opened_breakers=opened_breakers or (),
-                               references=references or {})
+        cells = decision_cells(payload, groups=made.groups, durations_ms=tl.durations,
+                               opened_breakers=made.opened_breakers,
+                               references=made.references)
 
         def write(writer: ChainWriter) -> None:
             conn = writer.connection
@@ -266,6 +251,24 @@ class DecisionFlow:
         except Exception as exc:
             raise self._withheld("audit write failed", application_id, exc) from exc
         return answer_text
+
+    def _application_row(self, made: DecisionMade, payload: Mapping[str, Any]
+                         ) -> dict[str, Any]:
+        """The application's row as the decision leaves it (its answer and record's seq are
+        added as they are written)."""
+        status = made.status
+        principal = made.principal
+        return {
+            "application_id": made.application_id, "channel": principal.name,
+            "key_id": principal.key_id, "subject": made.subject,
+            "consent_id": made.consent.consent_id, "status": status, "outcome": status,
+            "grade": (payload["decision"]["grade"]
+                      if "decision" in payload and status != "deferred" else None),
+            "model_version": payload.get("model_version"), "decided_by": "model",
+            "created_at": made.answer["created_at"], "updated_at": now_text(),
+            # Kept only while the application waits for a retry; a decision erases it.
+            "sealed_applicant": (self.seal.seal(made.application_id, made.applicant)
+                                 if status == "deferred" else None)}
 
     def _settle(self, application_id: str, exc: CommitOutcomeUnknown,
                 retried: str | None = None) -> str:

@@ -10,7 +10,8 @@ the decision record it follows, so the chain keeps every attempt.
 
 A retry of an application that is no longer deferred decides nothing: it answers the
 application's current answer. Two retries racing for one application cannot both decide:
-the row is updated only if it is still as the retry read it (:class:`Superseded`).
+the row is updated only if it is still as the retry read it
+(:class:`~service.usecases.attempts.Superseded`).
 
 The scheduler (``flashloan applications retry-deferred``) runs the same retry for every
 deferred application whose consent is live and whose applicant is kept sealed
@@ -24,74 +25,30 @@ applicants were kept have none: their channel retries them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Engine, or_, select, update
 
+from audit import AuditStore, Pseudonymiser
 from service.domain.encoding import loads, now_text
 from service.domain.errors import ApplicantMismatch, DomainError, NotFound, NotRetryable
 from service.domain.principal import Principal
-from service.persistence.idempotency import Replay, body_hash
-from service.persistence.sealing import SealBroken
+from service.persistence.idempotency import Claim, IdempotencyKeys, Replay, body_hash
+from service.persistence.sealing import ApplicantSeal, SealBroken
 from service.persistence.tables import applications, consents, write_transaction
+from service.usecases.attempts import Attempt, Superseded
 from service.usecases.consents import lapsed_at, live_at
-
-if TYPE_CHECKING:
-    from service.usecases.flow import DecisionFlow
 
 log = logging.getLogger("flashloan.retries")
 
 SCHEDULER_KEY_ID = "scheduler"
 SCHEDULER_ROLE = "system"
 
-# The row's columns a decision fixes; the others (who applied, when, under which consent)
-# are the application's and stay.
-_DECIDED_COLUMNS = ("status", "outcome", "grade", "model_version", "decided_by", "updated_at",
-                    "answer", "decision_seq", "sealed_applicant")
-
-
-class Superseded(Exception):
-    """The application changed while this retry was deciding: another retry decided it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """A retry of a deferred application: which attempt it is and what it follows."""
-
-    application_id: str
-    number: int                  # 2 for the first retry
-    previous_seq: int            # the decision record this attempt follows
-    previous_hash: str
-    read_updated_at: str         # the row's updated_at when the retry read it
-    created_at: str              # the application's
-    earlier_steps: tuple[dict, ...]
-    earlier_attempts: tuple[dict, ...]
-
-    @property
-    def link(self) -> dict[str, Any]:
-        """The fields of the decision record that tie it to the one it follows."""
-        return {"attempt": self.number, "previous_seq": self.previous_seq,
-                "previous_record_hash": self.previous_hash}
-
-    def continue_answer(self, answer: dict) -> None:
-        """Make the new answer the application's: its first time and every attempt."""
-        answer["created_at"] = self.created_at
-        answer["attempts"] = [*self.earlier_attempts, {
-            "attempt": self.number, "status": answer["status"],
-            "missing_sources": answer["missing_sources"], "decided_at": now_text()}]
-
-    def update_row(self, conn: Connection, row: dict[str, Any]) -> None:
-        """Store the new decision in the application's row, if no one decided it meanwhile."""
-        updated = conn.execute(
-            update(applications).where(
-                applications.c.application_id == self.application_id,
-                applications.c.status == "deferred",
-                applications.c.updated_at == self.read_updated_at)
-            .values({name: row[name] for name in _DECIDED_COLUMNS})).rowcount
-        if updated != 1:
-            raise Superseded(self.application_id)
+# Decides an application again under an attempt and returns the answer's JSON text: the
+# decision flow's ``decide_again``. It raises Superseded if another retry decided it first.
+DecideAgain = Callable[[Principal, dict, Claim | None, Attempt], str]
 
 
 def _attempts_so_far(answer: dict, made: dict) -> tuple[dict, ...]:
@@ -103,10 +60,21 @@ def _attempts_so_far(answer: dict, made: dict) -> tuple[dict, ...]:
 
 
 class RetryDesk:
-    """Retries deferred applications through the decision flow."""
+    """Retries deferred applications through the decision flow.
 
-    def __init__(self, flow: DecisionFlow) -> None:
-        self.flow = flow
+    ``store`` holds the applications and their decision records, ``seal`` opens the
+    applicants kept for the scheduler, ``idempotency`` holds a retry's Idempotency-Key,
+    ``pseudonymiser`` checks the applicant resent against the application's subject and
+    ``decide`` decides the application again (the flow's ``decide_again``).
+    """
+
+    def __init__(self, *, store: AuditStore, seal: ApplicantSeal, idempotency: IdempotencyKeys,
+                 pseudonymiser: Pseudonymiser, decide: DecideAgain) -> None:
+        self.store = store
+        self.seal = seal
+        self.idempotency = idempotency
+        self.pseudonymiser = pseudonymiser
+        self.decide = decide
 
     def retry(self, principal: Principal, application_id: str, applicant: dict,
               idempotency_key: str | None) -> str:
@@ -118,7 +86,7 @@ class RetryDesk:
         if idempotency_key is None:
             return self._decide(principal, row, applicant, None)
         digest = body_hash({"retry": application_id, "applicant": applicant})
-        claim = self.flow.idempotency.claim(principal.key_id, idempotency_key, digest)
+        claim = self.idempotency.claim(principal.key_id, idempotency_key, digest)
         if isinstance(claim, Replay):
             return claim.response
         try:
@@ -126,7 +94,7 @@ class RetryDesk:
                                 claim)
         finally:
             # Once the retry is committed, answered as it stands, or failed; never raises.
-            self.flow.idempotency.release(claim)
+            self.idempotency.release(claim)
 
     def retry_sealed(self, *, channel: str | None = None, limit: int | None = None,
                      min_age_s: float = 0.0) -> list[dict[str, Any]]:
@@ -137,7 +105,7 @@ class RetryDesk:
         and ``outcome`` (the new status, ``erased`` for a lapsed consent, or ``failed`` with
         the ``error`` code).
         """
-        engine = self.flow.store.engine
+        engine = self.store.engine
         report = [{"application_id": aid, "channel": name, "outcome": "erased",
                    "error": None, "reason": reason}
                   for aid, name, reason in erase_lapsed(engine, channel=channel)]
@@ -147,7 +115,7 @@ class RetryDesk:
             item: dict[str, Any] = {"application_id": row.application_id,
                                     "channel": row.channel, "error": None}
             try:
-                applicant = self.flow.seal.open(row.application_id, row.sealed_applicant)
+                applicant = self.seal.open(row.application_id, row.sealed_applicant)
                 item["outcome"] = loads(self.retry(principal, row.application_id, applicant,
                                                    None))["status"]
             except SealBroken:
@@ -162,7 +130,7 @@ class RetryDesk:
         return report
 
     def _own(self, principal: Principal, application_id: str):
-        with self.flow.store.engine.connect() as conn:
+        with self.store.engine.connect() as conn:
             row = conn.execute(select(applications).where(
                 applications.c.application_id == application_id)).first()
         if row is None or row.channel != principal.name:
@@ -172,13 +140,13 @@ class RetryDesk:
     def _decide(self, principal: Principal, row, applicant: dict, claim) -> str:
         if row.status != "deferred":
             return str(row.answer)  # the key keeps no row: nothing was decided under it
-        subject = self.flow.pseudonymiser.national_id(applicant["national_id"])
+        subject = self.pseudonymiser.national_id(applicant["national_id"])
         if subject != row.subject:
             raise ApplicantMismatch("the applicant is not the application's applicant",
                                     fields={"applicant.national_id": [
                                         "is not the national ID the application was made "
                                         "with"]})
-        made = self.flow.store.get(row.decision_seq) if row.decision_seq is not None else None
+        made = self.store.get(row.decision_seq) if row.decision_seq is not None else None
         if made is None or made.payload is None:
             raise NotRetryable("the application's decision record is not available, so it "
                                "cannot be decided again")
@@ -195,7 +163,7 @@ class RetryDesk:
         body = {"applicant": applicant, "consent_id": row.consent_id,
                 "request": {k: facts[k] for k in ("amount", "term_months", "purpose")}}
         try:
-            return self.flow.decide_again(principal, body, claim, attempt)
+            return self.decide(principal, body, claim, attempt)
         except Superseded:
             log.info("a concurrent retry decided the application first",
                      extra={"application_id": row.application_id})

@@ -11,23 +11,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from service.ops.metrics import COLLECTED_GAUGES
-
-if TYPE_CHECKING:
-    from service.usecases.monitoring.dashboard import Monitoring
+from service.usecases.monitoring.windows import Window
 
 log = logging.getLogger("flashloan.monitoring")
 PSI = "flashloan_drift_psi"
 WINDOW = "day"
 
 
+class DriftReader(Protocol):
+    """What the collector reads the drift from: the monitoring (:mod:`.dashboard`)."""
+
+    def window(self, name: str) -> Window:
+        """The window of that name, ending now."""
+
+    def drift(self, window: Window) -> dict[str, Any]:
+        """Each model's drift over ``window``, as the dashboard shows it."""
+
+
 class MonitoringCollector(Collector):
-    def __init__(self, monitoring: Monitoring) -> None:
+    """Collects the drift gauges from ``monitoring`` at each scrape."""
+
+    def __init__(self, monitoring: DriftReader) -> None:
         self.monitoring = monitoring
 
     def describe(self) -> Iterator[GaugeMetricFamily]:

@@ -1,4 +1,7 @@
-"""The consent rule as the service uses it: the flow's consent step, the view, the selections."""
+"""The consent rule as the service uses it: the flow's consent step, the view, the selections.
+
+The flow's step is exercised through its entry point, with in-memory fakes of its ports.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import create_engine, insert, select
 
+from audit import Pseudonymiser
 from datasources import SCOPES
 from datasources.consent import Consent
 from service.domain.encoding import dumps, now_text
@@ -15,23 +19,15 @@ from service.domain.errors import ConsentInsufficient, ConsentInvalid
 from service.domain.principal import Principal
 from service.persistence.tables import consents
 from service.usecases.consents import lapsed_at, live_at, to_view
-from service.usecases.flow import DecisionFlow
+from tests.unit.service.fakes import PII_KEY, build_flow, shipped_plan, world_records
 
-SUBJECT = "s" * 64
+NID = "610113197807183315"
+ANOTHER = "210102196911057687"
+SUBJECT = Pseudonymiser(PII_KEY).national_id(NID)
 CHANNEL = "bank-app"
 REQUIRED = ("provident_fund", "social_security", "income_tax", "credit_report",
             "court_records")
 PRINCIPAL = Principal(key_id="k1", name=CHANNEL, role="channel")
-
-
-class ConsentsRead:
-    """The consent book as the flow reads it: the consent an application cites."""
-
-    def __init__(self, *consents: Consent) -> None:
-        self.consents = {c.consent_id: c for c in consents}
-
-    def cited(self, consent_id: str) -> Consent | None:
-        return self.consents.get(consent_id)
 
 
 def consent(**changes) -> Consent:
@@ -42,16 +38,35 @@ def consent(**changes) -> Consent:
                       "channel": CHANNEL, **changes})
 
 
-def check(cited: Consent | None, consent_id: str = "c_1", subject: str = SUBJECT):
-    """Run the flow's consent step; the other collaborators are not reached."""
-    flow = DecisionFlow(
-        store=None, consents=ConsentsRead(*([cited] if cited else [])), pseudonymiser=None,
-        gatherer=None, strategies=None, idempotency=None, metrics=None, committer=None,
-        seal=None)
-    return flow._check_consent(PRINCIPAL, consent_id, subject, REQUIRED)
+@pytest.fixture(scope="module")
+def check():
+    """Apply, citing ``consent_id``, for the applicant ``national_id`` with ``cited`` the one
+    consent on file; return the consent the sources were then asked under."""
+    live = shipped_plan()
+    assert live.champion.engine.policy.required_scopes == REQUIRED
+    records = world_records(NID, ANOTHER)
+
+    def apply(cited: Consent | None, consent_id: str = "c_1", national_id: str = NID):
+        parts = build_flow(live, [cited] if cited else [], records)
+        body = {"applicant": {"national_id": national_id, "name": "张三",
+                              "mobile": "13812348000"},
+                "request": {"amount": 20000, "term_months": 12, "purpose": "travel"},
+                "consent_id": consent_id}
+        try:
+            parts.flow.apply(PRINCIPAL, body, None)
+        except (ConsentInvalid, ConsentInsufficient):
+            # Refused before any source is asked, and nothing is recorded.
+            assert parts.gatherer.calls == []
+            assert parts.database.tables == {}
+            raise
+        (call,) = parts.gatherer.calls
+        assert call["consent_id"] == consent_id and call["scopes"] == REQUIRED
+        return call["consent"]
+
+    return apply
 
 
-def test_a_live_consent_of_this_channel_and_applicant_covering_every_scope_is_returned():
+def test_a_live_consent_of_this_channel_and_applicant_covering_every_scope_is_used(check):
     cited = consent()
     assert check(cited) is cited
 
@@ -60,33 +75,34 @@ NO_SUCH = ("consent_id does not name a consent of this channel", "no such consen
 NOW = datetime.now(UTC)
 
 
-@pytest.mark.parametrize(("cited", "consent_id", "subject", "message", "field"), [
-    (None, "c_1", SUBJECT, *NO_SUCH),
-    (consent(), "c_other", SUBJECT, *NO_SUCH),
+@pytest.mark.parametrize(("cited", "consent_id", "national_id", "message", "field"), [
+    (None, "c_1", NID, *NO_SUCH),
+    (consent(), "c_other", NID, *NO_SUCH),
     # Another channel's consent is not found: a channel learns nothing of it, not even
     # that it is another applicant's.
-    (consent(channel="other-bank"), "c_1", SUBJECT, *NO_SUCH),
-    (consent(channel="other-bank"), "c_1", "t" * 64, *NO_SUCH),
-    (consent(), "c_1", "t" * 64, "the consent belongs to another applicant",
+    (consent(channel="other-bank"), "c_1", NID, *NO_SUCH),
+    (consent(channel="other-bank"), "c_1", ANOTHER, *NO_SUCH),
+    (consent(), "c_1", ANOTHER, "the consent belongs to another applicant",
      "consent belongs to another applicant"),
-    (consent(withdrawn_at=NOW - timedelta(minutes=1)), "c_1", SUBJECT,
+    (consent(withdrawn_at=NOW - timedelta(minutes=1)), "c_1", NID,
      "the consent is withdrawn", "consent is withdrawn"),
     (consent(granted_at=NOW - timedelta(days=30), expires_at=NOW - timedelta(seconds=1)),
-     "c_1", SUBJECT, "the consent is expired", "consent is expired"),
+     "c_1", NID, "the consent is expired", "consent is expired"),
     (consent(granted_at=NOW + timedelta(hours=1), expires_at=NOW + timedelta(days=30)),
-     "c_1", SUBJECT, "the consent is not yet in force", "consent is not yet in force"),
-    (consent(purpose="marketing"), "c_1", SUBJECT,
+     "c_1", NID, "the consent is not yet in force", "consent is not yet in force"),
+    (consent(purpose="marketing"), "c_1", NID,
      "the consent is not for a credit application", "consent is not for a credit application"),
 ])
-def test_a_consent_that_does_not_allow_the_application_is_invalid(cited, consent_id, subject,
-                                                                  message, field):
+def test_a_consent_that_does_not_allow_the_application_is_invalid(check, cited, consent_id,
+                                                                  national_id, message, field):
     with pytest.raises(ConsentInvalid) as caught:
-        check(cited, consent_id, subject)
+        check(cited, consent_id, national_id)
     assert (caught.value.code, caught.value.message) == ("consent_invalid", message)
     assert caught.value.fields == {"consent_id": [field]}
 
 
-def test_a_consent_missing_required_scopes_is_insufficient_and_names_them_in_policy_order():
+def test_a_consent_missing_required_scopes_is_insufficient_and_names_them_in_policy_order(
+        check):
     with pytest.raises(ConsentInsufficient) as caught:
         check(consent(scopes=frozenset({"court_records", "credit_report", "social_security"})))
     assert caught.value.code == "consent_insufficient"
@@ -94,7 +110,7 @@ def test_a_consent_missing_required_scopes_is_insufficient_and_names_them_in_pol
     assert caught.value.fields == {"consent_id": ["missing scopes: provident_fund, income_tax"]}
 
 
-def test_a_lapsed_consent_is_told_as_lapsed_before_its_scopes():
+def test_a_lapsed_consent_is_told_as_lapsed_before_its_scopes(check):
     lapsed = consent(withdrawn_at=NOW - timedelta(minutes=1), scopes=frozenset({"income_tax"}))
     with pytest.raises(ConsentInvalid, match="withdrawn"):
         check(lapsed)
