@@ -9,7 +9,7 @@ applicant of the synthetic world, with sources' statuses and latencies drawn at 
 added up per five minutes of the last hour and per hour before. Then the console's page is
 asked for as a signed-in risk officer (templates, charts and all) over every window, once
 with every chart drawn anew and once with the charts kept from the load before
-(:mod:`service.web.console.chart_cache`), and the drift API; and the roll-up's cost on the
+(:mod:`service.web.charts.cache`), and the drift API; and the roll-up's cost on the
 decision path, one real decision's upsert in a transaction of its own, is timed.
 """
 

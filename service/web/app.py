@@ -5,21 +5,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from flask import Flask, request
+from flask import Flask, Response, current_app, json, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
+from scoring.online.policy import Policy
 from service.ops.logs import configure_logging
 from service.ops.settings import Settings
+from service.web.auth import install_authentication
 from service.web.bodies import CappedRequest
 from service.web.errors import ApiError, register_error_handlers
-from service.web.limits import RateLimits, install_limit_headers
+from service.web.limits import install_limit_headers
+from service.web.policy import install_policy
 from service.web.request_logs import install_request_ids, request_context
-from service.web.schemas import ErrorSchema
+from service.web.schemas import ErrorSchema, policy_document
 from service.web.wiring import Wiring, install
 
 log = logging.getLogger("flashloan.app")
@@ -37,11 +40,23 @@ class FlashloanApi(Api):
 
     Each operation lists every error status it may answer (the views' Blueprint derives
     them), so there is no catch-all ``default`` response; each status's shared response says
-    what it means and which headers come with it.
+    what it means and which headers come with it. The bounds the policy sets on requests
+    are those of ``policy()``, the policy in force when the document is asked for.
     """
 
     ERROR_SCHEMA = ErrorSchema
     DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def __init__(self, app: Flask, *, policy: Callable[[], Policy],
+                 spec_kwargs: dict[str, Any] | None = None) -> None:
+        self.policy = policy
+        super().__init__(app, spec_kwargs=spec_kwargs)
+
+    def _openapi_json(self) -> Response:
+        """Serve the document, with the bounds of the policy in force now."""
+        document = policy_document(self.spec.to_dict(), self.policy())
+        return current_app.response_class(json.dumps(document, indent=2, sort_keys=False),
+                                          mimetype="application/json")
 
     def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
         super().init_app(app, spec_kwargs=spec_kwargs)
@@ -73,6 +88,7 @@ def build_wiring(settings: Settings) -> Wiring:
     from scoring.online.model import load_fallbacks, load_model
     from scoring.online.policy import load_policy
     from service.ops.metrics import Metrics
+    from service.ops.rate_limits import RateLimits
     from service.persistence.checkpointer import Checkpointer
     from service.persistence.committer import GroupCommitter
     from service.persistence.idempotency import IdempotencyKeys
@@ -169,7 +185,9 @@ def build_wiring(settings: Settings) -> Wiring:
                                          queue_limit=settings.backtest_queue_limit),
                   replayer=replayer, reviews=ReviewDesk(store, replayer, applications),
                   applications=applications, checkpointer=checkpointer,
-                  retries=RetryDesk(flow), reasons=reasons,
+                  retries=RetryDesk(store=store, seal=flow.seal, idempotency=flow.idempotency,
+                                    pseudonymiser=pseudonymiser, decide=flow.decide_again),
+                  reasons=reasons,
                   outcomes=OutcomeBook(store), monitoring=monitoring)
 
 
@@ -242,7 +260,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from service.web.views.keys import cache_lifetime_note
 
     description = f"{API_DESCRIPTION}\n\n{cache_lifetime_note(settings.key_cache_s)}"
-    api = FlashloanApi(app, spec_kwargs={"info": {"description": description}})
+    api = FlashloanApi(app, policy=wired.policy_in_force,
+                       spec_kwargs={"info": {"description": description}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     from service.web.views import (
@@ -264,8 +283,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
                    strategies, backtests, audit, keys, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
-    install_request_ids(app)
+    install_request_ids(app, wired.metrics)
     _require_json_bodies(app)
+    # After the checks of the body's type: a body that is not JSON is a 415 before a 401.
+    install_authentication(app, wired.keys, wired.limits)
+    install_policy(app, wired.policy_in_force)
     from service.web.views.docs import install_docs
 
     install_docs(app)

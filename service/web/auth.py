@@ -1,4 +1,5 @@
-"""Bearer API keys: one role each; a decorator that authenticates, counts and authorises.
+"""Bearer API keys: one role each; a hook that authenticates and counts, and a decorator that
+authorises.
 
 Each worker remembers the keys it looked up for ``FLASHLOAN_KEY_CACHE_S`` seconds, unknown key
 ids included, so a revoked key is refused by every worker at most that long after its
@@ -16,11 +17,12 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, NoReturn
 
-from flask import g, request
+from flask import Flask, g, request
 from sqlalchemy import Engine, select
 
 from service.domain.permissions import roles_holding
 from service.domain.principal import Principal
+from service.ops.rate_limits import RateLimits
 from service.persistence.tables import api_keys
 from service.usecases.api_keys import (
     KEY_ID_LENGTH,
@@ -28,9 +30,9 @@ from service.usecases.api_keys import (
     hash_secret,
 )
 from service.web.errors import ApiError, may_answer
-from service.web.limits import RateLimits, client_address
+from service.web.limits import client_address, count_failure, count_request
 
-__all__ = ["KeyRing", "current", "document_roles", "requires"]
+__all__ = ["KeyRing", "current", "document_roles", "install_authentication", "requires"]
 
 DEFAULT_CACHE_S = 30.0
 # Keys each worker remembers, found and unknown alike; the oldest are forgotten first.
@@ -146,33 +148,57 @@ class KeyRing:
         return Principal(stored.key_id, stored.name, stored.role)
 
     def _refuse(self, address: str, message: str) -> NoReturn:
-        self.limits.count_failure(address)
+        count_failure(self.limits, address)
         raise ApiError(401, message, headers=_CHALLENGE)
 
 
 def current() -> Principal:
-    """The principal of the current request (set by ``requires``)."""
+    """The principal of the current request (set by the hook of
+    :func:`install_authentication`)."""
     return g.principal
 
 
+def install_authentication(app: Flask, keys: KeyRing, limits: RateLimits) -> None:
+    """Authenticate every request to a view guarded by :func:`requires` before it runs, with
+    ``keys``, and count it against the key's allowance in ``limits``.
+
+    A request without a valid key is refused with a 401 (a 429 when its address has failed
+    too often), one past its key's allowance with a 429; the principal is kept in ``g`` for
+    ``requires`` to authorise. Every request of a key counts, the forbidden ones too. Other
+    views, and the automatic answers to OPTIONS, are left alone.
+    """
+
+    @app.before_request
+    def _authenticate() -> None:
+        rule = request.url_rule
+        if rule is None or request.endpoint is None:
+            return
+        if request.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
+            return
+        view = app.view_functions.get(request.endpoint)
+        if getattr(view, "required_roles", None) is None:
+            return
+        principal = keys.authenticate(request.headers.get("Authorization"), client_address())
+        g.principal = principal
+        count_request(limits, f"key:{principal.key_id}")
+
+
 def requires(capability: str, note: str = "") -> Callable:
-    """Authenticate the request, count it against the key's allowance and allow only the
-    roles that hold ``capability`` (``service.domain.permissions``); ``note`` adds to the
-    operation's
+    """Allow only the roles that hold ``capability`` (``service.domain.permissions``): a
+    request another role makes is refused with a 403. The request was authenticated and
+    counted before (:func:`install_authentication`); ``note`` adds to the operation's
     description, which documents the refusals (401, 403, 429) and 503."""
     roles = roles_holding(capability)
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from service.web.wiring import wiring
-
-            wired = wiring()
-            principal = wired.keys.authenticate(request.headers.get("Authorization"),
-                                                client_address())
-            g.principal = principal
-            # Every request of a key counts, the forbidden ones too.
-            wired.limits.count_request(f"key:{principal.key_id}")
+            principal = g.get("principal")
+            if principal is None:
+                # Never in an app that create_app built: its hook authenticates first.
+                raise RuntimeError(f"{view.__qualname__} requires {capability!r}, but no "
+                                   "principal was authenticated: install_authentication "
+                                   "guards the app")
             if principal.role not in roles:
                 raise ApiError(403, f"the {principal.role} role may not do this")
             return view(*args, **kwargs)

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from audit.canonical import format_time
 from service.web.charts.monitoring import bars_svg, compare_svg, svg_data_uri
 from service.web.charts.panels.matrix import matrix_svg
-from service.web.console.formatting import FILTERS
+from service.web.formatting import FILTERS
 
 __all__ = ["GROUPS", "TEMPLATE", "report_charts", "report_html"]
 
@@ -65,7 +65,7 @@ def _drawn(draw: Callable[..., str], *args: Any, **kwargs: Any) -> str:
 def report_charts(summary: Mapping[str, Any], strategy: str,
                   uri: Callable[..., str] = _drawn) -> dict[str, str]:
     """Return the report's charts as ``data:`` URIs, by name; ``uri(draw, *args, **kwargs)``
-    draws one (a :class:`~service.web.console.chart_cache.ChartCache` keeps them)."""
+    draws one (a :class:`~service.web.charts.cache.ChartCache` keeps them)."""
     swap = summary["swap"]
     outcomes = list(swap["outcomes"])
     approval, loss = summary["approval"], summary["expected_loss"]

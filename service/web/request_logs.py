@@ -9,6 +9,8 @@ from collections.abc import Mapping
 
 from flask import Flask, g, has_request_context, request
 
+from service.ops.metrics import Metrics
+
 
 def request_context() -> Mapping[str, str]:
     """The request id of the request being answered, for each log line written meanwhile."""
@@ -17,8 +19,9 @@ def request_context() -> Mapping[str, str]:
     return {}
 
 
-def install_request_ids(app: Flask) -> None:
-    """Give every request an id (or keep a sane one from X-Request-Id) and echo it back."""
+def install_request_ids(app: Flask, metrics: Metrics) -> None:
+    """Give every request an id (or keep a sane one from X-Request-Id) and echo it back;
+    record each answer's method, route, status and time in ``metrics``."""
     pattern = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 
     @app.before_request
@@ -30,11 +33,8 @@ def install_request_ids(app: Flask) -> None:
     @app.after_request
     def _finish(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        from service.web.wiring import maybe_wiring
-
-        wired = maybe_wiring()
-        if wired is not None and g.get("started") is not None:
+        if g.get("started") is not None:
             endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            wired.metrics.request(request.method, endpoint, response.status_code,
-                                  time.perf_counter() - g.started)
+            metrics.request(request.method, endpoint, response.status_code,
+                            time.perf_counter() - g.started)
         return response

@@ -13,7 +13,9 @@ from audit import AuditStore, Pseudonymiser
 from datasources.gather import Gatherer
 from scoring.online.engine import DecisionEngine
 from scoring.online.model import read_card
+from scoring.online.policy import Policy
 from service.ops.metrics import Metrics
+from service.ops.rate_limits import RateLimits
 from service.ops.settings import Settings
 from service.persistence.checkpointer import Checkpointer
 from service.usecases.applications import ApplicationBook
@@ -29,8 +31,7 @@ from service.usecases.reviews import ReviewDesk
 from service.usecases.strategies import StrategyBook
 from service.web.auth import KeyRing
 from service.web.charts import PointsScale, decider_scale
-from service.web.console.chart_cache import ChartCache
-from service.web.limits import RateLimits
+from service.web.charts.cache import ChartCache
 
 KEY = "flashloan"
 
@@ -71,6 +72,12 @@ class Wiring:
     # The dashboard's charts, drawn again only when their numbers change.
     charts: ChartCache = field(default_factory=ChartCache)
 
+    def policy_in_force(self) -> Policy:
+        """The policy in force: the current champion's, as the strategy book holds it. The
+        bounds of requests, the API document's and the console's grades and terms all read
+        it, and follow a change of strategies."""
+        return self.strategies.current().champion.engine.policy
+
     @cached_property
     def _scales(self) -> dict[str, PointsScale | None]:
         """The points scale of each model whose decisions were drawn, by its SHA-256: each
@@ -107,13 +114,11 @@ class Wiring:
 
 
 def wiring() -> Wiring:
-    """The current app's wiring."""
+    """The current app's wiring, for the views and the console's pages only: what they call
+    on is given to everything else by the composition root (``service.web.app``)."""
     return current_app.extensions[KEY]
 
 
-def maybe_wiring() -> Wiring | None:
-    return current_app.extensions.get(KEY)
-
-
 def install(app: Flask, wired: Wiring) -> None:
+    """Keep ``wired`` in the app, for its views and the console's pages."""
     app.extensions[KEY] = wired

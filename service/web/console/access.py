@@ -23,7 +23,7 @@ from sqlalchemy import select
 from service.domain.permissions import holds, roles_holding
 from service.domain.principal import Principal
 from service.persistence.tables import api_keys
-from service.web.limits import per_key
+from service.web.limits import caller, count_request
 from service.web.wiring import wiring
 
 # Who may sign in at all; each page then lets in those of them that hold its capability.
@@ -119,6 +119,18 @@ def may(capability: str) -> bool:
     """Tell whether the signed-in user's role holds ``capability``."""
     user = current_user()
     return user is not None and holds(user.role, capability)
+
+
+def per_key(view: Callable) -> Callable:
+    """Count each call of ``view`` against its caller's allowance, the API's (see
+    :func:`service.web.limits.caller`)."""
+
+    @wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        count_request(wiring().limits, caller())
+        return view(*args, **kwargs)
+
+    return limited
 
 
 def requires_capability(capability: str) -> Callable:

@@ -27,7 +27,7 @@ from service.web.console.audit_filters import (
     parse_filters,
 )
 from service.web.console.blueprint import bp
-from service.web.views.audit import export_response
+from service.web.exports import export_response
 from service.web.wiring import wiring
 
 
@@ -158,4 +158,4 @@ def audit_export(fmt: str):
                                + "; ".join(f"{k} {v}" for k, v in errors.items()) + ".")
     query = filters.query()
     record_query("export", {"filters": query.to_dict(), "format": fmt})
-    return export_response(query, fmt)
+    return export_response(wiring().store, query, fmt)

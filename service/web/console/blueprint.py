@@ -10,8 +10,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.domain.errors import DomainError
 from service.web.console.access import CSRF_FIELD, ROLE_LABELS, csrf_token, current_user, may
-from service.web.console.formatting import FILTERS
 from service.web.errors import ApiError, answer_status
+from service.web.formatting import FILTERS
 
 log = logging.getLogger("flashloan.console")
 

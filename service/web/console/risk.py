@@ -53,7 +53,8 @@ def _known_reason_codes() -> list[tuple[str, str]]:
 
 
 def _grades() -> tuple[str, ...]:
-    return tuple(str(g) for g in wiring().engine.policy.grade_names)
+    """The grades of the policy in force (the champion's)."""
+    return tuple(str(g) for g in wiring().policy_in_force().grade_names)
 
 
 @bp.route("/applications")
@@ -162,9 +163,9 @@ def _feature_row(spec, f: dict, known: str, units: str,
 def _offered_by_policy(items: list[dict]) -> dict[str, dict]:
     """The terms an officer may set, under the policy each listed decision was made under
     (the review desk checks them against that policy), by policy version; "" for the
-    policy in force."""
+    policy in force (the champion's)."""
     replayer = wiring().replayer
-    offered = {"": offered_terms(wiring().engine.policy)}
+    offered = {"": offered_terms(wiring().policy_in_force())}
     for item in items:
         version = (item["application"].get("decision") or {}).get("policy_version")
         if version and version not in offered:

@@ -12,13 +12,14 @@ from service.web.console.access import (
     check_csrf,
     current_user,
     end_session,
+    per_key,
     requires_capability,
     safe_next,
     start_session,
 )
 from service.web.console.blueprint import bp
 from service.web.errors import ApiError
-from service.web.limits import client_address, per_key
+from service.web.limits import client_address
 from service.web.wiring import wiring
 
 log = logging.getLogger("flashloan.console")

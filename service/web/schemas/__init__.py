@@ -45,7 +45,9 @@ from service.web.schemas.common import (
     RequestedAmount,
     Strict,
     UtcDateTime,
+    checked_against,
     document_policy,
+    policy_document,
     policy_in_force,
     to_utc,
 )
@@ -132,7 +134,9 @@ __all__ = [
     "VerifyArgs",
     "VerifyOut",
     "WindowArgs",
+    "checked_against",
     "document_policy",
+    "policy_document",
     "policy_in_force",
     "to_utc",
 ]

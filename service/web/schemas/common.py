@@ -3,10 +3,12 @@ requests, and the error envelope."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import has_app_context
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from datasources.identity import InvalidNationalId, NationalIdText, parse_national_id
@@ -75,15 +77,29 @@ class UtcDateTime(fields.AwareDateTime):
             raise ValidationError(str(exc)) from None
 
 
-def policy_in_force() -> Policy:
-    """The policy of the champion the serving app decides with (outside an app, the shipped
-    default): the amounts and terms an application may ask for. A challenger whose policy
-    offers fewer declines the rest by its own rules."""
-    if has_app_context():
-        from service.web.wiring import wiring
+# Where the policy that bounds requests comes from while a body is read: set by
+# ``checked_against`` (the app does it for every request, with its policy in force).
+_POLICY_SOURCE: ContextVar[Callable[[], Policy] | None] = ContextVar("policy_source",
+                                                                    default=None)
 
-        return wiring().strategies.current().champion.engine.policy
-    return load_policy()
+
+@contextmanager
+def checked_against(policy: Callable[[], Policy]) -> Iterator[None]:
+    """Check the amounts and terms of the requests loaded inside the block against the
+    policy ``policy()`` returns, asked when a field is checked."""
+    token = _POLICY_SOURCE.set(policy)
+    try:
+        yield
+    finally:
+        _POLICY_SOURCE.reset(token)
+
+
+def policy_in_force() -> Policy:
+    """The policy requests are checked against: the one given by :func:`checked_against`
+    (in the serving app, the champion's), else the shipped default. A challenger whose policy
+    offers fewer declines the rest by its own rules."""
+    source = _POLICY_SOURCE.get()
+    return source() if source is not None else load_policy()
 
 
 _JSON_TYPES = {str: "a string", bool: "a boolean", list: "an array", dict: "an object"}
@@ -134,24 +150,51 @@ class OfferedTerm(fields.Integer):
         return months
 
 
-def document_policy(converter: Any, policy: Policy) -> None:
-    """Teach an apispec converter the bounds ``policy`` sets on requests (once per converter).
+# The key that marks, in the built API document, a property whose bounds the policy sets:
+# its value names which (see ``policy_document``).
+POLICY_BOUNDS = "x-policy-bounds"
 
-    The bounds are the policy's, known only once the app has chosen it, so they are added to
-    the OpenAPI document as it is built rather than written into the fields.
+
+def document_policy(converter: Any) -> None:
+    """Teach an apispec converter to mark the properties whose bounds the policy sets on
+    requests (once per converter).
+
+    The policy in force changes with the strategies, so the document is built with marks
+    rather than numbers; :func:`policy_document` writes a policy's bounds in their place
+    each time the document is served.
     """
     if getattr(converter, "policy_bounds", None) is not None:
         return
 
     def policy_bounds(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
         if isinstance(field, RequestedAmount):
-            low, high = policy.amount_range
-            return {"minimum": low, "maximum": high}
+            return {POLICY_BOUNDS: "amount_range"}
         if isinstance(field, OfferedTerm):
-            return {"enum": list(policy.terms_months)}
+            return {POLICY_BOUNDS: "terms_months"}
         return {}
 
     converter.add_attribute_function(policy_bounds)
+
+
+def policy_document(document: Any, policy: Policy) -> Any:
+    """Return a copy of an API document built with :func:`document_policy`'s marks, each
+    replaced by the bounds ``policy`` sets: an amount's ``minimum`` and ``maximum``, a term's
+    ``enum``."""
+    if isinstance(document, list):
+        return [policy_document(item, policy) for item in document]
+    if not isinstance(document, dict):
+        return document
+    copy: dict[Any, Any] = {}
+    for key, value in document.items():
+        if key != POLICY_BOUNDS:
+            copy[key] = policy_document(value, policy)
+        elif value == "amount_range":
+            copy["minimum"], copy["maximum"] = policy.amount_range
+        elif value == "terms_months":
+            copy["enum"] = list(policy.terms_months)
+        else:
+            raise ValueError(f"{POLICY_BOUNDS} names no bounds of a policy: {value!r}")
+    return copy
 
 
 class ErrorBody(Strict):

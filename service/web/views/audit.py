@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import Response, stream_with_context
 from marshmallow import RAISE
 
 from audit import AuditQuery, InvalidCursor, InvalidRange
@@ -14,6 +13,7 @@ from service.usecases.verification import (
 )
 from service.web.auth import current, requires
 from service.web.errors import ApiError, may_answer
+from service.web.exports import export_response
 from service.web.schemas import (
     AuditExportArgs,
     AuditListArgs,
@@ -117,17 +117,7 @@ def export(args: dict):
     query = _query(args)
     fmt = args["format"]
     _record_query("export", {"filters": query.to_dict(), "format": fmt})
-    return export_response(query, fmt)
-
-
-def export_response(query: AuditQuery, fmt: str) -> Response:
-    """Stream the records matching ``query`` as a download, one per line (constant memory)."""
-    lines = wiring().store.export(fmt, query)
-    mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
-    response = Response(stream_with_context(line if line.endswith("\n") else line + "\n"
-                                            for line in lines), mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="audit.{fmt}"'
-    return response
+    return export_response(wiring().store, query, fmt)
 
 
 @blp.route("/replay/<application_id>", methods=["POST"])

@@ -28,7 +28,6 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from audit.queries import storable
 from service.web.errors import HEADERS, MEANINGS, SERVER_ANSWERS, ApiError, may_answer
 from service.web.schemas import ErrorSchema, document_policy
-from service.web.wiring import KEY
 
 # Our bodies nest three levels deep; this leaves room and stays far from the recursion limit.
 MAX_DEPTH = 32
@@ -222,6 +221,7 @@ class Blueprint(flask_smorest.Blueprint):
         return doc
 
     def register_views_in_doc(self, api, app: Flask, spec, *, name, parameters) -> None:
-        """Document the views, with the bounds that the app's policy sets on requests."""
-        document_policy(api.ma_plugin.converter, app.extensions[KEY].engine.policy)
+        """Document the views, marking the bounds that the policy in force sets on requests
+        (written in as the document is served)."""
+        document_policy(api.ma_plugin.converter)
         super().register_views_in_doc(api, app, spec, name=name, parameters=parameters)

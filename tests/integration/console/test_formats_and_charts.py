@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 import pytest
 
 from service.web.console.calibration import calibration_svg
-from service.web.console.formatting import money, ms, number, percent, short_hash, signed, when
+from service.web.formatting import money, ms, number, percent, short_hash, signed, when
 
 NS = "{http://www.w3.org/2000/svg}"
 

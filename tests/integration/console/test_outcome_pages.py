@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from xml.etree import ElementTree
 
-from service.web.console.formatting import percent
+from service.web.formatting import percent
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 ROW = re.compile(r'<tr><th scope="row">([^<]+)</th>(.*?)</tr>', re.S)

@@ -15,7 +15,7 @@ from scoring.batch.backtest import summarise
 from service.web.backtest_report import report_html
 from service.web.charts.monitoring import NO_DATA, svg_data_uri
 from service.web.charts.panels.matrix import matrix_svg
-from service.web.console.formatting import number
+from service.web.formatting import number
 from tests.unit.scoring.test_backtest_summary import frames
 
 SECTIONS = ("overview", "approval", "expected-loss", "swap", "realised-default", "score-shift",

@@ -1,4 +1,5 @@
-"""How the console writes numbers, money, rates and times."""
+"""How pages write numbers, money, rates and times: the Jinja filters that the console and the
+backtest report share."""
 
 from __future__ import annotations
 

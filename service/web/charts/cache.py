@@ -16,10 +16,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from service.web.charts import svg_data_uri
+from service.web.charts.monitoring import svg_data_uri
 
 
 class ChartCache:
+    """Charts as data URIs, kept by their function and arguments (least recently used go
+    first)."""
+
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self._items: OrderedDict[str, str] = OrderedDict()
