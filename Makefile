@@ -8,7 +8,7 @@ LOCK   := requirements/dev.txt
 UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --fork-strategy fewest \
 	--python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: install lock serve check test lint bench clean browser
+.PHONY: install lock serve check test acceptance lint bench clean browser
 
 install: $(STAMP)
 
@@ -38,13 +38,21 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 
-# The suite under branch coverage (gunicorn's workers and other subprocesses included); the
-# report fails under the floor in pyproject.toml.
+# The suite under branch coverage (gunicorn's workers and other subprocesses included) on
+# every core (pytest-xdist; tests that share a costly run-wide fixture keep to one worker,
+# tests/conftest.py LOAD_GROUPS); the report fails under the floor in pyproject.toml.
+WORKERS ?= auto
 test: check browser
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest tests --durations=30
+	$(BIN)/coverage run -m pytest tests -n $(WORKERS) --dist loadgroup --durations=30
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
+
+# The same suite at full size (tests/sizes.py): every generated request, every shipped model
+# rebuilt, every simulated day; longer than CI's budget allows.
+acceptance: check browser
+	FLASHLOAN_TEST_SIZE=full $(BIN)/python -m pytest tests -n $(WORKERS) --dist loadgroup \
+		--durations=30
 
 lint: check
 

@@ -45,6 +45,33 @@ def database_url(request) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+# Tests that share a run-wide fixture too costly to build twice (a deployment, a browser
+# site, trained models, a Dask cluster) run on one xdist worker: by folder, and the
+# end-to-end tests by database, so that each worker deploys the service once.
+LOAD_GROUPS = {
+    "tests/browser/": "browser",
+    "tests/integration/scoring/": "models",
+}
+
+
+def _load_group(item: pytest.Item) -> str | None:
+    path = item.nodeid.split("::", 1)[0]
+    if path.startswith("tests/e2e/"):
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("deployment") if params is not None else None
+        return f"e2e-{backend}" if backend else "e2e"
+    return next((group for prefix, group in LOAD_GROUPS.items() if path.startswith(prefix)),
+                None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test of a load group for ``--dist loadgroup``."""
+    for item in items:
+        group = _load_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under CI=true a skip is a failure: every test CI can run must run there."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,10 +219,43 @@ def model_dir(version: str | None, search: tuple[Path, ...] = ()) -> Path:
                      f"a directory; got {name!r}")
 
 
+class ModelShelf:
+    """Models loaded once and lent to every caller that names the same files.
+
+    A :class:`ModelArtifact` is read-only once loaded (its booster's parameters are set at
+    load, and prediction is thread-safe), so the apps of one process may share it: the test
+    suite builds hundreds of apps on one shelf. A model is known by its directory and the
+    size and modification time of its two files, so a model written again is loaded again.
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[Any, ...], ModelArtifact] = {}
+        self._lock = threading.Lock()
+
+    def load(self, directory: Path, *, nthread: int = 1) -> ModelArtifact:
+        """Return the model in ``directory``, loading it on first use."""
+        directory = Path(directory).resolve()
+        stats = []
+        for name in ("card.json", "model.json"):
+            try:
+                stat = (directory / name).stat()
+            except OSError:
+                return ModelArtifact(directory, nthread=nthread)  # ModelArtifact says why
+            stats.append((stat.st_size, stat.st_mtime_ns))
+        key = (directory, nthread, *stats)
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = ModelArtifact(directory, nthread=nthread)
+            return self._models[key]
+
+
 def load_model(version: str | None = None, *, nthread: int = 1,
-               search: tuple[Path, ...] = ()) -> ModelArtifact:
-    """Load a model version (every call loads it afresh: the caller keeps what it loaded)."""
-    return ModelArtifact(model_dir(version, search), nthread=nthread)
+               search: tuple[Path, ...] = (), shelf: ModelShelf | None = None) -> ModelArtifact:
+    """Load a model version: afresh (the caller keeps what it loaded), or from ``shelf``."""
+    directory = model_dir(version, search)
+    if shelf is not None:
+        return shelf.load(directory, nthread=nthread)
+    return ModelArtifact(directory, nthread=nthread)
 
 
 def list_versions(search: tuple[Path, ...] = ()) -> list[str]:
@@ -241,7 +275,8 @@ def fallback_version(version: str, scope: str) -> str:
 
 def load_fallbacks(model: ModelArtifact, scopes: tuple[str, ...], *, nthread: int = 1,
                    search: tuple[Path, ...] = (),
-                   known: Mapping[str, ModelArtifact] | None = None) -> dict[str, ModelArtifact]:
+                   known: Mapping[str, ModelArtifact] | None = None,
+                   shelf: ModelShelf | None = None) -> dict[str, ModelArtifact]:
     """Load the fallbacks shipped beside ``model``, one per scope it was trained without.
 
     A scope without a fallback is left out: an application missing that source is deferred.
@@ -254,7 +289,7 @@ def load_fallbacks(model: ModelArtifact, scopes: tuple[str, ...], *, nthread: in
         version = fallback_version(model.version, scope)
         if version in versions:
             fallback = (known or {}).get(version) or load_model(version, nthread=nthread,
-                                                                search=search)
+                                                                search=search, shelf=shelf)
             if fallback.without != {scope}:
                 raise ModelError(f"model {version} must be trained without {scope}; its card "
                                  f"says without {sorted(fallback.without)}")

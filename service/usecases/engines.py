@@ -15,7 +15,7 @@ from datasources.base import INCOME_SCOPES
 from scoring.governance.drift import DriftReference
 from scoring.governance.strategy import Strategy, StrategyError
 from scoring.online.engine import DecisionEngine
-from scoring.online.model import ModelArtifact, load_fallbacks, version_dir
+from scoring.online.model import ModelArtifact, ModelShelf, load_fallbacks, version_dir
 from scoring.online.policy import Policy, PolicyError, load_policy_version, policy_path
 from scoring.recourse import CHANGEABLE, Recourse
 
@@ -33,9 +33,11 @@ class Engines:
     """Models, policies and the engines that pair them, loaded on first use and kept."""
 
     def __init__(self, model_search: tuple[Path, ...] = (),
-                 policy_search: tuple[Path, ...] = ()) -> None:
+                 policy_search: tuple[Path, ...] = (), shelf: ModelShelf | None = None) -> None:
         self.model_search = model_search
         self.policy_search = policy_search
+        # Where models are loaded from once for every app of the process, if anywhere.
+        self.shelf = shelf
         self._models: dict[str, ModelArtifact] = {}
         self._policies: dict[str, Policy] = {}
         self._engines: dict[tuple[str, str], DecisionEngine] = {}
@@ -74,7 +76,9 @@ class Engines:
         """A model version, found in the model folders."""
         with self._lock:
             if version not in self._models:
-                self._models[version] = ModelArtifact(version_dir(version, self.model_search))
+                directory = version_dir(version, self.model_search)
+                self._models[version] = (self.shelf.load(directory) if self.shelf is not None
+                                         else ModelArtifact(directory))
             return self._models[version]
 
     def policy(self, version: str) -> Policy:
@@ -96,7 +100,7 @@ class Engines:
                 model = self.model(model_version)
                 fallbacks = {scope: self._models.setdefault(m.version, m) for scope, m in
                              load_fallbacks(model, INCOME_SCOPES, search=self.model_search,
-                                            known=self._models).items()}
+                                            known=self._models, shelf=self.shelf).items()}
                 self._engines[key] = DecisionEngine(model, loaded, fallbacks)
             return self._engines[key]
 

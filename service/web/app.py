@@ -13,6 +13,7 @@ from flask import Flask, Response, current_app, json, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
+from scoring.online.model import ModelShelf
 from scoring.online.policy import Policy
 from service.ops.logs import configure_logging
 from service.ops.settings import Settings
@@ -70,11 +71,13 @@ class FlashloanApi(Api):
                                           lazy=True)
 
 
-def build_wiring(settings: Settings) -> Wiring:
+def build_wiring(settings: Settings, shelf: ModelShelf | None = None) -> Wiring:
     """Build everything a worker needs, once: store, keys, limits, sources, model, flow.
 
-    The wiring owns what is built here: the model, its fallbacks, the policy and the rate
-    limits belong to this app alone; no module keeps them for the next one.
+    The wiring owns what is built here: the policy, the rate limits, the engines and the
+    books belong to this app alone; no module keeps them for the next one. The models are
+    read-only once loaded: with a ``shelf`` they are loaded once for every app that shares it
+    (the test suite's apps), else afresh.
     """
     from audit import AuditStore, Pseudonymiser
     from datasources import SCOPES
@@ -132,12 +135,13 @@ def build_wiring(settings: Settings) -> Wiring:
     # source in a pool of its own.
     gatherer = Gatherer(sources, ConsentGate(consents.lookup), deadline_s=settings.deadline_s,
                         threads_per_source=settings.threads, on_outcome=metrics.source)
-    model = load_model(settings.model_version, search=settings.model_search)
+    model = load_model(settings.model_version, search=settings.model_search, shelf=shelf)
     engine = DecisionEngine(model, load_policy(settings.policy, settings.policy_search),
-                            load_fallbacks(model, INCOME_SCOPES, search=settings.model_search))
+                            load_fallbacks(model, INCOME_SCOPES, search=settings.model_search,
+                                           shelf=shelf))
     # Every engine a strategy, replay or backtest needs, each model loaded once; the
     # settings' engine decides as the champion until a plan is stored.
-    engines = Engines(settings.model_search, settings.policy_search)
+    engines = Engines(settings.model_search, settings.policy_search, shelf=shelf)
     engines.adopt(engine)
     # Signs checkpoints and changes of strategies (production: held outside the database).
     signing_key = store.signing_key(settings.signing_key, settings.var_dir,
@@ -211,8 +215,10 @@ def warm_up(wired: Wiring) -> None:
     wired.charts.uri(bars_svg, [], title="")
 
 
-def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
-    """Create the Flask app; ``config`` is a Settings, overrides of the environment, or None."""
+def create_app(config: Settings | Mapping[str, Any] | None = None, *,
+               shelf: ModelShelf | None = None) -> Flask:
+    """Create the Flask app; ``config`` is a Settings, overrides of the environment, or None;
+    ``shelf`` lends models already loaded (:class:`~scoring.online.model.ModelShelf`)."""
     if isinstance(config, Settings):
         settings = config
         settings.validate()
@@ -241,7 +247,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
                       SESSION_COOKIE_SECURE=settings.is_production,
                       SESSION_COOKIE_NAME="flashloan_console")
     app.json = _JsonProvider(app)
-    wired = build_wiring(settings)
+    wired = build_wiring(settings, shelf)
     install(app, wired)
     wired.checkpointer.start()
     wired.backtests.start()

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.databases import unavailable
+from tests.databases import migrate, unavailable
 from tests.e2e.gunicorn_server import REPO, GunicornServer
 
 CHROMIUM = os.environ.get("FLASHLOAN_CHROMIUM", "/usr/bin/chromium")
@@ -122,10 +122,9 @@ def served_site(tmp_path_factory: pytest.TempPathFactory, name: str,
                 env: dict[str, str] | None = None) -> Iterator[Site]:
     """The service under gunicorn on a SQLite file of its own, staged by the channel; the
     server must stop cleanly, with no traceback in its log."""
-    from service.persistence.migrations import upgrade
 
     workdir = tmp_path_factory.mktemp(name)
-    upgrade(f"sqlite:///{workdir / 'flashloan.db'}")
+    migrate(f"sqlite:///{workdir / 'flashloan.db'}")
     server = GunicornServer(name, workdir, {
         "FLASHLOAN_ENV": "test",
         "FLASHLOAN_DATABASE_URL": f"sqlite:///{workdir / 'flashloan.db'}",

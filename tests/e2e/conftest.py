@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.databases import fresh_postgres_schema
+from tests.databases import fresh_postgres_schema, migrate
 from tests.e2e.applicants import Applicant, application_body, consent_body, write_fixtures
 from tests.e2e.gunicorn_server import GunicornServer
 
@@ -107,10 +107,9 @@ class Deployment:
 def create_keys(database_url: str) -> dict[str, str]:
     """Upgrade the database to head and create one API key per caller; return the keys."""
     from audit import AuditStore
-    from service.persistence.migrations import upgrade
     from service.usecases.api_keys import create_key
 
-    upgrade(database_url)
+    migrate(database_url)
     store = AuditStore.from_url(database_url)
     try:
         return {caller: create_key(store.engine, role, name)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.databases import unavailable
+from tests.databases import migrate, unavailable
 from tests.e2e.conftest import HTTP_TIMEOUT_S, PII_KEY, assert_envelope
 from tests.e2e.gunicorn_server import GunicornServer
 
@@ -52,7 +52,6 @@ class Limited:
 def limited(request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
     """A server counting in the host's file (no Redis), then one counting in Redis."""
-    from service.persistence.migrations import upgrade
 
     settings = {}
     if request.param == "redis":
@@ -65,7 +64,7 @@ def limited(request: pytest.FixtureRequest,
         settings["FLASHLOAN_REDIS_URL"] = REDIS_URL
     workdir = tmp_path_factory.mktemp(f"limits-{request.param}")
     url = f"sqlite:///{workdir / 'flashloan.db'}"
-    upgrade(url)
+    migrate(url)
     server = GunicornServer(f"limits-{request.param}", workdir, {
         **settings,
         "FLASHLOAN_ENV": "test",

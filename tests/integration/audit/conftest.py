@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from audit.store import AuditStore
 from service.cli.main import main
-from service.persistence.migrations import upgrade
+from tests.databases import migrate
 
 PII_KEY = "test-pii-key-0123456789abcdef0123456789"
 
@@ -19,7 +19,7 @@ PII_KEY = "test-pii-key-0123456789abcdef0123456789"
 def make_store(database_url: str) -> Iterator[Callable[..., AuditStore]]:
     """Open stores on the test database (SQLite, then PostgreSQL), upgraded to head; dispose
     them afterwards."""
-    upgrade(database_url)
+    migrate(database_url)
     opened: list[AuditStore] = []
 
     def make(**options) -> AuditStore:

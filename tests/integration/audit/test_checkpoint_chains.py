@@ -15,7 +15,7 @@ from audit.canonical import canonical_json, format_time
 from audit.checkpoints import load_signing_key, public_key_hex, write_checkpoint
 from audit.schema import audit_checkpoints
 from audit.store import AuditStore
-from service.persistence.migrations import upgrade
+from tests.databases import migrate
 from tests.integration.audit import tampering
 
 
@@ -28,7 +28,7 @@ def fill(store: AuditStore, label: str, count: int) -> None:
 def other(tmp_path: Path) -> Iterator[tuple[str, AuditStore]]:
     """A second database, run from the same var/ folder as the test database."""
     url = f"sqlite:///{tmp_path / 'other.db'}"
-    upgrade(url)
+    migrate(url)
     store = AuditStore.from_url(url)
     yield url, store
     store.dispose()

@@ -8,6 +8,7 @@ import pytest
 
 from audit.store import AuditStore
 from service.persistence.migrations import upgrade
+from tests.databases import migrate
 from tests.integration.audit.workers import append_records
 
 PROCESSES = 8
@@ -16,7 +17,7 @@ APPENDS_EACH = 500  # two records per decision: 250 decisions per process
 
 @pytest.mark.slow
 def test_processes_appending_at_once_make_one_gap_free_chain(database_url: str) -> None:
-    upgrade(database_url)
+    migrate(database_url)
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     workers = [
@@ -59,7 +60,7 @@ def test_sqlite_writers_take_turns_and_a_waiting_writer_gives_up_in_time(
     import audit.engine
     from audit.engine import writer_turn
 
-    upgrade(sqlite_url)
+    migrate(sqlite_url)
     store = AuditStore.from_url(sqlite_url)
     holding, release = threading.Event(), threading.Event()
 

@@ -18,7 +18,7 @@ from audit.records import GENESIS_HASH, AuditQuery, compute_record_hash
 from audit.schema import metadata
 from audit.store import AuditStore
 from audit.writer import Entry
-from service.persistence.migrations import upgrade
+from tests.databases import migrate
 
 SUBJECT = "ab" * 32
 
@@ -260,7 +260,7 @@ def test_query_by_national_id_uses_the_pseudonymiser(store: AuditStore) -> None:
 
 @pytest.mark.postgres
 def test_writer_sees_the_committed_head_under_repeatable_read(postgres_url: str) -> None:
-    upgrade(postgres_url)
+    migrate(postgres_url)
     store = AuditStore(create_audit_engine(postgres_url, isolation_level="REPEATABLE READ"))
     inside, release, appended = threading.Event(), threading.Event(), []
 

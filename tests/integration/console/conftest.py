@@ -11,9 +11,9 @@ import pytest
 
 from datasources import SCOPES
 from datasources.stub.world import population_ids
-from service.persistence.migrations import upgrade
 from service.usecases.api_keys import create_key
-from service.web.app import create_app
+from tests.apps import build_app
+from tests.databases import migrate
 
 ROLES = ("channel", "risk_officer", "auditor", "admin", "servicing")
 CHANNEL = "bank-app"
@@ -128,8 +128,8 @@ def make_console(tmp_path, sqlite_url) -> Iterator:
     made = []
 
     def build(url: str | None = None, **settings) -> Console:
-        upgrade(url or sqlite_url)
-        app = create_app({"database_url": url or sqlite_url, "env": "test",
+        migrate(url or sqlite_url)
+        app = build_app({"database_url": url or sqlite_url, "env": "test",
                           "var_dir": tmp_path, **settings})
         made.append(app)
         return Console(app)

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from service.domain.encoding import now_text
 from service.domain.permissions import roles_holding
 from service.persistence.tables import api_keys
+from tests.databases import migrate
 from tests.integration.console.conftest import finished_backtest, first, run_backtest
 
 APPLICATION_PAGES = ("/console/applications", "/console/applications/{application_id}")
@@ -215,12 +216,11 @@ def test_the_session_cookie_is_httponly_strict_and_never_holds_the_key(console):
 
 
 def test_in_production_the_cookie_is_secure_and_no_key_file_is_mentioned(tmp_path):
-    from service.persistence.migrations import upgrade
     from service.usecases.api_keys import create_key
-    from service.web.app import create_app
+    from tests.apps import build_app
 
-    upgrade(f"sqlite:///{tmp_path / 'p.db'}")
-    app = create_app({"env": "production", "database_url": f"sqlite:///{tmp_path / 'p.db'}",
+    migrate(f"sqlite:///{tmp_path / 'p.db'}")
+    app = build_app({"env": "production", "database_url": f"sqlite:///{tmp_path / 'p.db'}",
                       "var_dir": tmp_path,
                       "pii_key": "Qm7f3Kx9-Lr2_Vb8Nc1Wd6Zt4Yh5Jg0Ps-Ea7Uo3Ri9",
                       "signing_key": "5e" * 32, "sources": "http",

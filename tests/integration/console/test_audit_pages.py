@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from audit import load_signing_key, sign_checkpoint, write_checkpoint
 from audit.canonical import canonical_text
+from tests.databases import migrate
 
 SEQS = re.compile(r'href="/console/audit/records/(\d+)"')
 NEXT = re.compile(r'href="([^"]+)" rel="next"')
@@ -129,14 +130,13 @@ def test_an_empty_log_says_where_records_come_from(sqlite_url, tmp_path):
     from sqlalchemy import insert
 
     from service.domain.encoding import now_text
-    from service.persistence.migrations import upgrade
     from service.persistence.tables import api_keys
     from service.usecases.api_keys import hash_secret
-    from service.web.app import create_app
+    from tests.apps import build_app
     from tests.integration.console.conftest import ConsoleUser
 
-    upgrade(sqlite_url)
-    app = create_app({"database_url": sqlite_url, "env": "test", "var_dir": tmp_path})
+    migrate(sqlite_url)
+    app = build_app({"database_url": sqlite_url, "env": "test", "var_dir": tmp_path})
     try:
         # Keys are recorded as they are made; this one was put in the table as keys of
         # releases before that were, so the log is empty.

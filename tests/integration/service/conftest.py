@@ -11,9 +11,9 @@ from flask import Flask, Response, request
 
 from datasources import SCOPES
 from datasources.stub.world import population_ids
-from service.persistence.migrations import upgrade
 from service.usecases.api_keys import create_key
-from service.web.app import create_app
+from tests.apps import build_app
+from tests.databases import migrate
 
 ROLES = ("channel", "risk_officer", "auditor", "admin", "servicing")
 
@@ -107,8 +107,8 @@ def undocumented_answers(app: Flask, answers: list[tuple[str, str, int]]) -> set
 def _app(url: str, tmp_path, **settings):
     fixtures = tmp_path / "fixtures.json"
     fixtures.write_text(json.dumps(settings.pop("fixtures", {})), encoding="utf-8")
-    upgrade(url)
-    app = create_app({"database_url": url, "env": "test", "var_dir": tmp_path,
+    migrate(url)
+    app = build_app({"database_url": url, "env": "test", "var_dir": tmp_path,
                       "stub_fixtures": str(fixtures), **settings})
     return app
 

@@ -9,12 +9,12 @@ import pytest
 
 from audit import AuditQuery, AuditStore
 from service.persistence.committer import GroupCommitter
-from service.persistence.migrations import upgrade
+from tests.databases import migrate
 
 
 @pytest.fixture
 def store(database_url):
-    upgrade(database_url)
+    migrate(database_url)
     s = AuditStore.from_url(database_url)
     yield s
     s.dispose()

@@ -19,9 +19,9 @@ from service.domain.encoding import now_text
 from service.domain.errors import DomainError, IdempotencyConflict, InProgress
 from service.persistence.committer import GroupCommitter
 from service.persistence.idempotency import Claim, ClaimLost, IdempotencyKeys, Replay, body_hash
-from service.persistence.migrations import upgrade
 from service.persistence.tables import idempotency_keys, write_transaction
 from service.web.schemas import ApplicationIn
+from tests.databases import migrate
 
 _T = idempotency_keys
 DIGEST = "d" * 64
@@ -181,7 +181,7 @@ def test_a_held_key_writes_nothing_and_once_let_go_the_retry_decides_at_once(mak
 
 
 def test_the_holder_reads_the_row_before_deciding_and_lets_the_key_go_after(database_url):
-    upgrade(database_url)
+    migrate(database_url)
     engine = create_audit_engine(database_url)
     keys = IdempotencyKeys(engine, expiry_s=5, wait_s=0.2, poll_s=0.01)
     try:
@@ -257,7 +257,7 @@ def test_two_workers_of_one_process_with_one_key_decide_once(make_client, databa
 @pytest.fixture
 def engines(database_url):
     """Two engines on one database, as two workers have."""
-    upgrade(database_url)
+    migrate(database_url)
     made = [create_audit_engine(database_url) for _ in range(2)]
     yield made
     for engine in made:
@@ -390,7 +390,7 @@ def test_a_decision_that_finds_another_row_for_its_key_is_not_recorded(make_clie
 
 def test_a_decision_whose_key_is_taken_does_not_withhold_the_others_of_its_batch(
         database_url):
-    upgrade(database_url)
+    migrate(database_url)
     store = AuditStore.from_url(database_url)
     committer = GroupCommitter(store)
     keys = IdempotencyKeys(store.engine, expiry_s=5)

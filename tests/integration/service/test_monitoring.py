@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from datasources.identity import parse_national_id
 from service.persistence.committer import GroupCommitter
-from service.persistence.migrations import upgrade
 from service.persistence.tables import monitoring_cells
 from service.usecases.monitoring.groups import groups_of
 from service.usecases.monitoring.rollup import Rollup
+from tests.databases import migrate
 from tests.integration.service.conftest import Client
 
 
@@ -110,7 +110,7 @@ def test_a_source_outage_shows_in_availability_breakers_and_deferrals(make_clien
 
 
 def test_a_decision_not_recorded_is_not_counted(database_url):
-    upgrade(database_url)
+    migrate(database_url)
     from audit import AuditStore
 
     store = AuditStore.from_url(database_url)

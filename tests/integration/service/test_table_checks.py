@@ -26,7 +26,6 @@ from sqlalchemy import Engine, Table, and_, delete, event, func, insert, select,
 from audit import AuditQuery
 from datasources.stub.world import population_ids
 from service.cli.main import main
-from service.persistence.migrations import upgrade
 from service.persistence.tables import (
     applications,
     backtests,
@@ -41,8 +40,8 @@ from service.usecases.verification import (
     service_checkpoints,
     verify_trail,
 )
-from service.web.app import create_app
-from tests.databases import fresh_postgres_schema
+from tests.apps import build_app
+from tests.databases import fresh_postgres_schema, migrate
 from tests.integration.service.conftest import Client, record_answers, undocumented_answers
 
 CHAMPION = "v1/2026.11"
@@ -74,7 +73,7 @@ class Log:
 def _app(url: str, folder: Path, **settings):
     fixtures = folder / "fixtures.json"
     fixtures.write_text("{}", encoding="utf-8")
-    return create_app({"database_url": url, "env": "test", "var_dir": folder,
+    return build_app({"database_url": url, "env": "test", "var_dir": folder,
                        "stub_fixtures": str(fixtures), **settings})
 
 
@@ -98,7 +97,7 @@ def _finished(client: Client, backtest_id: str) -> dict:
 
 
 def _build(url: str, folder: Path) -> Iterator[Log]:
-    upgrade(url)
+    migrate(url)
     app = _app(url, folder)
     answers_given = record_answers(app)
     client = Client(app)
