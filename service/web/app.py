@@ -113,6 +113,7 @@ def build_wiring(settings: Settings, shelf: ModelShelf | None = None) -> Wiring:
     from service.usecases.verification import checkpoint_folder
     from service.web.auth import KeyRing
     from service.web.backtest_report import report_html
+    from service.web.charts.scales import PointsScales
 
     store = AuditStore.from_url(settings.database_url)
     try:
@@ -180,6 +181,8 @@ def build_wiring(settings: Settings, shelf: ModelShelf | None = None) -> Wiring:
                             model_search=settings.model_search)
     metrics.add_collector(monitoring.collector())
     return Wiring(settings=settings, store=store, pseudonymiser=pseudonymiser,
+                  scales=PointsScales((model, *engine.fallbacks.values()),
+                                      settings.model_search),
                   keys=KeyRing(store.engine, limits, ttl_s=settings.key_cache_s),
                   limits=limits, consents=consents, sources=sources,
                   gatherer=gatherer, engine=engine, flow=flow, metrics=metrics,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from flask import Flask, current_app
@@ -12,7 +10,6 @@ from flask import Flask, current_app
 from audit import AuditStore, Pseudonymiser
 from datasources.gather import Gatherer
 from scoring.online.engine import DecisionEngine
-from scoring.online.model import read_card
 from scoring.online.policy import Policy
 from service.ops.metrics import Metrics
 from service.ops.rate_limits import RateLimits
@@ -30,8 +27,8 @@ from service.usecases.retries import RetryDesk
 from service.usecases.reviews import ReviewDesk
 from service.usecases.strategies import StrategyBook
 from service.web.auth import KeyRing
-from service.web.charts import PointsScale, decider_scale
 from service.web.charts.cache import ChartCache
+from service.web.charts.scales import PointsScales
 
 KEY = "flashloan"
 
@@ -67,6 +64,8 @@ class Wiring:
     strategies: StrategyBook
     # Backtests requested through the API, run in the background.
     backtests: BacktestDesk
+    # The points scale of each model whose decisions are drawn, read once per worker.
+    scales: PointsScales
     # The versions of the models run once at start (the main model, then each fallback).
     warmed_models: tuple[str, ...] = ()
     # The dashboard's charts, drawn again only when their numbers change.
@@ -77,29 +76,6 @@ class Wiring:
         bounds of requests, the API document's and the console's grades and terms all read
         it, and follow a change of strategies."""
         return self.strategies.current().champion.engine.policy
-
-    @cached_property
-    def _scales(self) -> dict[str, PointsScale | None]:
-        """The points scale of each model whose decisions were drawn, by its SHA-256: each
-        card read once per worker (those loaded at start from memory)."""
-        models = (self.engine.model, *self.engine.fallbacks.values())
-        return {m.sha256: PointsScale.from_card(m.card) for m in models}
-
-    def points_scale(self, explanation: Mapping[str, Any]) -> PointsScale | None:
-        """The points scale of the model that decided an explanation; the card of a model
-        not loaded at start is read once (a challenger's, or one before a model switch).
-        None without one."""
-        sha256 = str(explanation.get("model_sha256"))
-        if sha256 not in self._scales:
-            try:
-                card = read_card(explanation["model_version"], self.settings.model_search)
-            except (OSError, ValueError):
-                return None
-            scale = decider_scale(explanation, [card])
-            if scale is None:
-                return None
-            self._scales[sha256] = scale
-        return self._scales[sha256]
 
     def close(self) -> None:
         from datasources.factory import close_sources

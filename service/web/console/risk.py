@@ -103,7 +103,7 @@ def application(application_id: str):
     unknown_sources = (explanation.get("unknown_sources", []) if explanation is not None
                        else answer.get("missing_sources", []))
     if explanation is not None:
-        scale = wiring().points_scale(explanation)
+        scale = wiring().scales.of(explanation)
         # Without the deciding model's card there are no points to speak of: log-odds.
         chart_units_shown = units if scale is not None else "log_odds"
         # The chart is our own SVG; every text in it is escaped where it is drawn.

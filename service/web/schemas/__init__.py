@@ -9,8 +9,6 @@ from service.web.schemas.applications import (
     ApplicationIn,
     ApplicationOut,
     AttemptOut,
-    ConsentIn,
-    ConsentOut,
     DecisionOut,
     ExplanationOut,
     FeatureOut,
@@ -51,6 +49,7 @@ from service.web.schemas.common import (
     policy_in_force,
     to_utc,
 )
+from service.web.schemas.consents import ConsentIn, ConsentOut
 from service.web.schemas.models import (
     HealthOut,
     ModelCardOut,

@@ -138,7 +138,7 @@ def explanation_svg(args: dict, application_id: str):
     data = book.explanation(book.visible(current(), application_id))
     units = args["units"]
     svg = waterfall_svg(data, wiring().engine.model.spec, units=units,
-                        scale=wiring().points_scale(data))
+                        scale=wiring().scales.of(data))
     return Response(svg, mimetype="image/svg+xml")
 
 
