@@ -64,6 +64,7 @@ def _load_group(item: pytest.Item) -> str | None:
                 None)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test of a load group for ``--dist loadgroup``."""
     for item in items:

@@ -121,6 +121,9 @@ class CommitDroppingProxy:
 
     def close(self) -> None:
         self._stopped = True
+        # Closing a socket does not wake a thread blocked in its accept(); shutting it does.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             pairs, self._pairs = self._pairs, []

@@ -36,5 +36,16 @@ class Timeline:
         self._last = now
 
     @property
+    def decided_ms(self) -> float:
+        """The time from the start to the latest step (shown or aside), from the steps' own
+        clock readings: the shown steps' durations add up to it, with those timed aside.
+
+        A clock read after the last step would count the wait for the interpreter of a
+        busy thread in no step.
+        """
+        return round((self._last - self.started) * 1000, 3)
+
+    @property
     def elapsed_ms(self) -> float:
+        """The time from the start to now."""
         return round((time.perf_counter() - self.started) * 1000, 3)

@@ -151,9 +151,11 @@ class DecisionFlow:
                  "purpose": request["purpose"]}
         row = decisions.row(0) if decisions is not None else None
         recourse = self._recourse(deciding, decisions, request["amount"], tl)
-        # The shadows decide the same facts aside: timed, recorded, never answered.
+        # The shadows decide the same facts aside: timed, recorded, never answered. Without
+        # shadows nothing is timed aside, and the answer's steps add up to its elapsed_ms.
         shadows = shadow_outcomes(live.shadows, features, gathered, facts)
-        tl.aside("shadows_decided")
+        if live.shadows:
+            tl.aside("shadows_decided")
         answer = decision_answer(application_id, gathered, row, tl, request["amount"],
                                  recourse, deciding)
         if attempt is not None:
@@ -208,7 +210,7 @@ class DecisionFlow:
                                  exc) from exc
         application = self._application_row(made, payload)
         tl.step("audited")
-        payload["decided_ms"] = answer["elapsed_ms"] = tl.elapsed_ms
+        payload["decided_ms"] = answer["elapsed_ms"] = tl.decided_ms
         answer_text = application["answer"] = dumps(answer)
         payload[ANSWER_HASH] = answer_hash(answer_text)
         try:

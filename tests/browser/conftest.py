@@ -1,9 +1,13 @@
 """The console in Debian's Chromium (headless, through Playwright) against the app under gunicorn.
 
-One server for the module, started as in production with two workers on a SQLite file; its
+One server for the run (the console's, the charts' and the API reference's tests), started as
+in production with two workers on a SQLite file that ``flashloan db upgrade`` made; its
 development keys come from the ``dev-keys.txt`` it writes on first start, as the sign-in page
-says. A channel posts consents and applications through the JSON API until one is declined,
-and asks for that decision to be reviewed.
+says. It reads its models from a folder of copies of the shipped ones, where v1's card gains a
+global view (the mean absolute contribution of each feature over a sample of the stub world,
+computed here by the shipped model) and one fallback's card has none. A channel posts consents
+and applications through the JSON API until one is declined, and asks for that decision to be
+reviewed. Each test changes only what it made or what no other test reads.
 
 Chromium is Debian's package (``.ci/run`` installs it with apt); nothing is downloaded. Without
 it the tests are skipped, except under CI=true where they fail.
@@ -11,9 +15,10 @@ it the tests are skipped, except under CI=true where they fail.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +28,7 @@ from typing import Any
 import pytest
 import requests
 
+from scoring.online.model import MODELS_DIR, fallback_version
 from tests.databases import migrate, unavailable
 from tests.e2e.gunicorn_server import REPO, GunicornServer
 
@@ -35,6 +41,9 @@ LAPTOP = {"width": 1366, "height": 768}
 SCOPES = ("provident_fund", "social_security", "income_tax", "credit_report", "court_records")
 PII_KEY = "browser-pii-key-6c1e9a4f2b8d7035e1c9a4f6b2d8e037"
 HTTP_TIMEOUT_S = 60.0
+# The fallback whose card has no global view, and how many applicants v1's view averages.
+PLAIN = fallback_version("v1", "income_tax")
+SAMPLE = 300
 
 
 @dataclass
@@ -117,14 +126,56 @@ def stage(site: Site) -> None:
     site.review = response.json()
 
 
+def write_models(folder: Path) -> dict:
+    """Copy the shipped models, v1's card with a global view and one fallback's with none;
+    return v1's card."""
+    import numpy as np
+
+    from datasources.stub.world import generate, population_ids, records_at
+    from scoring.online.features import features_for_application
+    from scoring.online.model import load_model
+
+    model = load_model("v1")
+    ids = population_ids(SAMPLE, 11)
+    columns = generate(ids)
+    x = np.vstack([features_for_application(records_at(columns, i), 20000, 12)
+                   for i in range(SAMPLE)])
+    mean_abs = np.abs(model.score(x).contributions).mean(axis=0)
+    card = dict(model.card)
+    card["global_importance"] = {
+        "population": f"{SAMPLE} applicants of the stub world", "rows": SAMPLE,
+        "features": sorted(({"name": n, "mean_abs_contribution": float(v)}
+                            for n, v in zip(model.feature_names, mean_abs, strict=True)),
+                           key=lambda f: -f["mean_abs_contribution"])}
+    shutil.copytree(MODELS_DIR, folder, dirs_exist_ok=True)
+    (folder / "v1" / "card.json").write_text(json.dumps(card, ensure_ascii=False),
+                                              encoding="utf-8")
+    plain = json.loads((folder / PLAIN / "card.json").read_text(encoding="utf-8"))
+    plain.pop("global_importance", None)
+    (folder / PLAIN / "card.json").write_text(json.dumps(plain), encoding="utf-8")
+    return card
+
+
+def upgrade_with_the_cli(url: str) -> None:
+    """``flashloan db upgrade``, as ``make serve`` runs it before starting the server."""
+    from click.testing import CliRunner
+
+    from service.cli.main import main
+
+    upgraded = CliRunner().invoke(main, ["db", "upgrade", "--database-url", url])
+    assert upgraded.exit_code == 0, upgraded.output
+
+
 @contextmanager
 def served_site(tmp_path_factory: pytest.TempPathFactory, name: str,
-                env: dict[str, str] | None = None) -> Iterator[Site]:
-    """The service under gunicorn on a SQLite file of its own, staged by the channel; the
-    server must stop cleanly, with no traceback in its log."""
+                env: dict[str, str] | None = None, *,
+                upgrade: Callable[[str], None] = migrate) -> Iterator[Site]:
+    """The service under gunicorn on a SQLite file of its own (brought to head by
+    ``upgrade``), staged by the channel; the server must stop cleanly, with no traceback in
+    its log."""
 
     workdir = tmp_path_factory.mktemp(name)
-    migrate(f"sqlite:///{workdir / 'flashloan.db'}")
+    upgrade(f"sqlite:///{workdir / 'flashloan.db'}")
     server = GunicornServer(name, workdir, {
         "FLASHLOAN_ENV": "test",
         "FLASHLOAN_DATABASE_URL": f"sqlite:///{workdir / 'flashloan.db'}",
@@ -149,9 +200,18 @@ def served_site(tmp_path_factory: pytest.TempPathFactory, name: str,
     assert "Traceback" not in log, log[-6000:]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with served_site(tmp_path_factory, "console") as built:
+@pytest.fixture(scope="session")
+def card(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The folder of models the run's server reads, and v1's card there."""
+    folder = tmp_path_factory.mktemp("models")
+    return folder, write_models(folder)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory, card: tuple[Path, dict]) -> Iterator[Site]:
+    """The run's server (see above), started once: the browser tests share it."""
+    with served_site(tmp_path_factory, "console", {"FLASHLOAN_MODELS_DIR": str(card[0])},
+                     upgrade=upgrade_with_the_cli) as built:
         yield built
 
 

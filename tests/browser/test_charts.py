@@ -1,77 +1,29 @@
 """The charts in a real browser: an application's waterfall in score points or log-odds, and a
 model card's global view.
 
-The server reads its models from a folder of copies: v1's card gains a global view (the mean
-absolute contribution of each feature over a sample of the stub world, computed here by the
-shipped model), and one fallback's card has none.
+The run's server (tests/browser/conftest.py) reads its models from a folder of copies: v1's
+card gains a global view (the mean absolute contribution of each feature over a sample of the
+stub world, computed by the shipped model), and one fallback's card has none (``card``).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
-import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from scoring.online.model import MODELS_DIR, fallback_version, load_model
+from scoring.online.model import load_model
 from service.web.charts import PointsScale, feature_label
-from tests.browser.conftest import Site, served_site
+from tests.browser.conftest import PLAIN, SAMPLE
 
 pytestmark = pytest.mark.slow
-
-PLAIN = fallback_version("v1", "income_tax")
-SAMPLE = 300
-
-
-def write_models(folder: Path) -> dict:
-    """Copy v1 with a global view in its card, and a fallback with none; return v1's card."""
-    from datasources.stub.world import generate, population_ids, records_at
-    from scoring.online.features import features_for_application
-
-    model = load_model("v1")
-    ids = population_ids(SAMPLE, 11)
-    columns = generate(ids)
-    x = np.vstack([features_for_application(records_at(columns, i), 20000, 12)
-                   for i in range(SAMPLE)])
-    mean_abs = np.abs(model.score(x).contributions).mean(axis=0)
-    card = dict(model.card)
-    card["global_importance"] = {
-        "population": f"{SAMPLE} applicants of the stub world", "rows": SAMPLE,
-        "features": sorted(({"name": n, "mean_abs_contribution": float(v)}
-                            for n, v in zip(model.feature_names, mean_abs, strict=True)),
-                           key=lambda f: -f["mean_abs_contribution"])}
-    shutil.copytree(MODELS_DIR / "v1", folder / "v1")
-    (folder / "v1" / "card.json").write_text(json.dumps(card, ensure_ascii=False),
-                                              encoding="utf-8")
-    shutil.copytree(MODELS_DIR / PLAIN, folder / PLAIN)
-    plain = json.loads((folder / PLAIN / "card.json").read_text(encoding="utf-8"))
-    plain.pop("global_importance", None)
-    (folder / PLAIN / "card.json").write_text(json.dumps(plain), encoding="utf-8")
-    return card
-
-
-@pytest.fixture(scope="module")
-def card(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("models")
-    return folder, write_models(folder)
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, card: tuple[Path, dict]) -> Iterator[Site]:
-    """The service under gunicorn, reading its models from the folder of copies."""
-    with served_site(tmp_path_factory, "charts",
-                     {"FLASHLOAN_MODELS_DIR": str(card[0])}) as built:
-        yield built
 
 
 def test_the_waterfall_is_in_score_points_with_labels_and_switches_to_log_odds(visit, site,
                                                                                card):
-    answer = site.approved[0]
+    # An approval no other test amends (the console's tests change the partial one).
+    answer = next(a for a in site.approved if a is not site.partial)
     aid = answer["application_id"]
     explanation = site.api("GET", f"/v1/applications/{aid}/explanation", "risk_officer").json()
     scale = PointsScale.from_card(card[1])

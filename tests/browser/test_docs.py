@@ -1,4 +1,8 @@
-"""The API reference at /docs in Debian's Chromium: Swagger UI, from this server alone."""
+"""The API reference at /docs in Debian's Chromium: Swagger UI, from this server alone.
+
+The server is the run's (tests/browser/conftest.py): its database made by ``flashloan db
+upgrade`` as ``make serve`` makes it; these tests only read from it.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +11,18 @@ from typing import Any
 
 import pytest
 import requests
-from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from service.cli.main import main
-from tests.browser.conftest import LAPTOP, SCREENSHOTS, read_dev_keys
+from tests.browser.conftest import LAPTOP, SCREENSHOTS, Site, read_dev_keys
 from tests.e2e.gunicorn_server import GunicornServer
 
 pytestmark = pytest.mark.slow
 
-PII_KEY = "docs-pii-key-0b7d3e9a1c5f4286b0d2e4f6a8c1e3b5"
-
 
 @pytest.fixture(scope="module")
-def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GunicornServer]:
-    """The service under gunicorn on a fresh SQLite file, as ``make serve`` starts it."""
-    workdir = tmp_path_factory.mktemp("docs")
-    url = f"sqlite:///{workdir / 'flashloan.db'}"
-    upgraded = CliRunner().invoke(main, ["db", "upgrade", "--database-url", url])
-    assert upgraded.exit_code == 0, upgraded.output
-    server = GunicornServer("docs", workdir, {"FLASHLOAN_ENV": "test",
-                                              "FLASHLOAN_DATABASE_URL": url,
-                                              "FLASHLOAN_PII_KEY": PII_KEY})
-    try:
-        server.spawn()
-        server.wait_ready()
-        yield server
-    finally:
-        code = server.stop()
-    log = server.log_text()
-    assert code == 0, f"gunicorn exited with {code}:\n{log[-4000:]}"
-    assert "Traceback" not in log, log[-6000:]
+def docs_server(site: Site) -> GunicornServer:
+    """The service under gunicorn: the run's server."""
+    return site.server
 
 
 class Reader:

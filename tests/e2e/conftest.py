@@ -29,6 +29,9 @@ PII_KEY = "e2e-pii-key-3f9a1c7e5b2d4068a1f3c5e7b9d20468"
 CHANNEL = "e2e-bank-a"
 OTHER_CHANNEL = "e2e-bank-b"
 DEGRADED_DEADLINE_S = 1.5
+# How long a worker trusts a key it has checked: short, so that test_keys sees a revocation
+# reach every worker within the deployment's own tests.
+KEY_CACHE_S = 1.0
 HTTP_TIMEOUT_S = 60.0
 
 # caller -> (role, key name); both channels are "channel" keys of different front-ends.
@@ -148,6 +151,7 @@ def deployment(request: pytest.FixtureRequest,
             # schemathesis alone sends hundreds of calls, the role matrix many without a key.
             "FLASHLOAN_RATE_LIMIT": "100000/minute",
             "FLASHLOAN_AUTH_FAILURE_LIMIT": "100000/minute",
+            "FLASHLOAN_KEY_CACHE_S": str(KEY_CACHE_S),
         }
         main = GunicornServer("main", workdir, common)
         degraded = GunicornServer("degraded", workdir, {

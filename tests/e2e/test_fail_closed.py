@@ -91,16 +91,22 @@ def test_unwritable_audit_store_means_no_decision(deployment: Deployment) -> Non
                       "application_id = :a AND kind = 'decision.made'", a=application_id) == 1
 
 
-# How long the service waits for its audit commit (service/persistence/committer.py GroupCommitter).
+# How long the service waits for its audit commit (service/persistence/committer.py
+# GroupCommitter), and for the chain's lock once its write has started (audit/engine.py
+# BUSY_TIMEOUT_S): the lock's wait is no setting, so no deployment can make it shorter.
 COMMIT_WAIT_S = 30.0
+# How long the chain is held at most: well past both waits, should the service not answer.
+HOLD_LIMIT_S = COMMIT_WAIT_S + 30
 
 
 @contextmanager
 def audit_chain_held(deployment: Deployment, seconds: float) -> Iterator[None]:
-    """Hold the audit chain's write lock, as a stuck writer would, for ``seconds``."""
+    """Hold the audit chain's write lock, as a stuck writer would, until the block ends (for
+    ``seconds`` at most)."""
     from audit.engine import lock_chain, write_mode
 
     held = threading.Event()
+    release = threading.Event()
     failure: list[BaseException] = []
 
     def hold() -> None:
@@ -110,7 +116,7 @@ def audit_chain_held(deployment: Deployment, seconds: float) -> Iterator[None]:
                 with conn.begin():
                     lock_chain(conn)  # PostgreSQL; SQLite's BEGIN IMMEDIATE took the lock
                     held.set()
-                    time.sleep(seconds)
+                    release.wait(seconds)
         except BaseException as exc:  # reported by the test, not lost in the thread
             failure.append(exc)
             held.set()
@@ -122,6 +128,7 @@ def audit_chain_held(deployment: Deployment, seconds: float) -> Iterator[None]:
         assert not failure, failure
         yield
     finally:
+        release.set()
         holder.join()
     assert not failure, failure
 
@@ -131,7 +138,8 @@ def test_stalled_audit_store_means_no_decision(deployment: Deployment) -> None:
     consent_id = record_consent(channel, UNRECORDED)
     body = application_body(UNRECORDED, consent_id)
 
-    with audit_chain_held(deployment, COMMIT_WAIT_S + 4):
+    # Held until the service has answered, and no longer.
+    with audit_chain_held(deployment, HOLD_LIMIT_S):
         started = time.monotonic()
         response = channel.post("/v1/applications", json=body)
         waited = time.monotonic() - started

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -202,6 +202,17 @@ class Resources:
         self.cancellable = started.json()["backtest_id"]
         return self.cancellable
 
+    def cancel_unfinished_backtests(self) -> None:
+        """Cancel the backtests still queued or running: those the matrix started, which no
+        test reads once it is done, so that their processes stop working for nothing."""
+        listed = self.officer.get("/v1/backtests")
+        assert listed.status_code == 200, listed.text
+        for job in listed.json()["items"]:
+            if job["status"] in ("queued", "running"):
+                cancelled = self.officer.request("DELETE", f"/v1/backtests/{job['backtest_id']}")
+                # 409: it ended meanwhile.
+                assert cancelled.status_code in (200, 409), cancelled.text
+
     def fresh(self, kind: str | None) -> dict[str, Any]:
         """New resources up to ``kind``: a consent, its decided application, a review of it;
         or a key; or a backtest still to cancel."""
@@ -253,8 +264,10 @@ BODIES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
 
 
 @pytest.fixture(scope="module")
-def resources(deployment: Deployment) -> Resources:
-    return Resources(deployment)
+def resources(deployment: Deployment) -> Iterator[Resources]:
+    made = Resources(deployment)
+    yield made
+    made.cancel_unfinished_backtests()
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,21 @@
-"""The console on SQLite through Flask's test client: a signed-in browser per role, and data."""
+"""The console on SQLite through Flask's test client: a signed-in browser per role, and data.
+
+A console whose data costs time to make (decisions, a finished backtest) can be made once
+for a module and kept as a closed folder (:class:`Saved`): the tests that only read it share
+one console opened on a copy, and a test that changes it opens a copy of its own.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +30,7 @@ CHANNEL = "bank-app"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 BACKTEST_POLL_S = 0.1
 BACKTEST_WAIT_S = 120.0
+T = TypeVar("T")
 
 
 def csrf_of(html: str) -> str:
@@ -66,12 +77,15 @@ class ConsoleUser:
 class Console:
     """An app with one API key per role, a channel's API calls, and signed-in users."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, keys: dict[str, str] | None = None) -> None:
+        """``keys``: the keys already in the app's database (of a :class:`Saved` console);
+        by default one is made per role."""
         self.app = app
         self.wired = app.extensions["flashloan"]
         engine = self.wired.store.engine
-        self.keys = {role: create_key(engine, role, CHANNEL if role == "channel" else role)
-                     for role in ROLES}
+        self.keys = dict(keys) if keys is not None else {
+            role: create_key(engine, role, CHANNEL if role == "channel" else role)
+            for role in ROLES}
         self.api = app.test_client()
 
     def user(self, role: str | None = None) -> ConsoleUser:
@@ -123,20 +137,86 @@ def people() -> list[str]:
     return population_ids(60, 2024)
 
 
+DATABASE_FILE = "flashloan.db"
+
+
+def open_console(folder: Path, keys: dict[str, str] | None = None, **settings: Any) -> Console:
+    """A console on the SQLite file ``flashloan.db`` in ``folder``, which is also its var
+    folder: a new file is made at the migrations' head; ``keys`` are those of a saved one."""
+    url = f"sqlite:///{folder / DATABASE_FILE}"
+    if not (folder / DATABASE_FILE).exists():
+        migrate(url)
+    return Console(build_app({"database_url": url, "env": "test", "var_dir": folder,
+                              **settings}), keys)
+
+
+def close_console(console: Console) -> None:
+    """Stop the console's app: its backtests, writers and connections (SQLite's log is
+    folded into the file as the last connection closes)."""
+    console.wired.close()
+
+
+@contextmanager
+def console_in(folder: Path, keys: dict[str, str] | None = None,
+               **settings: Any) -> Iterator[Console]:
+    """:func:`open_console`, closed afterwards."""
+    console = open_console(folder, keys, **settings)
+    try:
+        yield console
+    finally:
+        close_console(console)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A console's folder (database and var folder), closed, and its keys: made once, then
+    opened as copies, so that what one test writes no other test sees."""
+
+    folder: Path
+    keys: dict[str, str]
+    settings: dict[str, Any]
+
+    def copy(self, folder: Path) -> Saved:
+        """The same console, copied to ``folder`` (which must not exist)."""
+        shutil.copytree(self.folder, folder)
+        return Saved(folder, self.keys, self.settings)
+
+    def open_copy(self, folder: Path, **settings: Any) -> Console:
+        """A console on a copy in ``folder`` (which must not exist), with its settings and
+        ``settings``; close it when done."""
+        copied = self.copy(folder)
+        return open_console(copied.folder, copied.keys, **{**copied.settings, **settings})
+
+
+def save_console(folder: Path, make: Callable[[Console], T], keys: dict[str, str] | None = None,
+                 **settings: Any) -> tuple[Saved, T]:
+    """Open a console on ``folder`` (see :func:`open_console`), let ``make`` put data in it,
+    close it and keep it; return it and what ``make`` returned."""
+    with console_in(folder, keys, **settings) as console:
+        made = make(console)
+    return Saved(folder, dict(console.keys), settings), made
+
+
 @pytest.fixture
 def make_console(tmp_path, sqlite_url) -> Iterator:
-    made = []
+    made: list[Console] = []
 
-    def build(url: str | None = None, **settings) -> Console:
+    def build(url: str | None = None, *, copy_of: Saved | None = None,
+              **settings) -> Console:
+        """A console on ``url`` (by default the test's SQLite file), or on a copy of a saved
+        one of its own."""
+        if copy_of is not None:
+            made.append(copy_of.open_copy(tmp_path / f"copy-{len(made)}", **settings))
+            return made[-1]
         migrate(url or sqlite_url)
         app = build_app({"database_url": url or sqlite_url, "env": "test",
                           "var_dir": tmp_path, **settings})
-        made.append(app)
-        return Console(app)
+        made.append(Console(app))
+        return made[-1]
 
     yield build
-    for app in made:
-        app.extensions["flashloan"].close()
+    for console in made:
+        close_console(console)
 
 
 @pytest.fixture

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import update
 
+from datasources.stub.world import population_ids
 from service.domain.encoding import now_text
 from service.domain.permissions import roles_holding
 from service.persistence.tables import api_keys
 from tests.databases import migrate
-from tests.integration.console.conftest import finished_backtest, first, run_backtest
+from tests.integration.console.conftest import (
+    Console,
+    Saved,
+    close_console,
+    decide_a_dozen,
+    finished_backtest,
+    first,
+    run_backtest,
+    save_console,
+)
+
+# The module's consoles are made once (``reviewed_world``, ``backtested_world``): under
+# ``--dist loadgroup`` its tests run on one xdist worker.
+pytestmark = pytest.mark.xdist_group("console-access")
 
 APPLICATION_PAGES = ("/console/applications", "/console/applications/{application_id}")
 REVIEW_PAGES = ("/console/reviews", "/console/reviews?state=resolved")
@@ -62,20 +79,73 @@ COUNTERPARTS = {
 }
 
 
-@pytest.fixture
-def reviewed(decided):
-    """Decisions, and an open review of a decline."""
-    console, answers = decided
-    declined = first(answers, "declined")
-    review = console.request_review(declined["application_id"])
-    return console, declined, review
+@dataclass(frozen=True)
+class World:
+    """A console of the module's, made once: a dozen decisions and an open review of a
+    decline, and perhaps a finished backtest of the champion."""
+
+    saved: Saved
+    declined: dict[str, Any]
+    review: dict[str, Any]
+    backtest_id: str = "bt_none"
+
+
+@pytest.fixture(scope="module")
+def reviewed_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    def make(console: Console) -> tuple[dict, dict]:
+        _, answers = decide_a_dozen(console, population_ids(60, 2024))
+        declined = first(answers, "declined")
+        return declined, console.request_review(declined["application_id"])
+
+    saved, (declined, review) = save_console(tmp_path_factory.mktemp("reviewed"), make)
+    return World(saved, declined, review)
+
+
+@pytest.fixture(scope="module")
+def backtested_world(reviewed_world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    # A backtest runs in a process of its own and takes seconds: one serves the module.
+    copy = reviewed_world.saved.copy(tmp_path_factory.mktemp("backtested") / "console")
+    saved, done = save_console(copy.folder, run_backtest, copy.keys)
+    return replace(reviewed_world, saved=saved, backtest_id=done["backtest_id"])
+
+
+def reading(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """A console on a copy of ``world``, shared by the module's tests that only read it."""
+    console = world.saved.open_copy(tmp_path_factory.mktemp("reading") / "console")
+    yield console
+    close_console(console)
+
+
+@pytest.fixture(scope="module")
+def reading_reviewed(reviewed_world: World, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[Console]:
+    yield from reading(reviewed_world, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def reading_backtested(backtested_world: World, tmp_path_factory: pytest.TempPathFactory
+                       ) -> Iterator[Console]:
+    yield from reading(backtested_world, tmp_path_factory)
 
 
 @pytest.fixture
-def backtested(reviewed):
-    """The same, and a finished backtest of the champion."""
-    console, declined, review = reviewed
-    return console, declined, review, run_backtest(console)["backtest_id"]
+def reviewed(reviewed_world: World, reading_reviewed: Console):
+    """Decisions, and an open review of a decline (the module's: tests that use it only read)."""
+    return reading_reviewed, reviewed_world.declined, reviewed_world.review
+
+
+@pytest.fixture
+def backtested(backtested_world: World, reading_backtested: Console, make_console
+               ) -> Callable[..., tuple[Console, dict[str, Any], dict[str, Any], str]]:
+    """The same, and a finished backtest of the champion: the module's console, shared by the
+    tests that only read it, or with ``writes=True`` a copy of the test's own."""
+    world = backtested_world
+
+    def opened(*, writes: bool = False):
+        console = make_console(copy_of=world.saved) if writes else reading_backtested
+        return console, world.declined, world.review, world.backtest_id
+
+    return opened
 
 
 def _pages(paths, application_id, backtest_id="bt_none"):
@@ -84,8 +154,9 @@ def _pages(paths, application_id, backtest_id="bt_none"):
 
 @pytest.mark.parametrize("role", sorted(MATRIX))
 def test_the_role_matrix_of_console_pages(backtested, role):
-    console, declined, review, backtest_id = backtested
     applications, queue, audit, models, backtests, may_change = MATRIX[role]
+    # A role that may change things (resolve the review, start a backtest) gets its own copy.
+    console, declined, review, backtest_id = backtested(writes=may_change)
     user = console.user(role)
     aid = declined["application_id"]
     for paths, expected in ((APPLICATION_PAGES, applications), (REVIEW_PAGES, queue),
@@ -123,7 +194,7 @@ def test_the_role_matrix_of_console_pages(backtested, role):
 
 
 def test_without_a_session_every_page_sends_to_sign_in(backtested):
-    console, declined, review, backtest_id = backtested
+    console, declined, review, backtest_id = backtested()
     anonymous = console.user()
     paths = _pages(APPLICATION_PAGES + REVIEW_PAGES + AUDIT_PAGES + MODEL_PAGES + OUTCOME_PAGES
                    + MONITORING_PAGES + BACKTEST_PAGES + EVERYONE, declined["application_id"],

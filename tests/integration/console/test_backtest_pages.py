@@ -7,24 +7,27 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import insert
 
 from audit.canonical import format_time
+from datasources.stub.world import population_ids
 from scoring.governance.strategy import Strategy
 from service.domain.encoding import now_text
 from service.persistence.tables import backtests
 from service.usecases.backtests.run import Backtest
-from tests.integration.console.conftest import decide_a_dozen, finished_backtest
-from tests.integration.service.test_strategies import (  # noqa: F401
-    CHAMPION,
-    STRICT,
-    WIDE,
-    policies,
+from tests.integration.console.conftest import (
+    Console,
+    console_in,
+    decide_a_dozen,
+    finished_backtest,
 )
+from tests.integration.service.test_strategies import CHAMPION, STRICT, WIDE, write_policy
 
 IMAGE = re.compile(r'<img src="(data:image/svg\+xml;base64,[A-Za-z0-9+/=]+)" alt="([^"]*)">')
 SECTIONS = ("overview", "approval", "expected-loss", "swap", "realised-default", "score-shift",
@@ -33,12 +36,31 @@ REFRESH = '<meta http-equiv="refresh" content="3">'
 STARTED = re.compile(r"^/console/backtests/(bt_[0-9a-f]{32})$")
 
 
+def write_policies(folder: Path) -> Path:
+    """A stricter policy (a lower PD cut-off), a wider one (older applicants too) and one
+    past the line cap, as the strategies' tests try them; return the folder."""
+    write_policy(folder, "2026.11-strict", pd_cutoff=0.035)
+    write_policy(folder, "2026.11-wide", eligibility={"age_max": 60})
+    write_policy(folder, "2026.11-over-cap", limit={"max_line": 300_000})
+    return folder
+
+
 @pytest.fixture
-def desk(make_console, policies, people):  # noqa: F811
+def desk(make_console, tmp_path, people):
     """A console with a dozen decisions by the champion, and the stricter policy to try."""
-    console = make_console(policies_dir=str(policies))
+    console = make_console(policies_dir=str(write_policies(tmp_path / "policies")))
     decide_a_dozen(console, people)
     return console
+
+
+@pytest.fixture(scope="module")
+def refusing_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """The same desk, made once for the forms it refuses: a refused form writes nothing
+    (which each test of one asserts), so they share it."""
+    policies = write_policies(tmp_path_factory.mktemp("policies"))
+    with console_in(tmp_path_factory.mktemp("desk"), policies_dir=str(policies)) as console:
+        decide_a_dozen(console, population_ids(60, 2024))
+        yield console
 
 
 @pytest.fixture
@@ -142,7 +164,8 @@ def test_a_risk_officer_starts_a_backtest_and_reads_its_report_in_the_console(de
     ({"strategy": CHAMPION, "lgd": "nan"}, "lgd", "must be a number from 0 to 1; got 'nan'"),
 ])
 def test_a_wrong_form_says_what_is_wrong_beside_the_field_and_starts_nothing(
-        desk, form, field, message):
+        refusing_desk, form, field, message):
+    desk = refusing_desk
     officer = desk.user("risk_officer")
     response = officer.post("/console/backtests", form)
     assert response.status_code == 422

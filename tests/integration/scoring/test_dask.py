@@ -34,10 +34,9 @@ ENGINE_PREFIX = "flashloan-engine-"
 
 
 @pytest.fixture(scope="module")
-def client():
-    """A client of one local cluster of two worker processes, shared by the module."""
-    with open_client("local", n_workers=2) as opened:
-        yield opened
+def client(dask_client):
+    """A client of the run's one local cluster of two worker processes (conftest.py)."""
+    return dask_client
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +108,7 @@ def test_partitions_are_one_per_thread_or_per_hundred_thousand_rows(client):
         plan_partitions(10, client, 0)
 
 
-def test_the_score_command_on_dask_writes_the_same_file(tmp_path):
+def test_the_score_command_on_dask_writes_the_same_file(tmp_path, dask_address):
     runner = CliRunner()
     data = tmp_path / "in.csv"
     assert runner.invoke(main, ["synth", "--rows", "2500", "--seed", "22",
@@ -118,23 +117,24 @@ def test_the_score_command_on_dask_writes_the_same_file(tmp_path):
                                  "--explain"])
     assert alone.exit_code == 0, alone.output
     on_dask = runner.invoke(main, ["score", "--in", str(data), "--out",
-                                   str(tmp_path / "d.csv"), "--explain", "--dask", "local",
-                                   "--partitions", "3"])
+                                   str(tmp_path / "d.csv"), "--explain", "--dask",
+                                   dask_address, "--partitions", "3"])
     assert on_dask.exit_code == 0, on_dask.output
     assert (tmp_path / "d.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
-    assert "ran on        Dask (local), 3 partitions on 2 workers" in on_dask.stdout
+    assert f"ran on        Dask ({dask_address}), 3 partitions on 2 workers" in on_dask.stdout
     assert "ran on" not in alone.stdout
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The same small history trained on one machine and on a local Dask cluster."""
+def trained(small_model, tmp_path_factory):
+    """The same small history trained on one machine (the run's model m) and on a local Dask
+    cluster. This training is the one command of the run that starts its own cluster with
+    ``--dask local``; every other Dask run here uses the run's cluster at its address."""
     folder = tmp_path_factory.mktemp("models")
-    for name, extra in (("alone", []), ("dask", ["--dask", "local"])):
-        result = CliRunner().invoke(main, ["train", "--rows", "5000", "--seed", "4",
-                                           "--out", str(folder / name), *extra])
-        assert result.exit_code == 0, result.output
-    return folder / "alone", folder / "dask"
+    result = CliRunner().invoke(main, ["train", "--rows", "5000", "--seed", "4",
+                                       "--out", str(folder / "dask"), "--dask", "local"])
+    assert result.exit_code == 0, result.output
+    return small_model, folder / "dask"
 
 
 @pytest.mark.slow

@@ -7,11 +7,9 @@ import json
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from datasources.stub.world import generate, population_ids
 from scoring.governance.drift import WATCH, DriftReference, psi
 from scoring.online.model import DEFAULT_MODEL_VERSION, MODELS_DIR, fallback_version, load_model
 from scoring.training.train import model_features
@@ -38,16 +36,8 @@ def _without_monitoring(folder) -> None:
     _write_card(folder, {k: v for k, v in _card(folder).items() if k != "monitoring"})
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("models")
-    result = _run("train", "--rows", "5000", "--seed", "4", "--out", str(folder / "m"))
-    assert result.exit_code == 0, result.output
-    return folder / "m"
-
-
-def test_training_writes_the_drift_reference_after_the_reference(trained):
-    card = _card(trained)
+def test_training_writes_the_drift_reference_after_the_reference(small_model):
+    card = _card(small_model)
     keys = list(card)
     assert keys.index("monitoring") == keys.index("global_importance") + 1
     section = card["monitoring"]
@@ -56,9 +46,9 @@ def test_training_writes_the_drift_reference_after_the_reference(trained):
     assert list(section["features"]) == card["features"]
 
 
-def test_the_command_writes_the_same_section_again_without_retraining(trained, tmp_path):
+def test_the_command_writes_the_same_section_again_without_retraining(small_model, tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(trained, folder)
+    shutil.copytree(small_model, folder)
     written, model_bytes = (folder / "card.json").read_bytes(), (folder / "model.json").read_bytes()
     _without_monitoring(folder)
     assert DriftReference.from_card(_card(folder)) is None
@@ -71,11 +61,9 @@ def test_the_command_writes_the_same_section_again_without_retraining(trained, t
     assert (folder / "model.json").read_bytes() == model_bytes
 
 
-def test_a_fallback_without_a_reference_bins_its_own_features(tmp_path):
+def test_a_fallback_without_a_reference_bins_its_own_features(small_fallback, tmp_path):
     folder = tmp_path / "m-without-income_tax"
-    result = _run("train", "--rows", "5000", "--seed", "4", "--out", str(folder),
-                  "--without", "income_tax")
-    assert result.exit_code == 0, result.output
+    shutil.copytree(small_fallback, folder)
     card = _card(folder)
     assert "reference" not in card
     keys = list(card)
@@ -89,9 +77,9 @@ def test_a_fallback_without_a_reference_bins_its_own_features(tmp_path):
     assert (folder / "card.json").read_bytes() == written
 
 
-def test_the_command_refuses_data_other_than_the_models(trained, tmp_path):
+def test_the_command_refuses_data_other_than_the_models(small_model, tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(trained, folder)
+    shutil.copytree(small_model, folder)
     card = _card(folder)
     card["training_data"]["seed"] = 5
     _write_card(folder, card)
@@ -101,9 +89,9 @@ def test_the_command_refuses_data_other_than_the_models(trained, tmp_path):
     assert _card(folder)["monitoring"] == card["monitoring"]
 
 
-def test_a_model_trained_on_a_file_needs_the_file(trained, tmp_path):
+def test_a_model_trained_on_a_file_needs_the_file(small_model, tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(trained, folder)
+    shutil.copytree(small_model, folder)
     card = _card(folder)
     card["training_data"] = {**card["training_data"], "source": "file", "file": "bank.parquet"}
     _write_card(folder, card)
@@ -124,11 +112,12 @@ def test_every_shipped_card_holds_its_training_distributions(version):
 
 
 @pytest.mark.parametrize("version", SHIPPED)
-def test_a_fresh_population_of_the_training_world_is_stable_against_each_shipped_card(version):
+def test_a_fresh_population_of_the_training_world_is_stable_against_each_shipped_card(
+        synthetic_history, version):
     model = load_model(version)
     reference = DriftReference.from_card(model.card)
     assert reference is not None
-    history = pd.DataFrame(generate(population_ids(5000, 11)))
+    history = synthetic_history(5000, 11)
     _, x = model_features(history, model.spec, model.feature_names,
                           min(model.without) if model.without else None)
     pds = model.calibration.pd(model.margin(x))

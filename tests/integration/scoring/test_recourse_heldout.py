@@ -1,21 +1,21 @@
 """Recourse on the shipped model's own held-out applicants.
 
 The held-out set is the test part of the model's training split, made as ``flashloan train``
-made it: the synthetic world of the card's seed and size, split by ``stratified_split`` with
-the card's seed (the data digest is checked against the card). The bounds come from the
-training part. Only applications the API would accept are asked about (an amount within
-the product's line range).
+made it: the synthetic world of the card's seed and size (drawn once per run, conftest.py),
+split by ``stratified_split`` with the card's seed (the data digest is checked against the
+card). The bounds come from the training part. Only applications the API would accept are
+asked about (an amount within the product's line range).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from datasources.stub.world import generate, population_ids
 from scoring.online.engine import DecisionEngine, Decisions
 from scoring.online.features import features_for_frame
 from scoring.online.model import DEFAULT_MODEL_VERSION, MODELS_DIR, load_fallbacks, load_model
@@ -23,22 +23,29 @@ from scoring.online.policy import KNOCKOUT_ORDER, load_policy
 from scoring.online.spec import load_spec
 from scoring.recourse import CHANGEABLE, FIXED_RULES, Recourse, RecourseResult, quantile_bounds
 from scoring.training.train import frame_digest, stratified_split
+from tests.sizes import sized
 
 pytestmark = pytest.mark.slow
 
 SPEC = load_spec()
 COLUMN = {name: j for j, name in enumerate(SPEC.names)}
-DECLINED, BLOCKED, PARTIAL = 1000, 300, 300
+# How many held-out applications are asked about: CI the first 4,000 the API accepts, the full
+# run every one (the test split holds 20,000), and as many actionable declines as each holds.
+# Each application is decided and searched on its own (a batch decides each row as that row
+# alone, tests/unit/scoring/test_batches.py), so CI's are the full run's first ones, asked the
+# same questions; 4,000 hold 300 actionable declines, 300 knock-outs and 300 partial approvals.
+APPLICATIONS = sized(4_000, 20_000)
+DECLINED, BLOCKED, PARTIAL = sized(300, 1000), 300, 300
 
 
 class HeldOut:
     """The held-out applicants decided by the shipped engine, and the recourse of each."""
 
-    def __init__(self) -> None:
+    def __init__(self, synthetic_history: Callable[[int, int], pd.DataFrame]) -> None:
         card = json.loads((MODELS_DIR / DEFAULT_MODEL_VERSION / "card.json").read_text(
             encoding="utf-8"))
         data = card["training_data"]
-        history = pd.DataFrame(generate(population_ids(data["rows"], data["seed"])))
+        history = synthetic_history(data["rows"], data["seed"])
         assert frame_digest(history) == data["digest"]
         train, _, test = stratified_split(history["defaulted"].to_numpy(),
                                           data["split"]["seed"])
@@ -51,7 +58,7 @@ class HeldOut:
         self.recourse = Recourse(self.engine, quantile_bounds(features.iloc[train]))
         amount = history["amount"].to_numpy(dtype=float)
         accepted = test[(amount[test] >= self.policy.min_line)
-                        & (amount[test] <= self.policy.max_line)]
+                        & (amount[test] <= self.policy.max_line)][:APPLICATIONS]
         self.amount = amount[accepted]
         self.decisions = self.engine.decide(
             features.to_numpy()[accepted], age=history["age"].to_numpy()[accepted],
@@ -71,8 +78,8 @@ class HeldOut:
 
 
 @pytest.fixture(scope="module")
-def held_out() -> HeldOut:
-    return HeldOut()
+def held_out(synthetic_history) -> HeldOut:
+    return HeldOut(synthetic_history)
 
 
 @pytest.fixture(scope="module")

@@ -26,30 +26,22 @@ def _card(folder) -> dict:
     return json.loads((folder / "card.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("models")
-    result = _run("train", "--rows", "5000", "--seed", "4", "--out", str(folder / "m"))
-    assert result.exit_code == 0, result.output
-    return folder / "m"
-
-
-def test_training_writes_the_reference_with_the_card(trained):
-    card = _card(trained)
+def test_training_writes_the_reference_with_the_card(small_model):
+    card = _card(small_model)
     named = card["reference"]
     assert named["file"] == REFERENCE_FILE and named["policy_version"] == load_policy().version
     assert named["rows"] == 200
     assert "of the held-out test split (1,000 rows) that policy" in named["population"]
     assert list(card).index("reference") == list(card).index("base_value_meaning") + 1
     assert card["global_importance"]["rows"] == 1000
-    model = ModelArtifact(trained)
+    model = ModelArtifact(small_model)
     assert model.reference is not None and model.reference.sha256 == named["sha256"]
     assert model.reference.quantiles["cr_card_utilization"][0] >= 0
 
 
-def test_the_command_writes_the_same_reference_again_without_retraining(trained, tmp_path):
+def test_the_command_writes_the_same_reference_again_without_retraining(small_model, tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(trained, folder)
+    shutil.copytree(small_model, folder)
     written = (folder / REFERENCE_FILE).read_bytes()
     card, model_bytes = _card(folder), (folder / "model.json").read_bytes()
     (folder / REFERENCE_FILE).unlink()
@@ -73,9 +65,9 @@ def test_the_command_writes_the_same_reference_again_without_retraining(trained,
     assert decided.record(0)["reasons_method"] == REASONS_REFERENCE
 
 
-def test_the_command_refuses_data_other_than_the_models(trained, tmp_path):
+def test_the_command_refuses_data_other_than_the_models(small_model, tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(trained, folder)
+    shutil.copytree(small_model, folder)
     card = _card(folder)
     card["training_data"]["seed"] = 5
     (folder / "card.json").write_text(json.dumps(card), encoding="utf-8")
@@ -84,16 +76,15 @@ def test_the_command_refuses_data_other_than_the_models(trained, tmp_path):
     assert "the training data must be model m's" in result.output
 
 
-def test_a_fallbacks_reference_is_decided_by_its_main_model(trained, tmp_path):
+def test_a_fallbacks_reference_is_decided_by_its_main_model(small_model, small_fallback,
+                                                            tmp_path):
     folder = tmp_path / "m-without-income_tax"
-    result = _run("train", "--rows", "5000", "--seed", "4", "--out", str(folder),
-                  "--without", "income_tax")
-    assert result.exit_code == 0, result.output
+    shutil.copytree(small_fallback, folder)
     assert "reference" not in _card(folder) and not (folder / REFERENCE_FILE).exists()
     result = _run("model", "reference", str(folder))
     assert result.exit_code != 0 and "give its main model with --main" in result.output
 
-    result = _run("model", "reference", str(folder), "--main", str(trained))
+    result = _run("model", "reference", str(folder), "--main", str(small_model))
     assert result.exit_code == 0, result.output
     card = _card(folder)
     assert card["reference"]["population"].endswith(

@@ -12,6 +12,7 @@ from scoring.governance.drift import DriftReference
 from scoring.online.model import ModelArtifact, ModelError
 from scoring.online.spec import load_spec
 from service.cli.main import main
+from tests.sizes import sized_cases
 
 SPEC = load_spec()
 
@@ -44,10 +45,15 @@ def test_the_card_describes_the_model(trained):
     assert list(card["monitoring"]["features"]) == list(drift.features) == card["features"]
 
 
-def test_same_seed_same_metrics(trained, tmp_path):
+# Training is seeded the same way at any size: CI trains the run's 5,000-row model m again
+# (conftest.py), the full run this module's 20,000-row model too.
+@pytest.mark.parametrize("model", sized_cases(["small_model"], ["small_model", "trained"]))
+def test_same_seed_same_metrics(request, tmp_path, fresh_draws, model):
+    trained = request.getfixturevalue(model)
+    data = json.loads((trained / "card.json").read_text(encoding="utf-8"))["training_data"]
     again = tmp_path / "again"
-    result = CliRunner().invoke(main, ["train", "--rows", "20000", "--seed", "3",
-                                       "--out", str(again)])
+    result = CliRunner().invoke(main, ["train", "--rows", str(data["rows"]),
+                                       "--seed", str(data["seed"]), "--out", str(again)])
     assert result.exit_code == 0, result.output
     first = json.loads((trained / "card.json").read_text(encoding="utf-8"))["metrics"]
     second = json.loads((again / "card.json").read_text(encoding="utf-8"))["metrics"]

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,10 +19,18 @@ from scoring.online.policy import PolicyError, load_policy
 from service.cli.main import main
 from service.usecases.engines import Engines
 from service.usecases.replay import Replayer
+from tests.databases import fresh_postgres_schema
+from tests.integration.service.conftest import (
+    Client,
+    _app,
+    record_answers,
+    undocumented_answers,
+)
 from tests.integration.service.test_strategies import (  # noqa: F401
     CHAMPION,
     STRICT,
     policies,
+    write_policies,
     write_policy,
 )
 
@@ -40,16 +52,46 @@ def finished(client, backtest_id: str) -> dict:
     raise AssertionError(f"backtest {backtest_id} did not finish in {WAIT_S} s")
 
 
-@pytest.fixture
-def decided(make_client, policies, database_url):  # noqa: F811
-    """A service on SQLite and on PostgreSQL with 80 applications decided by the champion."""
-    client = make_client(database_url, policies_dir=str(policies))
-    answers = [client.apply(nid).get_json() for nid in population_ids(80, 31)]
-    return client, answers
+@dataclass
+class Decided:
+    """A service with applications decided by the champion: its database, its policies."""
+
+    client: Client
+    answers: list[dict]
+    database_url: str
+    policies: Path
 
 
-def test_the_champion_against_itself_changes_nothing(decided):
-    client, answers = decided
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def decided(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Decided]:
+    """A service on SQLite and on PostgreSQL with 80 applications decided by the champion.
+
+    Decided once for the tests that only request backtests of them: a backtest decides
+    nothing anew, and each test looks at its own backtest. Every answer the service gives
+    must be one the API document lists, as with ``make_client``.
+    """
+    folder = tmp_path_factory.mktemp(f"backtested-{request.param}")
+    policies_dir = write_policies(folder / "policies")
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{folder / 'flashloan.db'}"
+        else:
+            url = stack.enter_context(fresh_postgres_schema(
+                request.getfixturevalue("postgres_server")))
+        app = _app(url, folder, policies_dir=str(policies_dir))
+        stack.callback(app.extensions["flashloan"].close)
+        given = record_answers(app)
+        client = Client(app)
+        answers = [client.apply(nid).get_json() for nid in population_ids(80, 31)]
+        yield Decided(client, answers, url, policies_dir)
+        undocumented = undocumented_answers(app, given)
+        assert not undocumented, f"answers the API document does not list: {sorted(undocumented)}"
+
+
+def test_the_champion_against_itself_changes_nothing(decided: Decided):
+    client, answers = decided.client, decided.answers
     r = request(client, {"strategy": CHAMPION})
     assert r.status_code == 202, r.get_json()
     assert r.get_json()["status"] in ("queued", "running", "done")
@@ -68,8 +110,8 @@ def test_the_champion_against_itself_changes_nothing(decided):
     assert CHAMPION in page and "data:image/svg+xml" in page and "<script" not in page
 
 
-def test_a_stricter_policy_shows_exactly_the_declines_it_adds(decided):
-    client, answers = decided
+def test_a_stricter_policy_shows_exactly_the_declines_it_adds(decided: Decided):
+    client, answers = decided.client, decided.answers
     job = finished(client, request(client, {"strategy": STRICT, "lgd": 0.6})
                    .get_json()["backtest_id"])
     assert job["status"] == "done", job
@@ -91,8 +133,8 @@ def test_a_stricter_policy_shows_exactly_the_declines_it_adds(decided):
     assert job["summary"]["lgd"] == 0.6
 
 
-def test_requests_are_audited_and_listed(decided):
-    client, _ = decided
+def test_requests_are_audited_and_listed(decided: Decided):
+    client = decided.client
     job = request(client, {"strategy": CHAMPION, "since": "2020-01-01T00:00:00Z"}).get_json()
     finished(client, job["backtest_id"])
     listed = client.get("/v1/backtests", who="risk_officer").get_json()["items"]
@@ -159,12 +201,12 @@ def test_an_unknown_backtest_is_a_404(make_client):
     assert client.get("/v1/backtests/bt_nothing/report", who="auditor").status_code == 404
 
 
-def test_the_command_gives_what_the_api_gives(decided, policies, tmp_path,  # noqa: F811
-                                              database_url):
-    client, _ = decided
+def test_the_command_gives_what_the_api_gives(decided: Decided, tmp_path):
+    client, database_url = decided.client, decided.database_url
     job = finished(client, request(client, {"strategy": STRICT}).get_json()["backtest_id"])
     out, summary = tmp_path / "report.html", tmp_path / "summary.json"
-    env = {"FLASHLOAN_DATABASE_URL": database_url, "FLASHLOAN_POLICIES_DIR": str(policies),
+    env = {"FLASHLOAN_DATABASE_URL": database_url,
+           "FLASHLOAN_POLICIES_DIR": str(decided.policies),
            "FLASHLOAN_VAR_DIR": str(tmp_path)}
     result = CliRunner().invoke(main, ["backtest", "--strategy", STRICT, "--out", str(out),
                                        "--json", str(summary)], env=env)

@@ -15,9 +15,15 @@ from datasources.stub.world import population_ids
 from scoring.governance.strategy import challenger_draw
 from scoring.online.policy import POLICY_DIR
 from service.usecases.replay import Replayer
+from tests.sizes import sized
 
 CHAMPION, STRICT, WIDE = "v1/2026.11", "v1/2026.11-strict", "v1/2026.11-wide"
 REFRESH_S = 0.2
+# Applicants decided under a challenger and a shadow. Each applicant's strategy is checked
+# against their own draw and each shadow outcome against its replay, so CI's 250 check the
+# same paths as the acceptance run's 1000; the challenger's share stays within 16-24 % at
+# either size (the draws are fixed by the applicants and the service's key).
+CHALLENGED_APPLICANTS = sized(250, 1_000)
 
 
 def write_policy(folder: Path, version: str, **changes) -> None:
@@ -32,14 +38,19 @@ def write_policy(folder: Path, version: str, **changes) -> None:
     (folder / f"{version}.json").write_text(json.dumps(doc), encoding="utf-8")
 
 
-@pytest.fixture
-def policies(tmp_path) -> Path:
-    """A stricter policy (a lower PD cut-off) and a wider one (older applicants too)."""
-    folder = tmp_path / "policies"
+def write_policies(folder: Path) -> Path:
+    """Write a stricter policy (a lower PD cut-off), a wider one (older applicants too) and
+    one over the caps into ``folder``; return it."""
     write_policy(folder, "2026.11-strict", pd_cutoff=0.035)
     write_policy(folder, "2026.11-wide", eligibility={"age_max": 60})
     write_policy(folder, "2026.11-over-cap", limit={"max_line": 300_000})
     return folder
+
+
+@pytest.fixture
+def policies(tmp_path) -> Path:
+    """A stricter policy (a lower PD cut-off) and a wider one (older applicants too)."""
+    return write_policies(tmp_path / "policies")
 
 
 def put(client, body: dict, who: str = "admin"):
@@ -64,7 +75,7 @@ def test_a_challenger_decides_its_share_and_a_shadow_decides_every_application_a
     assert r.status_code == 200, r.get_json()
     time.sleep(REFRESH_S)
     wired = client.app.extensions["flashloan"]
-    people = population_ids(1_000, 2026)
+    people = population_ids(CHALLENGED_APPLICANTS, 2026)
     answers = {}
     for nid in people:
         r = client.apply(nid)
@@ -72,7 +83,7 @@ def test_a_challenger_decides_its_share_and_a_shadow_decides_every_application_a
         answers[nid] = r.get_json()
     by_strategy = Counter(a["strategy"] for a in answers.values())
     assert set(by_strategy) == {CHAMPION, STRICT}
-    assert 160 <= by_strategy[STRICT] <= 240, by_strategy
+    assert 0.16 * len(people) <= by_strategy[STRICT] <= 0.24 * len(people), by_strategy
     # Who meets which strategy is the applicant's draw, and applying again changes nothing.
     for nid in people:
         subject = wired.pseudonymiser.national_id(nid)

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from datasources.records import flatten
 from datasources.stub.world import generate, population_ids, records_at
-from scoring.online.engine import DecisionEngine
 from scoring.online.features import (
     _TEXT_COLUMNS,
     APPLICATION_COLUMNS,
@@ -19,7 +18,6 @@ from scoring.online.features import (
     features_for_application,
     features_for_frame,
 )
-from scoring.online.model import load_fallbacks, load_model
 from scoring.online.policy import PURPOSES, Policy, _nan_to_zero, load_policy
 from scoring.online.reasons import ReasonCoder
 from scoring.online.spec import FeatureSpec, load_spec
@@ -27,9 +25,6 @@ from tests.unit.scoring.test_policy import _doc, good_facts
 
 SPEC = load_spec()
 POLICY = load_policy()
-MODEL = load_model()
-ENGINE = DecisionEngine(MODEL, POLICY, load_fallbacks(MODEL, ("provident_fund",
-                                                              "social_security", "income_tax")))
 IDS = population_ids(60, 11)
 COLUMNS = generate(IDS)
 NAN = float("nan")
@@ -109,18 +104,18 @@ def test_equal_pushes_within_a_group_are_led_by_its_first_feature():
     assert reason.feature == "cr_inquiries_3m"
 
 
-def test_a_batch_of_applications_is_decided_as_each_alone():
+def test_a_batch_of_applications_is_decided_as_each_alone(shipped_engine):
     features = np.vstack([features_for_application(records_at(COLUMNS, i), 20000, 12)
                           for i in range(len(IDS))])
     ages = np.arange(len(IDS)) % 40 + 20.0
     purposes = [PURPOSES[i % len(PURPOSES)] for i in range(len(IDS))]
     terms = np.array([(3, 6, 12, 24, 36, 9)[i % 6] for i in range(len(IDS))], dtype=float)
     for unknown in ((), ("income_tax",)):
-        batch = ENGINE.decide(features, age=ages, purpose=purposes, term_months=terms,
-                              unknown_scopes=unknown)
+        batch = shipped_engine.decide(features, age=ages, purpose=purposes,
+                                      term_months=terms, unknown_scopes=unknown)
         for i in range(len(IDS)):
-            alone = ENGINE.decide(features[i], age=ages[i], purpose=purposes[i],
-                                  term_months=terms[i], unknown_scopes=unknown)
+            alone = shipped_engine.decide(features[i], age=ages[i], purpose=purposes[i],
+                                          term_months=terms[i], unknown_scopes=unknown)
             assert batch.row(i) == alone.row(0)
             assert batch.record(i) == alone.record(0)
 

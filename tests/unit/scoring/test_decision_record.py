@@ -10,34 +10,39 @@ import numpy as np
 import pytest
 
 from datasources.stub.world import generate, population_ids, records_at
-from scoring.online.engine import DecisionEngine
 from scoring.online.explanation import explanation_of, is_scored
 from scoring.online.features import features_for_application
-from scoring.online.model import load_fallbacks, load_model
-from scoring.online.policy import load_policy
 from scoring.online.reasons import REASONS_AVERAGE, REASONS_REFERENCE
 
-MODEL = load_model()
-ENGINE = DecisionEngine(MODEL, load_policy(),
-                        load_fallbacks(MODEL, ("provident_fund", "social_security",
-                                               "income_tax")))
 IDS = population_ids(40, 7)
-COLUMNS = generate(IDS)
-FEATURES = np.vstack([features_for_application(records_at(COLUMNS, i), 20000, 12)
-                      for i in range(len(IDS))])
 AGES = np.arange(25, 25 + len(IDS)) % 40 + 22
 
 
-def decide(unknown: tuple[str, ...] = ()):
-    return ENGINE.decide(FEATURES, age=AGES, purpose="travel", term_months=12,
-                         unknown_scopes=unknown)
+@pytest.fixture(scope="module")
+def model(shipped_engine):
+    return shipped_engine.model
 
 
-def test_a_record_holds_every_fact_the_policy_read_and_adds_up():
+@pytest.fixture(scope="module")
+def decide(shipped_engine):
+    """``decide(unknown)``: the applicants of IDS, decided by the shipped engine with the
+    sources of ``unknown`` not answering."""
+    columns = generate(IDS)
+    features = np.vstack([features_for_application(records_at(columns, i), 20000, 12)
+                          for i in range(len(IDS))])
+
+    def decided(unknown: tuple[str, ...] = ()):
+        return shipped_engine.decide(features, age=AGES, purpose="travel", term_months=12,
+                                     unknown_scopes=unknown)
+
+    return decided
+
+
+def test_a_record_holds_every_fact_the_policy_read_and_adds_up(decide, model):
     decisions = decide()
     for i in range(len(IDS)):
         record = decisions.record(i)
-        assert list(record["features"]) == MODEL.spec.names
+        assert list(record["features"]) == model.spec.names
         assert record["facts"] == {"age": int(AGES[i]), "purpose": "travel", "term_months": 12}
         assert record["base_value"] + sum(record["contributions"].values()) == pytest.approx(
             record["margin"], abs=1e-4)
@@ -47,7 +52,7 @@ def test_a_record_holds_every_fact_the_policy_read_and_adds_up():
         assert json.loads(json.dumps(record, allow_nan=False)) == record
 
 
-def test_a_fallback_records_what_was_unknown_as_null_never_a_value():
+def test_a_fallback_records_what_was_unknown_as_null_never_a_value(decide):
     decisions = decide(("income_tax",))
     record = decisions.record(0)
     assert record["model_version"].endswith("-without-income_tax")
@@ -57,44 +62,44 @@ def test_a_fallback_records_what_was_unknown_as_null_never_a_value():
         assert name not in record["contributions"]
 
 
-def test_the_explanation_is_the_records_reading():
+def test_the_explanation_is_the_records_reading(decide, model):
     decisions = decide()
     for i in (0, 1, 2):
         explanation = decisions.explanation(i, application_id="a_1")
         assert explanation == explanation_of({"application_id": "a_1",
-                                              **decisions.record(i)}, MODEL.spec)
+                                              **decisions.record(i)}, model.spec)
         names = [f["name"] for f in explanation["features"]]
-        assert names == [n for n in MODEL.spec.names if n in MODEL.feature_names]
+        assert names == [n for n in model.spec.names if n in model.feature_names]
         for f in explanation["features"]:
-            assert f["group"] == MODEL.spec.by_name(f["name"]).group
-            value = decisions.features[i][MODEL.spec.names.index(f["name"])]
+            assert f["group"] == model.spec.by_name(f["name"]).group
+            value = decisions.features[i][model.spec.names.index(f["name"])]
             assert (f["value"] is None and math.isnan(value)) or f["value"] == value
 
 
-def test_a_record_without_a_model_decision_has_no_explanation():
+def test_a_record_without_a_model_decision_has_no_explanation(model):
     deferral = {"outcome": "deferred", "unknown_features": ["cr_overdue_now"]}
     assert not is_scored(deferral)
     with pytest.raises(ValueError, match="no model decision"):
-        explanation_of(deferral, MODEL.spec)
+        explanation_of(deferral, model.spec)
 
 
-def test_reasons_are_ranked_against_the_models_approved_applicants():
+def test_reasons_are_ranked_against_the_models_approved_applicants(decide, model):
     decisions = decide()
-    reference = MODEL.reference
+    reference = model.reference
     assert reference is not None
     outcomes = set()
     for i in range(len(IDS)):
         record = decisions.record(i)
         outcomes.add(record["outcome"])
         assert record["reasons_method"] == REASONS_REFERENCE
-        assert record["reference"] == {"sha256": MODEL.card["reference"]["sha256"],
+        assert record["reference"] == {"sha256": model.card["reference"]["sha256"],
                                        "mean_margin": reference.mean_margin}
         against = record["reference_contributions"]
-        assert list(against) == MODEL.feature_names
+        assert list(against) == model.feature_names
         assert reference.mean_margin + sum(against.values()) == pytest.approx(
             record["margin"], abs=1e-4)
         # The exact contributions are kept as they were: they add up with the base value.
-        assert record["base_value"] == MODEL.base_value
+        assert record["base_value"] == model.base_value
         for reason in record["reasons"]:
             if reason["source"] == "rule":
                 assert reason["reference_contribution"] is None
@@ -102,7 +107,7 @@ def test_reasons_are_ranked_against_the_models_approved_applicants():
             assert reason["reference_contribution"] == round(against[reason["feature"]], 6)
             assert reason["contribution"] == round(record["contributions"][reason["feature"]],
                                                    6)
-            feature = MODEL.spec.by_name(reason["feature"])
+            feature = model.spec.by_name(reason["feature"])
             if record["outcome"] == "approved":
                 assert reason["reference_contribution"] < 0
                 assert reason["code"] == feature.favourable.code
@@ -112,9 +117,9 @@ def test_reasons_are_ranked_against_the_models_approved_applicants():
     assert outcomes == {"approved", "declined"}
 
 
-def test_a_fallback_decision_is_ranked_against_the_fallbacks_own_reference():
+def test_a_fallback_decision_is_ranked_against_the_fallbacks_own_reference(decide, shipped_engine):
     record = decide(("income_tax",)).record(0)
-    fallback = ENGINE.fallbacks["income_tax"]
+    fallback = shipped_engine.fallbacks["income_tax"]
     assert record["model_version"] == fallback.version
     assert record["reference"]["sha256"] == fallback.card["reference"]["sha256"]
     assert list(record["reference_contributions"]) == fallback.feature_names
@@ -122,7 +127,7 @@ def test_a_fallback_decision_is_ranked_against_the_fallbacks_own_reference():
         record["reference_contributions"].values()) == pytest.approx(record["margin"], abs=1e-4)
 
 
-def test_a_deferral_has_no_contributions_against_the_reference():
+def test_a_deferral_has_no_contributions_against_the_reference(decide):
     # Provident fund unknown and social security short of 6 months: K05 is undetermined.
     decisions = decide(("provident_fund",))
     deferred = [i for i in range(len(IDS)) if decisions.row(i)["outcome"] == "deferred"]
@@ -133,14 +138,14 @@ def test_a_deferral_has_no_contributions_against_the_reference():
         assert record["reasons_method"] == REASONS_REFERENCE
 
 
-def test_the_explanation_says_what_the_reasons_were_ranked_by():
+def test_the_explanation_says_what_the_reasons_were_ranked_by(decide, model):
     record = {"application_id": "a_1", **decide().record(0)}
-    explanation = explanation_of(record, MODEL.spec)
+    explanation = explanation_of(record, model.spec)
     for key in ("reasons_method", "reference", "reference_contributions"):
         assert explanation[key] == record[key]
     # A record made before there were references ranked against the average applicant.
     older = {k: v for k, v in record.items()
              if k not in ("reasons_method", "reference", "reference_contributions")}
-    explanation = explanation_of(older, MODEL.spec)
+    explanation = explanation_of(older, model.spec)
     assert explanation["reasons_method"] == REASONS_AVERAGE
     assert explanation["reference"] is None and explanation["reference_contributions"] is None

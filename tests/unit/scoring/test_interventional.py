@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import shap
 import xgboost as xgb
 
 from datasources.stub.world import generate, population_ids
@@ -15,10 +14,17 @@ from scoring.online.features import features_for_frame
 from scoring.online.interventional import BLOCK_ROWS, InterventionalTreeShap, TreeShapError
 from scoring.online.model import load_model
 
-ROWS = features_for_frame(pd.DataFrame(generate(population_ids(300, 41)))).to_numpy()
+
+@pytest.fixture(scope="module")
+def rows() -> np.ndarray:
+    """The features of 300 applicants of the synthetic world, some of them unknown."""
+    return features_for_frame(pd.DataFrame(generate(population_ids(300, 41)))).to_numpy()
 
 
 def shap_interventional(booster, background: np.ndarray, x: np.ndarray) -> np.ndarray:
+    # Imported here, not with the module: shap takes seconds to import.
+    import shap
+
     # A plain array is cut to 100 random rows by shap's default masker: keep every row.
     masker = shap.maskers.Independent(background, max_samples=len(background))
     explainer = shap.TreeExplainer(booster, data=masker, feature_perturbation="interventional",
@@ -27,13 +33,13 @@ def shap_interventional(booster, background: np.ndarray, x: np.ndarray) -> np.nd
 
 
 @pytest.mark.parametrize("version", ["v1", "v1-without-income_tax"])
-def test_a_shipped_model_against_its_reference_equals_shap(version):
+def test_a_shipped_model_against_its_reference_equals_shap(rows, version):
     model = load_model(version)
     assert model.reference is not None
     background = model.reference.background
-    x = model.select(ROWS)
+    x = model.select(rows)
     assert np.isnan(x).any(), "the rows must exercise missing values"
-    ours = model.reference_contributions(ROWS)
+    ours = model.reference_contributions(rows)
     np.testing.assert_allclose(ours, shap_interventional(model.booster, background, x),
                                atol=1e-6)
     mean_margin = float(np.mean(model.margin(background), dtype=np.float64))
@@ -60,17 +66,17 @@ def test_a_small_model_with_repeated_splits_and_missing_values_equals_shap():
     np.testing.assert_allclose(ours.sum(axis=1) + mean, margin, atol=1e-4)
 
 
-def test_a_row_alone_gets_what_it_gets_in_a_batch():
+def test_a_row_alone_gets_what_it_gets_in_a_batch(rows):
     model = load_model()
-    batch = model.reference_contributions(ROWS)
+    batch = model.reference_contributions(rows)
     for i in (0, 33, 64, 299):
-        np.testing.assert_array_equal(model.reference_contributions(ROWS[i]), batch[i:i + 1])
+        np.testing.assert_array_equal(model.reference_contributions(rows[i]), batch[i:i + 1])
 
 
-def test_a_batch_shared_among_threads_gets_what_one_thread_gets():
+def test_a_batch_shared_among_threads_gets_what_one_thread_gets(rows):
     model = load_model()
     assert model.reference is not None
-    x = model.select(np.tile(ROWS, (5, 1)))
+    x = model.select(np.tile(rows, (5, 1)))
     assert len(x) > BLOCK_ROWS
     explainer = InterventionalTreeShap(model.booster, model.reference.background)
     np.testing.assert_array_equal(explainer(x, threads=2), explainer(x))

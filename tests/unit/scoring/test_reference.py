@@ -24,7 +24,6 @@ from scoring.online.reasons import REASONS_AVERAGE, REASONS_REFERENCE
 from scoring.online.reference import PERCENTILES, REFERENCE_FILE
 
 SHIPPED = MODELS_DIR / DEFAULT_MODEL_VERSION
-MODEL = load_model()
 
 
 def _copy(tmp_path, name: str = "m"):
@@ -72,8 +71,8 @@ def test_the_card_ranks_every_feature_by_its_mean_absolute_contribution(version)
     assert view["rows"] == model.card["training_data"]["split"]["test"]
 
 
-def test_bounds_are_the_training_splits_percentiles():
-    reference = MODEL.reference
+def test_bounds_are_the_training_splits_percentiles(shipped_model):
+    reference = shipped_model.reference
     assert reference is not None
     low, high = reference.bounds(["cr_card_utilization"])["cr_card_utilization"]
     assert (low, high) == (reference.quantile("cr_card_utilization", 1),
@@ -119,7 +118,8 @@ def test_a_missing_or_unnamed_reference_is_refused(tmp_path):
         ModelArtifact(unnamed)
 
 
-def test_a_model_without_a_reference_decides_and_ranks_against_the_average(tmp_path):
+def test_a_model_without_a_reference_decides_and_ranks_against_the_average(shipped_model,
+                                                                            tmp_path):
     folder = _copy(tmp_path)
     (folder / REFERENCE_FILE).unlink()
     card = _card(folder)
@@ -134,8 +134,8 @@ def test_a_model_without_a_reference_decides_and_ranks_against_the_average(tmp_p
                    for i in range(len(ids))])
     policy = load_policy()
     without = DecisionEngine(older, policy).decide(x, age=35, purpose="travel", term_months=12)
-    with_reference = DecisionEngine(MODEL, policy).decide(x, age=35, purpose="travel",
-                                                          term_months=12)
+    with_reference = DecisionEngine(shipped_model, policy).decide(x, age=35, purpose="travel",
+                                                                  term_months=12)
     np.testing.assert_array_equal(without.scored.margin, with_reference.scored.margin)
     for i in range(len(ids)):
         record = without.record(i)
@@ -145,10 +145,11 @@ def test_a_model_without_a_reference_decides_and_ranks_against_the_average(tmp_p
             assert reason["reference_contribution"] is None
         assert with_reference.record(i)["reasons_method"] == REASONS_REFERENCE
     # A decision recorded against the average ranks the same way again, on request.
-    again = DecisionEngine(MODEL, policy).decide(x, age=35, purpose="travel", term_months=12,
-                                                 reasons_method=REASONS_AVERAGE)
+    again = DecisionEngine(shipped_model, policy).decide(x, age=35, purpose="travel",
+                                                         term_months=12,
+                                                         reasons_method=REASONS_AVERAGE)
     assert [again.record(i) for i in range(len(ids))] == [
-        {**without.record(i), "model_sha256": MODEL.sha256} for i in range(len(ids))]
+        {**without.record(i), "model_sha256": shipped_model.sha256} for i in range(len(ids))]
     with pytest.raises(ValueError, match="reasons_method must be 'average:path_dependent' for"):
         DecisionEngine(older, policy).decide(x, age=35, purpose="travel", term_months=12,
                                              reasons_method=REASONS_REFERENCE)

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 
 from datasources.stub.world import generate, population_ids, records_at
-from scoring.online.engine import DecisionEngine
 from scoring.online.features import features_for_application
-from scoring.online.model import load_fallbacks, load_model
-from scoring.online.policy import load_policy
 from scoring.online.scaling import PlattCalibration, ScoreScaling
+from scoring.online.spec import load_spec
 from service.web.charts import (
     PointsScale,
     contribution_text,
@@ -29,24 +27,39 @@ from service.web.charts import (
 from service.web.charts.drawing import MUTED, RISKIER, SAFER
 
 NS = "{http://www.w3.org/2000/svg}"
-MODEL = load_model()
-SPEC = MODEL.spec
-INCOME = ("provident_fund", "social_security", "income_tax")
-ENGINE = DecisionEngine(MODEL, load_policy(), load_fallbacks(MODEL, INCOME))
+SPEC = load_spec()
 IDS = population_ids(40, 7)
-COLUMNS = generate(IDS)
-FEATURES = np.vstack([features_for_application(records_at(COLUMNS, i), 20000, 12)
-                      for i in range(len(IDS))])
 AGES = np.arange(len(IDS)) % 40 + 22
 
 
-def decided(unknown: tuple[str, ...] = ()):
-    return ENGINE.decide(FEATURES, age=AGES, purpose="travel", term_months=12,
-                         unknown_scopes=unknown)
+@pytest.fixture(scope="module")
+def model(shipped_engine):
+    return shipped_engine.model
 
 
-def explanation(i: int = 0, unknown: tuple[str, ...] = (), **changes) -> dict:
-    return {**decided(unknown).explanation(i, application_id=f"a_{i}"), **changes}
+@pytest.fixture(scope="module")
+def decided(shipped_engine):
+    """``decided(unknown)``: the applicants of IDS, decided by the shipped engine with the
+    sources of ``unknown`` not answering."""
+    columns = generate(IDS)
+    features = np.vstack([features_for_application(records_at(columns, i), 20000, 12)
+                          for i in range(len(IDS))])
+
+    def decide(unknown: tuple[str, ...] = ()):
+        return shipped_engine.decide(features, age=AGES, purpose="travel", term_months=12,
+                                     unknown_scopes=unknown)
+
+    return decide
+
+
+@pytest.fixture(scope="module")
+def explanation(decided):
+    """``explanation(i, unknown, **changes)``: applicant i's explanation, with changes."""
+
+    def explain(i: int = 0, unknown: tuple[str, ...] = (), **changes) -> dict:
+        return {**decided(unknown).explanation(i, application_id=f"a_{i}"), **changes}
+
+    return explain
 
 
 def texts(svg: ElementTree.Element) -> list[str]:
@@ -65,10 +78,11 @@ def zero_x(svg: ElementTree.Element) -> float:
 
 
 @pytest.mark.parametrize("unknown", [(), ("income_tax",), ("provident_fund",)])
-def test_the_base_and_the_points_of_every_feature_add_up_to_the_recorded_score(unknown):
+def test_the_base_and_the_points_of_every_feature_add_up_to_the_recorded_score(
+        decided, shipped_engine, unknown):
     decisions = decided(unknown)
-    scale = decider_scale(decisions.explanation(0), [m.card for m in
-                                                     (MODEL, *ENGINE.fallbacks.values())])
+    scale = decider_scale(decisions.explanation(0), [
+        m.card for m in (shipped_engine.model, *shipped_engine.fallbacks.values())])
     assert scale is not None
     for i in range(len(IDS)):
         e = decisions.explanation(i)
@@ -90,18 +104,18 @@ def test_the_points_line_is_the_cards_scaling_of_the_calibrated_pd():
     assert np.allclose(scaling.score(pd), np.round(exact))
 
 
-def test_the_scale_is_the_deciding_models_or_none():
+def test_the_scale_is_the_deciding_models_or_none(explanation, model, shipped_engine):
     e = explanation(0, ("income_tax",))
-    fallback = ENGINE.fallbacks["income_tax"]
-    assert decider_scale(e, [MODEL.card, fallback.card]) == PointsScale.of(
+    fallback = shipped_engine.fallbacks["income_tax"]
+    assert decider_scale(e, [model.card, fallback.card]) == PointsScale.of(
         fallback.calibration, fallback.scaling)
-    assert decider_scale(e, [MODEL.card]) is None
+    assert decider_scale(e, [model.card]) is None
     assert PointsScale.from_card({"calibration": {"a": 1, "b": 0}}) is None
 
 
-def test_the_waterfall_in_points_ends_at_the_score_with_totals_from_zero():
+def test_the_waterfall_in_points_ends_at_the_score_with_totals_from_zero(explanation, model):
     e = explanation(3)
-    scale = PointsScale.from_card(MODEL.card)
+    scale = PointsScale.from_card(model.card)
     svg = ElementTree.fromstring(waterfall_svg(e, SPEC, scale=scale))
     drawn = texts(svg)
     assert f"{scale.total(e['margin']):.2f} → {e['score']}" in drawn
@@ -117,9 +131,9 @@ def test_the_waterfall_in_points_ends_at_the_score_with_totals_from_zero():
     assert "score points" in svg.find(f"{NS}desc").text
 
 
-def test_in_points_green_raises_the_score_and_red_lowers_it():
+def test_in_points_green_raises_the_score_and_red_lowers_it(explanation, model):
     e = explanation(7)
-    scale = PointsScale.from_card(MODEL.card)
+    scale = PointsScale.from_card(model.card)
     svg = ElementTree.fromstring(waterfall_svg(e, SPEC, scale=scale, top=40))
     steps = bars(svg)[1:-1]
     by_size = sorted(e["features"], key=lambda f: (-abs(f["contribution"]), f["name"]))
@@ -130,9 +144,9 @@ def test_in_points_green_raises_the_score_and_red_lowers_it():
     assert {SAFER, RISKIER} <= {bar.get("fill") for bar in steps}
 
 
-def test_each_feature_is_labelled_in_chinese_and_english_with_its_value():
+def test_each_feature_is_labelled_in_chinese_and_english_with_its_value(explanation, model):
     e = explanation(2)
-    svg = ElementTree.fromstring(waterfall_svg(e, SPEC, scale=PointsScale.from_card(MODEL.card),
+    svg = ElementTree.fromstring(waterfall_svg(e, SPEC, scale=PointsScale.from_card(model.card),
                                                top=5))
     drawn = texts(svg)
     top = sorted(e["features"], key=lambda f: (-abs(f["contribution"]), f["name"]))[:5]
@@ -167,10 +181,10 @@ def test_contributions_are_written_with_their_sign_in_either_units():
     assert contribution_text(-0.4567, "log_odds") == "-0.457"
 
 
-def test_the_waterfall_in_log_odds_runs_from_the_base_value_to_the_margin():
+def test_the_waterfall_in_log_odds_runs_from_the_base_value_to_the_margin(explanation, model):
     e = explanation(3)
     svg = ElementTree.fromstring(waterfall_svg(e, SPEC, units="log_odds",
-                                               scale=PointsScale.from_card(MODEL.card)))
+                                               scale=PointsScale.from_card(model.card)))
     drawn = texts(svg)
     assert f"{e['base_value']:+.3f}" in drawn and f"{e['margin']:+.3f}" in drawn
     assert "log-odds of default (higher is riskier)" in drawn
@@ -184,12 +198,12 @@ def test_the_waterfall_in_log_odds_runs_from_the_base_value_to_the_margin():
     assert steps[0].get("fill") == (RISKIER if by_size[0]["contribution"] > 0 else SAFER)
 
 
-def test_without_the_deciding_models_scale_the_waterfall_is_in_log_odds():
+def test_without_the_deciding_models_scale_the_waterfall_is_in_log_odds(explanation):
     svg = ElementTree.fromstring(waterfall_svg(explanation(1), SPEC))
     assert "log-odds of default (higher is riskier)" in texts(svg)
 
 
-def test_units_are_points_or_log_odds():
+def test_units_are_points_or_log_odds(explanation):
     assert parse_units(None) == parse_units("") == "points"
     assert parse_units("log_odds") == "log_odds"
     with pytest.raises(ValueError, match="units must be points or log_odds; got 'logit'"):
@@ -198,26 +212,32 @@ def test_units_are_points_or_log_odds():
         waterfall_svg(explanation(0), SPEC, units="percent")
 
 
-def test_every_text_is_escaped():
+def test_every_text_is_escaped(explanation, model):
     e = explanation(0, application_id="a_<b>&\"x\"", model_version="v<1>",
                     unknown_sources=["<script>"])
-    raw = waterfall_svg(e, SPEC, scale=PointsScale.from_card(MODEL.card))
+    raw = waterfall_svg(e, SPEC, scale=PointsScale.from_card(model.card))
     svg = ElementTree.fromstring(raw)
     assert "<script>" not in raw and "<b>" not in raw
     assert "a_<b>&\"x\"" in svg.find(f"{NS}title").text
 
 
-def card_with_view(**view) -> dict:
-    card = copy.deepcopy(MODEL.card)
-    names = MODEL.feature_names
-    card["global_importance"] = {
-        "population": "the held-out split", "rows": 20000,
-        "features": [{"name": n, "mean_abs_contribution": round(0.9 / (i + 1), 6)}
-                     for i, n in enumerate(names)], **view}
-    return card
+@pytest.fixture(scope="module")
+def card_with_view(model):
+    """``card_with_view(**view)``: a copy of the shipped card whose global view is ``view``."""
+
+    def with_view(**view) -> dict:
+        card = copy.deepcopy(model.card)
+        names = model.feature_names
+        card["global_importance"] = {
+            "population": "the held-out split", "rows": 20000,
+            "features": [{"name": n, "mean_abs_contribution": round(0.9 / (i + 1), 6)}
+                         for i, n in enumerate(names)], **view}
+        return card
+
+    return with_view
 
 
-def test_the_global_view_draws_one_bar_per_feature_largest_first_in_points():
+def test_the_global_view_draws_one_bar_per_feature_largest_first_in_points(card_with_view):
     card = card_with_view()
     svg = ElementTree.fromstring(importance_svg(card, SPEC))
     drawn = bars(svg)
@@ -240,13 +260,13 @@ def test_the_global_view_draws_one_bar_per_feature_largest_first_in_points():
     assert svg.find(f"{NS}desc") is not None
 
 
-def test_the_population_is_named_once_with_its_rows():
+def test_the_population_is_named_once_with_its_rows(card_with_view):
     named = global_importance(card_with_view(population="the held-out test split (20,000 rows)"))
     assert named is not None and named.over == "the held-out test split (20,000 rows)"
     assert global_importance(card_with_view()).over == "the held-out split (20,000 rows)"
 
 
-def test_the_global_view_in_log_odds_shows_the_cards_numbers():
+def test_the_global_view_in_log_odds_shows_the_cards_numbers(card_with_view):
     card = card_with_view()
     svg = ElementTree.fromstring(importance_svg(card, SPEC, units="log_odds"))
     assert "0.900" in texts(svg)
@@ -256,10 +276,10 @@ def test_the_global_view_in_log_odds_shows_the_cards_numbers():
         importance_svg(plain, SPEC)).find(f"{NS}title").text
 
 
-def test_a_card_without_a_global_view_has_none_and_a_broken_one_says_why():
-    assert global_importance(MODEL.card | {"global_importance": None}) is None
+def test_a_card_without_a_global_view_has_none_and_a_broken_one_says_why(card_with_view, model):
+    assert global_importance(model.card | {"global_importance": None}) is None
     with pytest.raises(ValueError, match="no global_importance"):
-        importance_svg({k: v for k, v in MODEL.card.items() if k != "global_importance"}, SPEC)
+        importance_svg({k: v for k, v in model.card.items() if k != "global_importance"}, SPEC)
     with pytest.raises(ValueError, match="must hold population, rows and features"):
         global_importance(card_with_view(features=[{"name": "x"}]))
     with pytest.raises(ValueError, match="non-negative"):
@@ -268,7 +288,7 @@ def test_a_card_without_a_global_view_has_none_and_a_broken_one_says_why():
         global_importance({"global_importance": {"features": []}})
 
 
-def test_a_feature_the_spec_lacks_is_drawn_under_its_name():
+def test_a_feature_the_spec_lacks_is_drawn_under_its_name(card_with_view):
     card = card_with_view(features=[{"name": "retired_<feature>", "mean_abs_contribution": 0.2}])
     svg = ElementTree.fromstring(importance_svg(card, SPEC))
     assert "retired_<feature>" in texts(svg)
