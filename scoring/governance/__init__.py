@@ -1,0 +1,2 @@
+"""Governance of models and policies: the reasons' catalogue, drift, promotion checks and
+strategies."""

@@ -1,0 +1,2 @@
+"""Online scoring: the feature spec, features, the model, policy and decision engine, reasons
+and explanations. The bottom layer of scoring."""

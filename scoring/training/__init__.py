@@ -1,0 +1,2 @@
+"""Training: fitting (on one machine or a Dask cluster), metrics, references and their
+rebuilding. The top layer of scoring."""

@@ -1,0 +1,1 @@
+"""The ``flashloan`` command: the top layer, which may use every other."""

@@ -1,0 +1,3 @@
+"""The HTTP edge, and the only layer that speaks Flask: the app factory (the composition
+root), authentication, errors, the body parser, OpenAPI, views, schemas, the console and
+its charts."""
