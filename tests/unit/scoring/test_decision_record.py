@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from datasources.stub.world import generate, population_ids, records_at
+from datasources.stub.world import population_ids
 from scoring.online.explanation import explanation_of, is_scored
-from scoring.online.features import features_for_application
 from scoring.online.reasons import REASONS_AVERAGE, REASONS_REFERENCE
+from tests.unit.conftest import decider
 
 IDS = population_ids(40, 7)
 AGES = np.arange(25, 25 + len(IDS)) % 40 + 22
@@ -25,17 +25,8 @@ def model(shipped_engine):
 
 @pytest.fixture(scope="module")
 def decide(shipped_engine):
-    """``decide(unknown)``: the applicants of IDS, decided by the shipped engine with the
-    sources of ``unknown`` not answering."""
-    columns = generate(IDS)
-    features = np.vstack([features_for_application(records_at(columns, i), 20000, 12)
-                          for i in range(len(IDS))])
-
-    def decided(unknown: tuple[str, ...] = ()):
-        return shipped_engine.decide(features, age=AGES, purpose="travel", term_months=12,
-                                     unknown_scopes=unknown)
-
-    return decided
+    """``decide(unknown)``: the applicants of IDS decided by the shipped engine."""
+    return decider(shipped_engine, IDS, AGES)
 
 
 def test_a_record_holds_every_fact_the_policy_read_and_adds_up(decide, model):

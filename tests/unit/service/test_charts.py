@@ -10,8 +10,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 
-from datasources.stub.world import generate, population_ids, records_at
-from scoring.online.features import features_for_application
+from datasources.stub.world import population_ids
 from scoring.online.scaling import PlattCalibration, ScoreScaling
 from scoring.online.spec import load_spec
 from service.web.charts import (
@@ -25,6 +24,7 @@ from service.web.charts import (
     waterfall_svg,
 )
 from service.web.charts.drawing import MUTED, RISKIER, SAFER
+from tests.unit.conftest import decider
 
 NS = "{http://www.w3.org/2000/svg}"
 SPEC = load_spec()
@@ -39,17 +39,8 @@ def model(shipped_engine):
 
 @pytest.fixture(scope="module")
 def decided(shipped_engine):
-    """``decided(unknown)``: the applicants of IDS, decided by the shipped engine with the
-    sources of ``unknown`` not answering."""
-    columns = generate(IDS)
-    features = np.vstack([features_for_application(records_at(columns, i), 20000, 12)
-                          for i in range(len(IDS))])
-
-    def decide(unknown: tuple[str, ...] = ()):
-        return shipped_engine.decide(features, age=AGES, purpose="travel", term_months=12,
-                                     unknown_scopes=unknown)
-
-    return decide
+    """``decided(unknown)``: the applicants of IDS decided by the shipped engine."""
+    return decider(shipped_engine, IDS, AGES)
 
 
 @pytest.fixture(scope="module")
